@@ -1,0 +1,222 @@
+/**
+ * GenServer: a process with private state that handles one message at a time.
+ * `call` waits for a reply, `cast` does not. Refs are location transparent: a ref
+ * whose `nodeId` is this node is served by the local {@link GenServerRuntime}
+ * without touching the network; any other ref is routed through the cluster
+ * (when `Cluster.layer` installed one) or fails with `NodeNotReachableError`.
+ *
+ * Behaviors are the guide's plain objects: every handler may answer with a value,
+ * a Promise or an Effect.
+ */
+import { Context, Duration, Effect, FiberSet, Layer, Option, Random, Schema } from "effect"
+import {
+  GenServerInitError,
+  NameAlreadyRegisteredError,
+  NodeNotReachableError,
+  RemoteServerNotRunningError
+} from "./errors.js"
+import type { CallError } from "./errors.js"
+import { NodeId } from "./NodeId.js"
+import type { ServerRef } from "./ServerRef.js"
+import { ProcessTable } from "./internal/process.js"
+import type { ExitListener, ExitReason } from "./internal/process.js"
+import { Timers, toMillis } from "./internal/timers.js"
+
+export type { ExitReason } from "./internal/process.js"
+
+/** Something that is either a value, a Promise of it, or an Effect producing it. */
+export type Answer<A, R = never> = A | Promise<A> | Effect.Effect<A, unknown, R>
+
+/**
+ * A process definition: how to build the initial state and how to handle calls and casts.
+ * `schemas`, when present, validate messages arriving from other nodes.
+ */
+export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
+  readonly init: (...args: ReadonlyArray<any>) => Answer<State, R>
+  readonly handleCall: (msg: CallMsg, state: State) => Answer<readonly [Reply, State], R>
+  readonly handleCast: (msg: CastMsg, state: State) => Answer<State, R>
+  readonly terminate?: ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>) | undefined
+  readonly schemas?: BehaviorSchemas<CallMsg, CastMsg, Reply> | undefined
+}
+
+/** Effect Schemas for a behavior's messages; inbound remote messages are validated against them. */
+export interface BehaviorSchemas<CallMsg, CastMsg, Reply> {
+  readonly call?: Schema.Schema<CallMsg, any> | undefined
+  readonly cast?: Schema.Schema<CastMsg, any> | undefined
+  readonly reply?: Schema.Schema<Reply, any> | undefined
+}
+
+/** Any behavior, whatever its types. */
+export type AnyBehavior = GenServerBehavior<any, any, any, any, any>
+
+/** Options of {@link start}. */
+export interface StartOptions {
+  /** Registers the process under this name on this node; refs may use it as their `id`. */
+  readonly name?: string | undefined
+  /** How long `init` may take (default 5 s). */
+  readonly initTimeout?: Duration.DurationInput | undefined
+  /** Arguments handed to `init`. */
+  readonly args?: ReadonlyArray<unknown> | undefined
+}
+
+/** Options of {@link call}. */
+export interface CallOptions {
+  /** How long to wait for the reply (default 5 s; a number is milliseconds). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** Defaults of the local runtime, each with its reason. */
+export const defaults = {
+  /** Erlang's gen_server default: long enough for real work, short enough to surface a stuck server. */
+  callTimeout: Duration.seconds(5),
+  /** The guide's default; init doing I/O on a loaded node should finish well within it. */
+  initTimeout: Duration.seconds(5),
+  /** How long graceful shutdown waits for `terminate` handlers before interrupting them. */
+  shutdownGrace: Duration.seconds(5)
+} as const
+
+/** How the cluster reaches processes on other nodes; installed by `Cluster.layer`. */
+export interface RemoteRouter {
+  readonly call: (ref: ServerRef, msg: unknown, timeoutMs: number) => Effect.Effect<unknown, CallError>
+  readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
+  readonly stop: (
+    ref: ServerRef,
+    reason: ExitReason
+  ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+}
+
+/** The local GenServer runtime of one node: its process table and its router to other nodes. */
+export interface Service {
+  readonly nodeId: NodeId
+  readonly start: <State, CallMsg, CastMsg, Reply, R>(
+    behavior: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>,
+    options?: StartOptions
+  ) => Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R>
+  readonly call: <Reply = unknown>(ref: ServerRef, msg: unknown, options?: CallOptions) => Effect.Effect<Reply, CallError>
+  readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
+  readonly stop: (
+    ref: ServerRef,
+    reason?: ExitReason
+  ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+  /** Live local processes. */
+  readonly processCount: () => number
+  /** The local process registered under `name`. */
+  readonly whereis: (name: string) => Option.Option<ServerRef>
+  /** Subscribes to local process exits (used by registries); returns the unsubscribe function. */
+  readonly onExit: (listener: ExitListener) => () => void
+  /** Installs the router for refs on other nodes. */
+  readonly setRouter: (router: RemoteRouter | undefined) => void
+  /** The process table, for the cluster's own request handlers. */
+  readonly table: ProcessTable
+}
+
+/** The local GenServer runtime service. */
+export class GenServerRuntime extends Context.Tag("noex-effect/GenServerRuntime")<GenServerRuntime, Service>() {}
+
+/** Options of {@link make}. */
+export interface MakeOptions {
+  /** The node this runtime belongs to (default `nonode@nohost:4369`, Erlang's name for a node outside a cluster). */
+  readonly nodeId?: NodeId | undefined
+  /** Prefix of process ids; unique per incarnation so refs to a previous run never resolve. */
+  readonly incarnation?: string | undefined
+}
+
+/** The NodeId of a runtime that is not part of a cluster. */
+export const standaloneNodeId: NodeId = NodeId.make("nonode", "nohost", 4369)
+
+/** Builds a runtime in the current scope; closing the scope stops every process with reason `shutdown`. */
+export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, import("effect/Scope").Scope> =>
+  Effect.gen(function* () {
+    const nodeId = options.nodeId ?? standaloneNodeId
+    const incarnation = options.incarnation ?? (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const fibers = yield* FiberSet.make<any, any>()
+    const timers = new Timers(clock, runtime)
+    const table = new ProcessTable(nodeId, `${incarnation}.`, timers, fibers, runtime)
+    let router: RemoteRouter | undefined = undefined
+    yield* Effect.addFinalizer(() =>
+      table.stopAll("shutdown").pipe(Effect.timeout(defaults.shutdownGrace), Effect.ignore, Effect.zipRight(timers.close()))
+    )
+    const notReachable = (ref: ServerRef) => new NodeNotReachableError({ nodeId: ref.nodeId })
+    const service: Service = {
+      nodeId,
+      table,
+      start: (behavior, opts) =>
+        table.start(
+          behavior,
+          opts?.name,
+          opts?.args ?? [],
+          toMillis(opts?.initTimeout ?? defaults.initTimeout)
+        ),
+      call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
+        const timeoutMs = toMillis(opts?.timeout ?? defaults.callTimeout)
+        if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
+        return (router === undefined ? Effect.fail(notReachable(ref)) : router.call(ref, msg, timeoutMs)) as Effect.Effect<
+          Reply,
+          CallError
+        >
+      },
+      cast: (ref, msg) => {
+        if (ref.nodeId === nodeId) return Effect.sync(() => void table.cast(ref.id, msg))
+        return router === undefined ? Effect.void : router.cast(ref, msg)
+      },
+      stop: (ref, reason = "normal") => {
+        if (ref.nodeId === nodeId) return table.stop(ref.id, reason)
+        return router === undefined ? Effect.fail(notReachable(ref)) : router.stop(ref, reason)
+      },
+      processCount: () => table.count,
+      whereis: (name) => Option.fromNullable(table.whereis(name)),
+      onExit: (listener) => table.onExit(listener),
+      setRouter: (r) => {
+        router = r
+      }
+    }
+    return service
+  })
+
+/** A standalone runtime: local processes only, for programs that never cluster. */
+export const layer: Layer.Layer<GenServerRuntime> = Layer.scoped(GenServerRuntime, make())
+
+/** A runtime with explicit options (the cluster builds its own with the node's id). */
+export const layerWith = (options: MakeOptions): Layer.Layer<GenServerRuntime> =>
+  Layer.scoped(GenServerRuntime, make(options))
+
+/** Identity helper that infers a behavior's types. */
+export const behavior = <State, CallMsg, CastMsg, Reply, R = never>(
+  b: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>
+): GenServerBehavior<State, CallMsg, CastMsg, Reply, R> => b
+
+/** Starts a process on this node. */
+export const start = <State, CallMsg, CastMsg, Reply, R = never>(
+  b: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>,
+  options?: StartOptions
+): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, GenServerRuntime | R> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.start(b, options))
+
+/** Sends a request and waits for the reply; local or remote ref alike. */
+export const call = <Reply = unknown>(
+  ref: ServerRef,
+  msg: unknown,
+  options?: CallOptions
+): Effect.Effect<Reply, CallError, GenServerRuntime> => Effect.flatMap(GenServerRuntime, (rt) => rt.call<Reply>(ref, msg, options))
+
+/** Sends a message without waiting; never fails (a message to a missing process is dropped, as in Erlang). */
+export const cast = (ref: ServerRef, msg: unknown): Effect.Effect<void, never, GenServerRuntime> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg))
+
+/** Stops a process (default reason `normal`) and waits until `terminate` has run. */
+export const stop = (
+  ref: ServerRef,
+  reason?: ExitReason
+): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason))
+
+/** Live processes on this node. */
+export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effect.map(GenServerRuntime, (rt) =>
+  rt.processCount()
+)
+
+/** The local process registered under `name`. */
+export const whereis = (name: string): Effect.Effect<Option.Option<ServerRef>, never, GenServerRuntime> =>
+  Effect.map(GenServerRuntime, (rt) => rt.whereis(name))

@@ -1,0 +1,11 @@
+/**
+ * noex-effect: Erlang/OTP-style distribution for TypeScript, built on Effect.
+ * This entry is platform independent; the TCP transport lives in `noex-effect/node`.
+ */
+export * from "./errors.js"
+export { NodeId } from "./NodeId.js"
+export type { NodeIdComponents } from "./NodeId.js"
+export { ServerRef, SpawnResult } from "./ServerRef.js"
+export type { SerializedRef } from "./ServerRef.js"
+export * as GenServer from "./GenServer.js"
+export type { AnyBehavior, BehaviorSchemas, ExitReason, GenServerBehavior } from "./GenServer.js"
