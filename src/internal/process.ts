@@ -7,7 +7,7 @@
  * idle process at a few hundred bytes and a local call at a few microseconds,
  * while each process still handles one message at a time, in arrival order.
  */
-import { Cause, Effect, Exit, FiberSet, Runtime } from "effect"
+import { Cause, Effect, Exit, type Fiber, FiberSet, Runtime } from "effect"
 import {
   GenServerInitError,
   NameAlreadyRegisteredError,
@@ -51,6 +51,8 @@ class CastEnvelope {
 
 type Envelope = CallEnvelope | CastEnvelope
 
+const PROMISE = "promise" as const
+
 /** One live process. */
 export class Proc {
   queue: Array<Envelope> | undefined = undefined
@@ -59,6 +61,8 @@ export class Proc {
   alive = true
   stopReason: ExitReason | undefined = undefined
   stopWaiters: Array<() => void> | undefined = undefined
+  /** The handler in flight: its fiber for an Effect, `PROMISE` for a Promise, `undefined` when none. */
+  inFlight: Fiber.RuntimeFiber<unknown, unknown> | typeof PROMISE | undefined = undefined
   constructor(
     readonly id: string,
     readonly name: string | undefined,
@@ -270,6 +274,9 @@ export class ProcessTable {
 
   /** Continues a process after an async handler settled. */
   private continue(proc: Proc): void {
+    proc.inFlight = undefined
+    // Shutdown may have terminated the process while an abandoned Promise handler was pending.
+    if (!proc.alive) return
     if (proc.stopReason !== undefined) return this.terminate(proc)
     const next = this.dequeue(proc)
     if (next === undefined) proc.busy = false
@@ -292,12 +299,16 @@ export class ProcessTable {
     }
     if (Effect.isEffect(result)) {
       const fiber = this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>)
+      proc.inFlight = fiber
       fiber.addObserver((exit) => {
         if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
-        else this.failed(proc, env, exit.cause)
+        else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
+          this.settle(env, Effect.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+        } else this.failed(proc, env, exit.cause)
         this.continue(proc)
       })
     } else {
+      proc.inFlight = PROMISE
       ;(result as PromiseLike<unknown>).then(
         (value) => {
           this.applied(proc, env, value)
@@ -365,7 +376,12 @@ export class ProcessTable {
     }
   }
 
-  /** Stops every process with `reason` and waits (bounded by the caller) until all are gone. */
+  /**
+   * Shutdown: every process stops with `reason` without waiting for the message in hand
+   * (an Effect handler is interrupted and its caller told the server is not running; a
+   * Promise handler is abandoned), then `terminate` runs. Completes when all are gone;
+   * the caller bounds the wait for slow `terminate` handlers.
+   */
   stopAll(reason: ExitReason): Effect.Effect<void> {
     return Effect.async<void>((resume) => {
       let pending = 0
@@ -375,7 +391,17 @@ export class ProcessTable {
       for (const proc of Array.from(this.byId.values())) {
         pending++
         ;(proc.stopWaiters ??= []).push(done)
-        this.requestStop(proc, reason)
+        if (proc.stopReason === undefined) proc.stopReason = reason
+        const inFlight = proc.inFlight
+        if (inFlight === PROMISE) {
+          proc.inFlight = undefined
+          if (proc.alive) this.terminate(proc)
+        } else if (inFlight !== undefined) {
+          inFlight.unsafeInterruptAsFork(inFlight.id())
+        } else if (!proc.busy) {
+          proc.busy = true
+          this.terminate(proc)
+        }
       }
       if (pending === 0) resume(Effect.void)
     })
