@@ -146,6 +146,7 @@ const fitsMsgpack = (value: unknown, depth: number, state: ScanState): boolean =
 
 /** What V8 loses from an Error, carried next to the value (the Error itself keeps its identity). */
 interface ErrorInfo {
+  readonly kind: unknown
   readonly name: unknown
   readonly message: unknown
   readonly stack: unknown
@@ -179,7 +180,23 @@ const collectErrors = (value: unknown, seen: Set<object>, out: Array<Error>): vo
   }
 }
 
+/**
+ * The built-in Error classes, most derived first. V8 picks the class from `name`,
+ * so a `TypeError` renamed "ParseError" would come back as a plain `Error`.
+ */
+const BUILTIN_ERRORS: ReadonlyArray<ErrorConstructor | AggregateErrorConstructor> = [
+  AggregateError,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+  Error
+]
+
 const errorInfo = (error: Error): ErrorInfo => ({
+  kind: BUILTIN_ERRORS.findIndex((Ctor) => error instanceof Ctor),
   name: error.name,
   message: error.message,
   stack: error.stack,
@@ -204,6 +221,8 @@ const restoreErrors = (errors: unknown, infos: unknown): void => {
     if (!(error instanceof Error) || typeof info !== "object" || info === null || !Array.isArray(info.props)) {
       throw new CodecError({ message: "malformed error table entry" })
     }
+    const Ctor = typeof info.kind === "number" ? BUILTIN_ERRORS[info.kind] : undefined
+    if (Ctor !== undefined && Object.getPrototypeOf(error) !== Ctor.prototype) Object.setPrototypeOf(error, Ctor.prototype)
     const own = new Set<string>()
     for (const entry of info.props) {
       if (!Array.isArray(entry) || typeof entry[0] !== "string") throw new CodecError({ message: "malformed error property" })

@@ -1,0 +1,237 @@
+/**
+ * A peer link: one transport connection after the handshake, carrying typed wire
+ * messages between two identified nodes. The handshake (docs/wire.md, "Handshake")
+ * is a numbered state machine:
+ *
+ *   1. both sides send `Hello` (protocol, version, node id, incarnation, auth mode,
+ *      a fresh challenge when a cookie is configured);
+ *   2. each checks the peer's `Hello`: protocol and version equal, same auth mode,
+ *      a valid id that is not its own (and, for the dialer, the id it dialed);
+ *   3. with a cookie, each sends `Proof` = HMAC-SHA256 over both challenges and its
+ *      own id, and verifies the peer's in constant time;
+ *   4. each sends `Welcome`; the link is up when it has sent one and received one.
+ *
+ * Any failed check sends `Reject` with the reason and closes the connection. A
+ * handshake not complete within the deadline is closed. After it, the peer's
+ * identity is bound to the link: messages carry no sender field to forge.
+ */
+import { Duration, Effect, Either, Option, Runtime } from "effect"
+import type { Redacted } from "effect"
+import type { NodeId } from "../NodeId.js"
+import type { CloseInfo, Connection } from "../transport/Transport.js"
+import { ConnectionClosedError } from "../transport/Transport.js"
+import * as Protocol from "../wire/Protocol.js"
+import type { WireMessage } from "../wire/Protocol.js"
+import * as Auth from "./internal/auth.js"
+
+/** A node's identity on the wire. */
+export interface PeerIdentity {
+  readonly nodeId: NodeId
+  readonly incarnation: string
+}
+
+/** What the handshake needs to know about this node. */
+export interface HandshakeConfig {
+  readonly self: PeerIdentity
+  readonly cookie: Option.Option<Redacted.Redacted<string>>
+  readonly handshakeTimeout: Duration.DurationInput
+  /** For a dialed connection: the node we meant to reach. */
+  readonly expected?: NodeId | undefined
+}
+
+/** The handshake failed; the connection is closed and `reason` was logged. */
+export class HandshakeFailed {
+  readonly _tag = "HandshakeFailed"
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * Frames an unauthenticated peer may have queued before the handshake ends. A
+ * handshake is at most three frames each way; more is a peer not speaking it.
+ */
+const MAX_PENDING_HANDSHAKE_FRAMES = 8
+
+/** An established link. */
+export interface Link {
+  readonly peer: PeerIdentity
+  readonly remoteAddress: string
+  /** Queues a message without waiting (replies, casts): `false` once closed. */
+  readonly offer: (message: WireMessage) => boolean
+  /** Queues a control message ahead of data: `false` once closed. */
+  readonly offerUrgent: (message: WireMessage) => boolean
+  /** Queues an encoded frame, waiting while the outbox is full. */
+  readonly sendFrame: (frame: Uint8Array) => Effect.Effect<void, ConnectionClosedError>
+  /** Queues an encoded frame without waiting: `false` once closed. */
+  readonly offerFrame: (frame: Uint8Array) => boolean
+  /** Installs the receiver of inbound messages; messages that arrived earlier are delivered first. */
+  readonly receive: (handler: (message: WireMessage) => void) => void
+  /** The clock time (ms) at which bytes last arrived. */
+  readonly lastActivity: () => number
+  readonly close: (reason: string) => Effect.Effect<void>
+  readonly closed: Effect.Effect<CloseInfo>
+  readonly connection: Connection
+}
+
+/**
+ * Runs the handshake over a fresh connection and returns the link. On failure the
+ * connection is closed, the reason logged with the remote address, and the effect
+ * fails with {@link HandshakeFailed}.
+ */
+export const establish = (connection: Connection, config: HandshakeConfig): Effect.Effect<Link, HandshakeFailed> =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    let lastActivity = clock.unsafeCurrentTimeMillis()
+    // Handshake frames wait here until the handshake fiber takes them.
+    const pending: Array<Uint8Array> = []
+    let waiter: ((frame: Uint8Array) => void) | undefined
+    let open = false
+    let handler: ((message: WireMessage) => void) | undefined
+    const early: Array<WireMessage> = []
+    let violation: string | undefined
+
+    const protocolViolation = (reason: string) => {
+      if (violation !== undefined) return
+      violation = reason
+      Runtime.runFork(
+        runtime,
+        Effect.logWarning("closing connection: bad input").pipe(
+          Effect.annotateLogs({ remote: connection.remoteAddress, reason }),
+          Effect.zipRight(connection.close(reason))
+        )
+      )
+    }
+
+    const onFrame = (frame: Uint8Array) => {
+      if (!open) {
+        if (waiter !== undefined) {
+          const w = waiter
+          waiter = undefined
+          w(frame)
+        } else if (pending.length >= MAX_PENDING_HANDSHAKE_FRAMES) {
+          protocolViolation("too many frames before the handshake completed")
+        } else pending.push(frame)
+        return
+      }
+      deliver(frame)
+    }
+    const deliver = (frame: Uint8Array) => {
+      if (violation !== undefined) return
+      const decoded = Protocol.decode(frame)
+      if (Either.isLeft(decoded)) return protocolViolation(`malformed message: ${decoded.left.message}`)
+      const message = decoded.right
+      if (handler === undefined) early.push(message)
+      else handler(message)
+    }
+    const onActivity = () => {
+      lastActivity = clock.unsafeCurrentTimeMillis()
+    }
+    yield* Effect.forkDaemon(connection.run(onFrame, onActivity))
+
+    const next: Effect.Effect<WireMessage, HandshakeFailed> = Effect.flatMap(
+      Effect.async<Uint8Array>((resume) => {
+        const frame = pending.shift()
+        if (frame !== undefined) return resume(Effect.succeed(frame))
+        waiter = (f) => resume(Effect.succeed(f))
+        return Effect.sync(() => {
+          waiter = undefined
+        })
+      }),
+      (frame) =>
+        Either.match(Protocol.decode(frame), {
+          onLeft: (error) => Effect.fail(new HandshakeFailed(`malformed handshake message: ${error.message}`)),
+          onRight: (message) =>
+            message._tag === "Reject"
+              ? Effect.fail(new HandshakeFailed(`peer rejected the connection: ${message.reason}`))
+              : Effect.succeed(message)
+        })
+    )
+    const send = (message: WireMessage) => Effect.sync(() => connection.sendUrgent(Protocol.encode(message)))
+    const refuse = (reason: string): Effect.Effect<never, HandshakeFailed> =>
+      Effect.zipRight(send({ _tag: "Reject", reason }), Effect.fail(new HandshakeFailed(reason)))
+    const expect = <Tag extends WireMessage["_tag"]>(tag: Tag) =>
+      Effect.flatMap(next, (message) =>
+        message._tag === tag
+          ? Effect.succeed(message as Extract<WireMessage, { _tag: Tag }>)
+          : refuse(`expected ${tag}, got ${message._tag}`)
+      )
+
+    const handshake = Effect.gen(function* () {
+      const auth = Option.isSome(config.cookie) ? "hmac-sha256" : "none"
+      const myChallenge = Auth.challenge()
+      // Step 1.
+      yield* send({
+        _tag: "Hello",
+        protocol: Protocol.PROTOCOL_NAME,
+        version: Protocol.PROTOCOL_VERSION,
+        nodeId: config.self.nodeId,
+        incarnation: config.self.incarnation,
+        auth,
+        challenge: auth === "none" ? new Uint8Array(0) : myChallenge
+      })
+      // Step 2.
+      const hello = yield* expect("Hello")
+      if (hello.version !== Protocol.PROTOCOL_VERSION) {
+        return yield* refuse(`protocol version ${hello.version} is not supported (this node speaks ${Protocol.PROTOCOL_VERSION})`)
+      }
+      if (hello.auth !== auth) {
+        return yield* refuse(
+          auth === "none" ? "peer requires a cookie and this node has none" : "this node requires a cookie and the peer has none"
+        )
+      }
+      if (hello.nodeId === config.self.nodeId) return yield* refuse("peer claims this node's own id")
+      if (config.expected !== undefined && hello.nodeId !== config.expected) {
+        return yield* refuse(`dialed ${config.expected} but reached ${hello.nodeId}`)
+      }
+      // Step 3.
+      if (Option.isSome(config.cookie)) {
+        if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
+        const mine = yield* Auth.proof(config.cookie.value, hello.challenge, myChallenge, config.self.nodeId)
+        yield* send({ _tag: "Proof", mac: mine })
+        const theirs = yield* expect("Proof")
+        const expected = yield* Auth.proof(config.cookie.value, myChallenge, hello.challenge, hello.nodeId)
+        if (!Auth.timingSafeEqual(theirs.mac, expected)) return yield* refuse("cookie mismatch")
+      }
+      // Step 4.
+      yield* send({ _tag: "Welcome" })
+      yield* expect("Welcome")
+      return { nodeId: hello.nodeId, incarnation: hello.incarnation } satisfies PeerIdentity
+    })
+
+    const closedEarly = Effect.flatMap(connection.closed, (info) =>
+      Effect.fail(new HandshakeFailed(`connection closed during the handshake: ${info.reason}`))
+    )
+    const peer = yield* Effect.raceFirst(handshake, closedEarly).pipe(
+      Effect.timeoutFail({
+        duration: config.handshakeTimeout,
+        onTimeout: () => new HandshakeFailed(`handshake not completed within ${Duration.format(config.handshakeTimeout)}`)
+      }),
+      Effect.tapError((error) =>
+        Effect.logWarning("handshake failed; closing connection").pipe(
+          Effect.annotateLogs({ remote: connection.remoteAddress, reason: error.reason }),
+          Effect.zipRight(connection.close(error.reason))
+        )
+      )
+    )
+    // Frames that arrived behind the last handshake message belong to the link.
+    open = true
+    for (const frame of pending.splice(0)) deliver(frame)
+
+    const link: Link = {
+      peer,
+      remoteAddress: connection.remoteAddress,
+      connection,
+      offer: (message) => connection.offer(Protocol.encode(message)),
+      offerUrgent: (message) => connection.sendUrgent(Protocol.encode(message)),
+      sendFrame: (frame) => connection.send(frame),
+      offerFrame: (frame) => connection.offer(frame),
+      receive: (h) => {
+        handler = h
+        for (const message of early.splice(0)) h(message)
+      },
+      lastActivity: () => lastActivity,
+      close: (reason) => connection.close(reason),
+      closed: connection.closed
+    }
+    return link
+  })

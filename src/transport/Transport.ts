@@ -1,0 +1,111 @@
+/**
+ * The Transport service: how a node listens for and dials connections that carry
+ * frames (whole messages, already cut out of the byte stream). The cluster speaks
+ * only to this interface; `TcpTransport` (in `noex-effect/node`) implements it over
+ * TCP and `MemoryTransport` over an in-process network for deterministic tests.
+ */
+import { Context, Effect, Schema } from "effect"
+import type { Scope } from "effect"
+
+/**
+ * A `host:port` a node listens on or dials. `name` is the node's name: TCP ignores
+ * it, the in-memory network needs it because simulated nodes may share host and port.
+ */
+export interface Address {
+  readonly host: string
+  readonly port: number
+  readonly name: string
+}
+
+/** Listening or dialing failed (address in use, connection refused, unreachable, ...). */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  reason: Schema.Literal("Listen", "Dial"),
+  address: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The connection is closed: sends are refused. `reason` says who closed it and why. */
+export class ConnectionClosedError extends Schema.TaggedError<ConnectionClosedError>()("ConnectionClosedError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `connection closed: ${this.reason}`
+  }
+}
+
+/** Why a connection ended. `Remote`: the peer or the network closed it; `Local`: we closed it. */
+export interface CloseInfo {
+  readonly by: "Local" | "Remote"
+  readonly reason: string
+}
+
+/** One established link carrying frames both ways. */
+export interface Connection {
+  /** The peer's address as the transport sees it, for logs. */
+  readonly remoteAddress: string
+  /**
+   * Delivers every inbound frame to `onFrame`, synchronously and in order, until the
+   * connection closes; completes with how it closed. Call it once. `onActivity` is told
+   * whenever bytes arrive, even mid-frame, so a large frame in transit still counts as life.
+   */
+  readonly run: (
+    onFrame: (frame: Uint8Array) => void,
+    onActivity?: () => void
+  ) => Effect.Effect<CloseInfo>
+  /**
+   * Queues a frame for sending; waits while the outbox is full (backpressure), fails
+   * once the connection is closed. Frames are written in the order sent.
+   */
+  readonly send: (frame: Uint8Array) => Effect.Effect<void, ConnectionClosedError>
+  /**
+   * Queues a frame without waiting, ahead of queued data frames: for control traffic
+   * (handshake, heartbeats) that must not sit behind data. `false` once closed.
+   */
+  readonly sendUrgent: (frame: Uint8Array) => boolean
+  /**
+   * Queues a frame without waiting and without a bound: for replies produced while
+   * handling inbound frames, where waiting would stall the reader. `false` once closed.
+   */
+  readonly offer: (frame: Uint8Array) => boolean
+  /** Bytes queued and not yet handed to the network. */
+  readonly queuedBytes: () => number
+  /** Closes the connection (queued frames are flushed first when possible); idempotent. */
+  readonly close: (reason: string) => Effect.Effect<void>
+  /** Completes when the connection has closed, with how. */
+  readonly closed: Effect.Effect<CloseInfo>
+}
+
+/** A listening endpoint. */
+export interface Listener {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: Address
+  /**
+   * Serves every inbound connection with `handler`, each in its own fiber, until the
+   * surrounding scope closes. The connection is closed when its handler ends.
+   */
+  readonly serve: <R>(handler: (connection: Connection) => Effect.Effect<void, never, R>) => Effect.Effect<never, never, R>
+}
+
+/** Options shared by listen and dial. */
+export interface ConnectionOptions {
+  /** Largest frame accepted or sent; checked from the length prefix before any allocation. */
+  readonly maxFrameBytes: number
+}
+
+/** How a node reaches other nodes. */
+export interface Service {
+  /** Binds `address`; the listener lives until the scope closes. */
+  readonly listen: (address: Address, options: ConnectionOptions) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  /** Opens a connection to `address`; it is closed when the scope closes. */
+  readonly dial: (address: Address, options: ConnectionOptions) => Effect.Effect<Connection, TransportError, Scope.Scope>
+}
+
+/** The Transport service. */
+export class Transport extends Context.Tag("noex-effect/Transport")<Transport, Service>() {}
+
+/**
+ * Bytes that may wait in one connection's outbox before `send` suspends the sender.
+ * 8 MiB: enough to keep a 10 Gbit link busy for several milliseconds, small enough that
+ * a stalled peer costs each sender a bounded amount of memory.
+ */
+export const OUTBOX_HIGH_WATER_BYTES = 8 * 1024 * 1024
