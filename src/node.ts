@@ -1,4 +1,6 @@
 /**
- * noex-effect/node: the Node.js platform entry (TCP transport and process helpers).
+ * noex-effect/node: the Node.js platform entry. Everything of the core entry, plus
+ * the TCP transport.
  */
 export * from "./index.js"
+export * as TcpTransport from "./node/TcpTransport.js"

@@ -255,6 +255,23 @@ describe("Codec", () => {
     expect(roundTrip({ "k\uD800": "v\uDC00" })).toStrictEqual({ "k\uD800": "v\uDC00" })
   })
 
+  it("handles deep nesting, exponential sharing, many shapes and very wide objects", () => {
+    let deep: unknown = "bottom"
+    for (let i = 0; i < 2000; i++) deep = [deep]
+    expect(same(deep, roundTrip(deep))).toBe(true)
+
+    let dag: unknown = { leaf: 1 }
+    for (let i = 0; i < 40; i++) dag = [dag, dag] // 2^40 paths, 41 objects
+    const decodedDag = roundTrip(dag) as Array<unknown>
+    expect(decodedDag[0]).toBe(decodedDag[1])
+
+    const shapes = Array.from({ length: 300 }, (_, i) => ({ [`k${i}`]: i, [`j${i % 7}`]: [i] }))
+    const wide = Object.fromEntries(Array.from({ length: 70_000 }, (_, i) => [`key${i}`, i]))
+    for (const value of [shapes, { shapes, m: new Map([[1, shapes]]) }, wide, { wide, m: new Map() }]) {
+      expect(same(value, roundTrip(value))).toBe(true)
+    }
+  })
+
   it("fails with a CodecError for values that cannot cross the wire", () => {
     for (const value of [() => 1, { f: Symbol("s") }, new WeakMap()]) {
       expect(Either.isLeft(codec.encodeEither(value))).toBe(true)

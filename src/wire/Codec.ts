@@ -156,28 +156,37 @@ interface ErrorInfo {
   readonly props: ReadonlyArray<readonly [string, unknown]>
 }
 
-/** Every Error reachable in the parts of `value` V8 serializes, each once. */
-const collectErrors = (value: unknown, seen: Set<object>, out: Array<Error>): void => {
-  if (typeof value !== "object" || value === null || seen.has(value)) return
-  seen.add(value)
-  if (value instanceof Map) {
-    for (const [key, item] of value) {
-      collectErrors(key, seen, out)
-      collectErrors(item, seen, out)
+/**
+ * Every Error reachable in the parts of `value` V8 serializes, each once. Iterative:
+ * values too deep for msgpackr come here, and recursion would hit the stack limit first.
+ */
+const collectErrors = (value: unknown): Array<Error> => {
+  const errors: Array<Error> = []
+  const seen = new Set<object>()
+  const stack: Array<unknown> = [value]
+  while (stack.length > 0) {
+    const item = stack.pop()
+    if (typeof item !== "object" || item === null || seen.has(item)) continue
+    seen.add(item)
+    if (item instanceof Map) {
+      for (const [key, entry] of item) stack.push(key, entry)
+    } else if (item instanceof Set) {
+      for (const entry of item) stack.push(entry)
+    } else if (ArrayBuffer.isView(item) || item instanceof Date || item instanceof RegExp) {
+      continue
+    } else if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) stack.push(item[i])
+    } else {
+      if (item instanceof Error) {
+        errors.push(item)
+        if ("cause" in item) stack.push(item.cause)
+        if (item instanceof AggregateError) stack.push(item.errors)
+      }
+      const record = item as Record<string, unknown>
+      for (const key of Object.keys(record)) stack.push(record[key])
     }
-  } else if (value instanceof Set) {
-    for (const item of value) collectErrors(item, seen, out)
-  } else if (ArrayBuffer.isView(value) || value instanceof Date || value instanceof RegExp) {
-    return
-  } else {
-    if (value instanceof Error) {
-      out.push(value)
-      collectErrors("cause" in value ? value.cause : undefined, seen, out)
-      if (value instanceof AggregateError) collectErrors(value.errors, seen, out)
-    }
-    const record = value as Record<string, unknown>
-    for (const key of Object.keys(record)) collectErrors(record[key], seen, out)
   }
+  return errors
 }
 
 /**
@@ -238,8 +247,7 @@ const restoreErrors = (errors: unknown, infos: unknown): void => {
 }
 
 const encodeV8 = (value: unknown): Uint8Array => {
-  const errors: Array<Error> = []
-  collectErrors(value, new Set(), errors)
+  const errors = collectErrors(value)
   const serializer = new v8.DefaultSerializer()
   serializer.writeHeader()
   serializer.writeUint32(errors.length > 0 ? V8_FLAG_ERRORS : 0)
@@ -265,7 +273,7 @@ const decodeV8 = (bytes: Buffer): unknown => {
   return value
 }
 
-const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+const describe = (cause: unknown): string => String(cause instanceof Error ? cause.message : cause)
 
 /**
  * Builds a codec. Each codec owns its msgpackr instances. msgpackr keeps its write
@@ -307,10 +315,11 @@ export const makeCodec = (): PayloadCodec => {
     if (bytes.length === 0) throw new CodecError({ message: "empty payload" })
     try {
       switch (bytes[0]) {
+        // `start` rather than a subarray: no view to allocate, and msgpackr caches its DataView on `bytes`.
         case TAG_MSGPACK:
-          return plain.unpack(bytes.subarray(1))
+          return plain.unpack(bytes, { start: 1 })
         case TAG_MSGPACK_RECORDS:
-          return records.unpack(bytes.subarray(1))
+          return records.unpack(bytes, { start: 1 })
         case TAG_V8:
           return decodeV8(bytes)
       }

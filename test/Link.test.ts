@@ -1,0 +1,179 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Either, Exit, Fiber, Option, Redacted, TestClock } from "effect"
+import * as Link from "../src/cluster/Link.js"
+import { MemoryNetwork, MemoryTransport, NodeId, Transport } from "../src/index.js"
+import type { WireMessage } from "../src/wire/Protocol.js"
+
+const MAX = 16 * 1024 * 1024
+const a = NodeId.make("a", "sim", 1)
+const b = NodeId.make("b", "sim", 1)
+const addr = (id: NodeId) => ({ ...NodeId.components(id), name: NodeId.components(id).name })
+
+const config = (self: NodeId, cookie?: string, extra: Partial<Link.HandshakeConfig> = {}): Link.HandshakeConfig => ({
+  self: { nodeId: self, incarnation: `${self}-1` },
+  cookie: cookie === undefined ? Option.none() : Option.some(Redacted.make(cookie)),
+  handshakeTimeout: "5 seconds",
+  ...extra
+})
+
+/** Listens as `b` with `serverConfig`, dials from `a` with `clientConfig`; returns both handshake outcomes. */
+const pair = (serverConfig: Link.HandshakeConfig, clientConfig: Link.HandshakeConfig) =>
+  Effect.gen(function* () {
+    const net = yield* MemoryNetwork.make
+    const tb = MemoryTransport.makeTransport(net)
+    const ta = MemoryTransport.makeTransport(net)
+    yield* ta.listen(addr(a), { maxFrameBytes: MAX })
+    const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+    const server = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
+    yield* Effect.forkScoped(
+      listener.serve((conn) =>
+        Effect.gen(function* () {
+          const result = yield* Effect.either(Link.establish(conn, serverConfig))
+          yield* Deferred.succeed(server, result)
+          if (Either.isRight(result)) yield* result.right.closed
+        })
+      )
+    )
+    const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+    const client = yield* Effect.either(Link.establish(conn, clientConfig))
+    return { client, server: yield* Deferred.await(server) }
+  })
+
+describe("Link handshake", () => {
+  it.scoped("binds each side to the other's identity and incarnation, without a cookie", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair(config(b), config(a, undefined, { expected: b }))
+      expect(Either.getOrThrow(client).peer).toEqual({ nodeId: b, incarnation: `${b}-1` })
+      expect(Either.getOrThrow(server).peer).toEqual({ nodeId: a, incarnation: `${a}-1` })
+    }))
+
+  it.scoped("exchanges messages in order once established", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair(config(b), config(a))
+      const c = Either.getOrThrow(client)
+      const s = Either.getOrThrow(server)
+      const got: Array<WireMessage> = []
+      const done = yield* Deferred.make<void>()
+      s.receive((m) => {
+        got.push(m)
+        if (got.length === 100) Deferred.unsafeDone(done, Exit.void)
+      })
+      for (let i = 0; i < 100; i++) c.offer({ _tag: "Cast", serverId: `s${i}`, payload: new Uint8Array([i]) })
+      yield* Deferred.await(done)
+      expect(got.map((m) => (m._tag === "Cast" ? m.serverId : "?"))).toEqual(Array.from({ length: 100 }, (_, i) => `s${i}`))
+    }))
+
+  it.scoped("succeeds when both sides prove the same cookie", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair(config(b, "secret"), config(a, "secret"))
+      expect(Either.isRight(client) && Either.isRight(server)).toBe(true)
+    }))
+
+  it.scoped("refuses a wrong cookie on both sides", () =>
+    Effect.gen(function* () {
+      const { client, server } = yield* pair(config(b, "secret"), config(a, "guess"))
+      expect(Either.isLeft(client)).toBe(true)
+      expect(Either.isLeft(server)).toBe(true)
+      const reasons = [client, server].map((r) => (Either.isLeft(r) ? r.left.reason : ""))
+      expect(reasons.some((r) => r.includes("cookie mismatch"))).toBe(true)
+    }))
+
+  it.scoped("refuses a peer without a cookie when one is required, and the reverse", () =>
+    Effect.gen(function* () {
+      const one = yield* pair(config(b, "secret"), config(a))
+      expect(Either.isLeft(one.server) && one.server.left.reason).toContain("peer has none")
+      const two = yield* pair(config(b), config(a, "secret"))
+      expect(Either.isLeft(two.server) && two.server.left.reason).toContain("this node has none")
+    }))
+
+  it.scoped("refuses when the dialed node answers with another id", () =>
+    Effect.gen(function* () {
+      const other = NodeId.make("c", "sim", 1)
+      const { client } = yield* pair(config(b), config(a, undefined, { expected: other }))
+      expect(Either.isLeft(client) && client.left.reason).toContain(`dialed ${other} but reached ${b}`)
+    }))
+
+  it.scoped("closes a connection that stays silent past the handshake deadline", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      const tb = MemoryTransport.makeTransport(net)
+      const ta = MemoryTransport.makeTransport(net)
+      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const outcome = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
+      yield* Effect.forkScoped(
+        listener.serve((conn) => Effect.either(Link.establish(conn, config(b))).pipe(Effect.flatMap((r) => Deferred.succeed(outcome, r))))
+      )
+      const silent = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+      const closed = yield* Effect.fork(silent.run(() => {}))
+      yield* TestClock.adjust("4999 millis")
+      expect(yield* Deferred.isDone(outcome)).toBe(false)
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Deferred.await(outcome)
+      expect(Either.isLeft(result) && result.left.reason).toContain("handshake not completed within 5s")
+      expect((yield* Fiber.join(closed)).by).toBe("Remote")
+    }))
+})
+
+describe("MemoryTransport", () => {
+  it.scoped("applies latency through the Clock and keeps order", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      const tb = MemoryTransport.makeTransport(net)
+      const ta = MemoryTransport.makeTransport(net)
+      yield* ta.listen(addr(a), { maxFrameBytes: MAX })
+      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const got: Array<number> = []
+      yield* Effect.forkScoped(listener.serve((conn) => conn.run((f) => got.push(f[0]!))))
+      yield* net.setLatency("100 millis")
+      const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+      for (let i = 0; i < 5; i++) conn.offer(new Uint8Array([i]))
+      yield* TestClock.adjust(99)
+      expect(got).toEqual([])
+      yield* TestClock.adjust(1)
+      expect(got).toEqual([0, 1, 2, 3, 4])
+    }))
+
+  it.scoped("partitions drop frames and refuse dials; heal restores; kill closes the peer's side at once", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      const tb = MemoryTransport.makeTransport(net)
+      const ta = MemoryTransport.makeTransport(net)
+      yield* ta.listen(addr(a), { maxFrameBytes: MAX })
+      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const got: Array<number> = []
+      const serverClosed = yield* Deferred.make<Transport.CloseInfo>()
+      yield* Effect.forkScoped(
+        listener.serve((conn) => conn.run((f) => got.push(f[0]!)).pipe(Effect.flatMap((i) => Deferred.succeed(serverClosed, i))))
+      )
+      const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+      const clientClosed = yield* Effect.fork(conn.run(() => {}))
+      conn.offer(new Uint8Array([1]))
+      yield* TestClock.adjust(1)
+      yield* net.partition([a], [b])
+      conn.offer(new Uint8Array([2]))
+      yield* TestClock.adjust(1)
+      const refused = yield* Effect.either(ta.dial(addr(b), { maxFrameBytes: MAX }))
+      expect(Either.isLeft(refused)).toBe(true)
+      yield* net.heal
+      conn.offer(new Uint8Array([3]))
+      yield* TestClock.adjust(1)
+      expect(got).toEqual([1, 3])
+      yield* net.kill(b)
+      expect((yield* Fiber.join(clientClosed)).by).toBe("Remote")
+      expect(yield* Deferred.isDone(serverClosed)).toBe(true)
+    }))
+
+  it.scoped("closes the receiving side on a frame over the limit", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      const tb = MemoryTransport.makeTransport(net)
+      const ta = MemoryTransport.makeTransport(net)
+      const listener = yield* tb.listen(addr(b), { maxFrameBytes: 10 })
+      const info = yield* Deferred.make<Transport.CloseInfo>()
+      yield* Effect.forkScoped(listener.serve((conn) => conn.run(() => {}).pipe(Effect.flatMap((i) => Deferred.succeed(info, i)))))
+      const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+      conn.offer(new Uint8Array(11))
+      yield* TestClock.adjust(1)
+      expect((yield* Deferred.await(info)).reason).toContain("over the 10-byte limit")
+    }))
+})
