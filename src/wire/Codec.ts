@@ -113,10 +113,10 @@ const fitsMsgpack = (value: unknown, depth: number, state: ScanState): boolean =
   if (depth >= MAX_FAST_DEPTH) return false
   const proto = Object.getPrototypeOf(value)
   if (proto === Object.prototype) {
-    if (Object.hasOwn(value, "__proto__")) return false
     const record = value as Record<string, unknown>
     for (const key in record) {
-      if (!isWellFormed(key) || !fitsMsgpack(record[key], depth + 1, state)) return false
+      // msgpackr renames a "__proto__" key (to keep prototypes safe); V8 keeps it as data.
+      if (key === "__proto__" || !isWellFormed(key) || !fitsMsgpack(record[key], depth + 1, state)) return false
     }
     return true
   }
