@@ -10,7 +10,6 @@ export const rawPingPong = async (options: {
   readonly outstanding: number
   readonly durationMs: number
 }): Promise<{ readonly perSecond: number; readonly latenciesUs: Array<number> }> => {
-  const { bytes, durationMs, outstanding } = options
   const server = net.createServer((socket) => {
     socket.setNoDelay(true)
     // Echo whole messages back: the server sees the same stream shape as the client sends.
@@ -18,6 +17,21 @@ export const rawPingPong = async (options: {
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const port = (server.address() as net.AddressInfo).port
+  try {
+    return await rawRemotePingPong({ ...options, port })
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+/** The same ping-pong against an echo server at `port` (another OS process in the remote benches). */
+export const rawRemotePingPong = async (options: {
+  readonly port: number
+  readonly bytes: number
+  readonly outstanding: number
+  readonly durationMs: number
+}): Promise<{ readonly perSecond: number; readonly latenciesUs: Array<number> }> => {
+  const { bytes, durationMs, outstanding, port } = options
   const client = net.createConnection({ port, host: "127.0.0.1" })
   client.setNoDelay(true)
   await new Promise<void>((resolve) => client.once("connect", () => resolve()))
@@ -53,7 +67,6 @@ export const rawPingPong = async (options: {
   await finished
   const elapsed = performance.now() - started
   client.destroy()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
   return { perSecond: completed / (elapsed / 1000), latenciesUs }
 }
 

@@ -1,0 +1,14 @@
+/** Starts a bench helper script as a child OS process and reads the JSON line it prints first. */
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { createInterface } from "node:readline"
+
+/** Runs `script` with tsx; resolves with the child and its first JSON line. */
+export const startChild = <A>(script: string, args: ReadonlyArray<string> = []) =>
+  new Promise<{ child: ChildProcess; info: A }>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    const lines = createInterface({ input: child.stdout! })
+    lines.once("line", (line) => resolve({ child, info: JSON.parse(line) as A }))
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)))
+    process.once("exit", () => child.kill("SIGKILL"))
+  })

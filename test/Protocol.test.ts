@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Arbitrary, Either, FastCheck } from "effect"
+import { Packr } from "msgpackr"
+import * as Protocol from "../src/wire/Protocol.js"
+
+const pack = (value: unknown) => new Packr({ useRecords: false }).pack(value)
+
+/** Buffers and Uint8Arrays compare as their bytes; class instances as their fields. */
+const plain = (value: unknown): unknown =>
+  value instanceof Uint8Array
+    ? { bytes: Array.from(value) }
+    : Array.isArray(value)
+      ? value.map(plain)
+      : typeof value === "object" && value !== null
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
+        : value
+
+describe("Protocol", () => {
+  it.prop("round-trips every wire message", [Arbitrary.make(Protocol.WireMessage)], ([message]) => {
+    const decoded = Protocol.decode(Protocol.encode(message))
+    expect(plain(Either.getOrThrow(decoded))).toEqual(plain(message))
+  })
+
+  it("gives a typed ProtocolError for an unknown tag, a malformed field, or bytes that are not msgpack", () => {
+    const unknown = Protocol.decode(pack({ _tag: "TakeOver" }))
+    const malformed = Protocol.decode(pack({ _tag: "Call", callId: -1, serverId: "x", timeoutMs: 5, payload: new Uint8Array() }))
+    const missing = Protocol.decode(pack({ _tag: "Reply", callId: 1 }))
+    const garbage = Protocol.decode(new Uint8Array([0xc1, 0xff, 0x00]))
+    const empty = Protocol.decode(new Uint8Array())
+    for (const result of [unknown, malformed, missing, garbage, empty]) {
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) expect(result.left._tag).toBe("ProtocolError")
+    }
+  })
+
+  it.prop("never throws on arbitrary bytes", [FastCheck.uint8Array({ maxLength: 256 })], ([bytes]) => {
+    const result = Protocol.decode(bytes)
+    expect(Either.isLeft(result) || Either.isRight(result)).toBe(true)
+  })
+
+  it("carries typed errors across the wire as their classes", () => {
+    const error = { _tag: "RemoteServerNotRunningError", serverId: "s1", nodeId: "a@127.0.0.1:1" }
+    const decoded = Either.getOrThrow(Protocol.decode(pack({ _tag: "CallFailed", callId: 3, error })))
+    expect(decoded._tag).toBe("CallFailed")
+    if (decoded._tag === "CallFailed") {
+      expect(decoded.error._tag).toBe("RemoteServerNotRunningError")
+      expect(decoded.error).toBeInstanceOf(Error)
+    }
+  })
+})
