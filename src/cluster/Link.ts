@@ -23,6 +23,7 @@ import { ConnectionClosedError } from "../transport/Transport.js"
 import * as Protocol from "../wire/Protocol.js"
 import type { WireMessage } from "../wire/Protocol.js"
 import * as Auth from "./internal/auth.js"
+import type { NodeMetrics } from "./internal/metrics.js"
 
 /** A node's identity on the wire. */
 export interface PeerIdentity {
@@ -37,6 +38,13 @@ export interface HandshakeConfig {
   readonly handshakeTimeout: Duration.DurationInput
   /** For a dialed connection: the node we meant to reach. */
   readonly expected?: NodeId | undefined
+  /**
+   * Called once the peer's `Hello` passed every check: a reason refuses the peer (a
+   * duplicate connection, say), `undefined` admits it.
+   */
+  readonly admit?: ((peer: PeerIdentity) => string | undefined) | undefined
+  /** Counts frames and bytes both ways, when given. */
+  readonly metrics?: NodeMetrics | undefined
 }
 
 /** The handshake failed; the connection is closed and `reason` was logged. */
@@ -115,8 +123,13 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       }
       deliver(frame)
     }
+    const metrics = config.metrics
     const deliver = (frame: Uint8Array) => {
       if (violation !== undefined) return
+      if (metrics !== undefined) {
+        metrics.framesIn.unsafeUpdate(1, [])
+        metrics.bytesIn.unsafeUpdate(frame.length, [])
+      }
       const decoded = Protocol.decode(frame)
       if (Either.isLeft(decoded)) return protocolViolation(`malformed message: ${decoded.left.message}`)
       const message = decoded.right
@@ -183,6 +196,8 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       if (config.expected !== undefined && hello.nodeId !== config.expected) {
         return yield* refuse(`dialed ${config.expected} but reached ${hello.nodeId}`)
       }
+      const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
+      if (refusal !== undefined) return yield* refuse(refusal)
       // Step 3.
       if (Option.isSome(config.cookie)) {
         if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
@@ -217,14 +232,21 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
     open = true
     for (const frame of pending.splice(0)) deliver(frame)
 
+    const counted = (frame: Uint8Array) => {
+      if (metrics !== undefined) {
+        metrics.framesOut.unsafeUpdate(1, [])
+        metrics.bytesOut.unsafeUpdate(frame.length, [])
+      }
+      return frame
+    }
     const link: Link = {
       peer,
       remoteAddress: connection.remoteAddress,
       connection,
-      offer: (message) => connection.offer(Protocol.encode(message)),
-      offerUrgent: (message) => connection.sendUrgent(Protocol.encode(message)),
-      sendFrame: (frame) => connection.send(frame),
-      offerFrame: (frame) => connection.offer(frame),
+      offer: (message) => connection.offer(counted(Protocol.encode(message))),
+      offerUrgent: (message) => connection.sendUrgent(counted(Protocol.encode(message))),
+      sendFrame: (frame) => connection.send(counted(frame)),
+      offerFrame: (frame) => connection.offer(counted(frame)),
       receive: (h) => {
         handler = h
         for (const message of early.splice(0)) h(message)
