@@ -75,8 +75,6 @@ export const defaults = {
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
 const MIN_FRAME_BYTES = 4096
 
-const isLoopback = (host: string) =>
-  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)
 const isWildcard = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]"
 
 const fail = (field: string, reason: string) => Effect.fail(new ClusterConfigError({ field, reason }))
@@ -90,8 +88,14 @@ const duration = (field: string, input: Duration.DurationInput) =>
     return Effect.succeed(d.value)
   })
 
-/** Validates a configuration and applies the defaults. */
-export const resolve = (config: ClusterConfig): Effect.Effect<ResolvedConfig, ClusterConfigError> =>
+/**
+ * Validates a configuration and applies the defaults. `exposes` tells whether binding
+ * a host makes the node reachable from other machines (the transport knows).
+ */
+export const resolve = (
+  config: ClusterConfig,
+  exposes: (host: string) => boolean
+): Effect.Effect<ResolvedConfig, ClusterConfigError> =>
   Effect.gen(function* () {
     const probe = NodeId.parseEither(`${config.nodeName}@localhost:1`)
     if (Either.isLeft(probe)) return yield* fail("nodeName", probe.left.reason)
@@ -113,7 +117,7 @@ export const resolve = (config: ClusterConfig): Effect.Effect<ResolvedConfig, Cl
         ? Option.none<Redacted.Redacted<string>>()
         : Option.some(typeof config.cookie === "string" ? Redacted.make(config.cookie) : config.cookie)
     if (Option.isSome(cookie) && Redacted.value(cookie.value).length === 0) return yield* fail("cookie", "must not be empty")
-    if (!isLoopback(host) && Option.isNone(cookie)) {
+    if (exposes(host) && Option.isNone(cookie)) {
       return yield* fail(
         "cookie",
         `binding ${host} exposes the node beyond this machine; set a cookie (config.cookie or NOEX_COOKIE) shared by every node, or bind 127.0.0.1`

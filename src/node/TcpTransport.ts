@@ -65,8 +65,11 @@ const dial: Service["dial"] = (address, options) =>
     (socket) => Effect.sync(() => socket.destroySoon())
   ).pipe(Effect.flatMap((socket): Effect.Effect<Connection, never, any> => SocketConnection.make(socket, options.maxFrameBytes)))
 
+const isLoopback = (host: string) =>
+  host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)
+
 /** The TCP transport service. */
-export const make: Service = { listen, dial }
+export const make: Service = { listen, dial, exposes: (host) => !isLoopback(host) }
 
 /** Provides {@link Transport} over TCP. */
 export const layer: Layer.Layer<Transport> = Layer.succeed(Transport, make)

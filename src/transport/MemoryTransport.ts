@@ -147,12 +147,16 @@ export interface MemoryNetwork {
   readonly heal: Effect.Effect<void>
   /** The node dies: its connections close (peers see `connection_closed`), it can no longer listen or be reached. */
   readonly kill: (nodeId: string) => Effect.Effect<void>
+  /** Resets every connection between two nodes (both sides see the close at once); they may reconnect. */
+  readonly disconnect: (a: string, b: string) => Effect.Effect<void>
   /** Lets a killed node listen and be reached again (as a new incarnation would). */
   readonly revive: (nodeId: string) => Effect.Effect<void>
   /** One-way delay applied to every frame sent from now on. */
   readonly setLatency: (latency: Duration.DurationInput) => Effect.Effect<void>
   /** Probability in [0, 1] that a batch's frame is dropped (deterministic, seeded). */
   readonly setLoss: (probability: number) => Effect.Effect<void>
+  /** Dial attempts made on this network so far (refused ones included). */
+  readonly dialAttempts: Effect.Effect<number>
   /** Live simulated connections (both sides counted once each). */
   readonly connectionCount: Effect.Effect<number>
   /** @internal */
@@ -165,6 +169,7 @@ class MemoryNetworkImpl {
   partitions: Array<readonly [ReadonlySet<string>, ReadonlySet<string>]> = []
   latencyMs = 0
   loss = 0
+  dials = 0
   private seed = 0x9e3779b9
 
   constructor(
@@ -214,6 +219,16 @@ class MemoryNetworkImpl {
     this.nodes.get(endpoint.owner)?.endpoints.delete(endpoint)
   }
 
+  disconnect(a: string, b: string): void {
+    const node = this.nodes.get(a)
+    if (node === undefined) return
+    for (const endpoint of Array.from(node.endpoints)) {
+      if (endpoint.remote !== b) continue
+      endpoint.peer.end({ by: "Remote", reason: "connection reset" })
+      endpoint.end({ by: "Remote", reason: "connection reset" })
+    }
+  }
+
   kill(key: string): void {
     this.killed.add(key)
     const node = this.nodes.get(key)
@@ -239,6 +254,7 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function* () {
       impl.partitions = []
     }),
     kill: (nodeId) => Effect.sync(() => impl.kill(nodeId)),
+    disconnect: (a, b) => Effect.sync(() => impl.disconnect(a, b)),
     revive: (nodeId) => Effect.sync(() => void impl.killed.delete(nodeId)),
     setLatency: (latency) =>
       Effect.sync(() => {
@@ -248,6 +264,7 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function* () {
       Effect.sync(() => {
         impl.loss = Math.min(1, Math.max(0, probability))
       }),
+    dialAttempts: Effect.sync(() => impl.dials),
     connectionCount: Effect.sync(() => {
       let n = 0
       for (const node of impl.nodes.values()) n += node.endpoints.size
@@ -305,6 +322,7 @@ const makeService = (network: MemoryNetwork): Service => {
   const dial: Service["dial"] = (address, options) =>
     Effect.gen(function* () {
       const target = keyOf(address)
+      net.dials++
       const node = net.nodes.get(target)
       const from = self
       if (node?.accept === undefined || !net.canDeliver(from, target)) {
@@ -323,7 +341,7 @@ const makeService = (network: MemoryNetwork): Service => {
       return local.connection()
     })
 
-  return { listen, dial }
+  return { listen, dial, exposes: () => false }
 }
 
 /** Provides {@link Transport} over the given in-memory network; each build is one simulated node. */

@@ -96,6 +96,11 @@ export interface ConnectionOptions {
 export interface Service {
   /** Binds `address`; the listener lives until the scope closes. */
   readonly listen: (address: Address, options: ConnectionOptions) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  /**
+   * Whether listening on `host` makes the node reachable from other machines (so a
+   * cookie is required). TCP: any non-loopback host; the in-memory network: never.
+   */
+  readonly exposes: (host: string) => boolean
   /** Opens a connection to `address`; it is closed when the scope closes. */
   readonly dial: (address: Address, options: ConnectionOptions) => Effect.Effect<Connection, TransportError, Scope.Scope>
 }

@@ -1,0 +1,201 @@
+/**
+ * Cluster: this node's place in a cluster. `Cluster.layer(config)` binds the node,
+ * builds its local GenServer runtime, dials the seeds and keeps a full mesh with
+ * every node it learns of; the service answers who is connected and streams node
+ * events. Closing the layer's scope is a graceful shutdown: peers see
+ * `graceful_shutdown`, local processes terminate with reason `shutdown`.
+ */
+import { Context, Effect, FiberSet, Layer, PubSub, Stream } from "effect"
+import type { ConfigError, Scope } from "effect"
+import * as BehaviorRegistryModule from "../BehaviorRegistry.js"
+import type { ClusterConfigError } from "../errors.js"
+import * as GenServer from "../GenServer.js"
+import { NodeId } from "../NodeId.js"
+import { Transport } from "../transport/Transport.js"
+import type { TransportError } from "../transport/Transport.js"
+import * as ClusterConfigModule from "./ClusterConfig.js"
+import type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
+import * as Metrics from "./internal/metrics.js"
+import type { NodeMetrics } from "./internal/metrics.js"
+import { Membership } from "./Membership.js"
+import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
+
+export type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
+export type { NodeDown, NodeDownReason, NodeEvent, NodeInfo, NodeUp } from "./NodeEvent.js"
+
+/** A callback's answer: nothing, a Promise, or an Effect. Failures are logged, never propagated. */
+export type CallbackResult = void | Promise<void> | Effect.Effect<void, unknown>
+
+/** The Cluster service of one node. */
+export interface Service {
+  readonly localNodeId: NodeId
+  readonly incarnation: string
+  readonly config: ResolvedConfig
+  readonly metrics: NodeMetrics
+  /** This node's id. */
+  readonly getLocalNodeId: Effect.Effect<NodeId>
+  /** The nodes connected to this one (not this one itself). */
+  readonly getConnectedNodes: Effect.Effect<ReadonlyArray<NodeInfo>>
+  /** Whether `nodeId` is connected. */
+  readonly isNodeConnected: (nodeId: NodeId) => Effect.Effect<boolean>
+  /** Every `NodeUp` / `NodeDown` from the moment of subscription. */
+  readonly nodeEvents: Stream.Stream<NodeEvent>
+  /** Calls `f` for each node that comes up, for as long as the scope lives. */
+  readonly onNodeUp: (f: (nodeId: NodeId) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
+  /** Calls `f` for each node that goes down, with the reason, for as long as the scope lives. */
+  readonly onNodeDown: (f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
+  /** The membership machinery, for the other cluster services. */
+  readonly membership: Membership
+}
+
+/** The Cluster service. */
+export class Cluster extends Context.Tag("noex-effect/Cluster")<Cluster, Service>() {}
+
+const randomHex = (bytes: number) =>
+  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("")
+
+/** Runs a user callback; a failure or defect is logged and swallowed so it cannot break the cluster. */
+const runCallback = (nodeId: NodeId, event: string, f: () => CallbackResult): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const result = f()
+    if (Effect.isEffect(result)) return result
+    if (result instanceof Promise) return Effect.tryPromise(() => result)
+    return Effect.void
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.logWarning(`${event} callback failed`, cause).pipe(Effect.annotateLogs({ node: nodeId }))
+    )
+  )
+
+const subscribe = <E extends NodeEvent>(
+  events: PubSub.PubSub<NodeEvent>,
+  tag: E["_tag"],
+  handle: (event: E) => Effect.Effect<void>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    // Subscribe before returning, so no event published after this call is missed.
+    const queue = yield* PubSub.subscribe(events)
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.flatMap(queue.take, (event) => (event._tag === tag ? handle(event as E) : Effect.void))
+      )
+    )
+  })
+
+/** Builds a node: validates the config, listens, starts membership, and provides every cluster service. */
+export const make = (
+  config: ClusterConfig
+): Effect.Effect<
+  { readonly cluster: Service; readonly runtime: GenServer.Service },
+  ClusterConfigError | TransportError,
+  Transport | Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const transport = yield* Transport
+    const resolved = yield* ClusterConfigModule.resolve(config, transport.exposes)
+    const listener = yield* transport.listen(
+      { host: resolved.host, port: resolved.port, name: resolved.nodeName },
+      { maxFrameBytes: resolved.maxFrameBytes }
+    )
+    const nodeId = NodeId.make(resolved.nodeName, resolved.advertiseHost, listener.address.port)
+    const incarnation = randomHex(8)
+    const runtime = yield* GenServer.make({ nodeId, incarnation })
+    const events = yield* PubSub.unbounded<NodeEvent>()
+    const fibers = yield* FiberSet.make<any, any>()
+    const clock = yield* Effect.clock
+    const metrics = Metrics.make(nodeId)
+    const membership = new Membership(
+      { nodeId, incarnation },
+      resolved,
+      transport,
+      events,
+      metrics,
+      fibers,
+      yield* Effect.runtime<never>(),
+      () => runtime.processCount(),
+      () => clock.unsafeCurrentTimeMillis()
+    )
+    // Added after the runtime: finalizers run in reverse, so peers hear Goodbye before processes stop.
+    yield* Effect.addFinalizer(() => membership.shutdown())
+    yield* membership.start(listener)
+    yield* Effect.logInfo("node started").pipe(Effect.annotateLogs({ node: nodeId, incarnation }))
+    const cluster: Service = {
+      localNodeId: nodeId,
+      incarnation,
+      config: resolved,
+      metrics,
+      membership,
+      getLocalNodeId: Effect.succeed(nodeId),
+      getConnectedNodes: Effect.sync(() => membership.connectedNodes()),
+      isNodeConnected: (id) => Effect.sync(() => membership.isConnected(id)),
+      nodeEvents: Stream.fromPubSub(events),
+      onNodeUp: (f) => subscribe(events, "NodeUp", (e) => runCallback(nodeId, "onNodeUp", () => f(e.nodeId))),
+      onNodeDown: (f) =>
+        subscribe(events, "NodeDown", (e: NodeEvent & { _tag: "NodeDown" }) =>
+          runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
+        )
+    }
+    return { cluster, runtime }
+  })
+
+/**
+ * A node in a cluster. Requires a `Transport` (TCP or in-memory) and a
+ * `BehaviorRegistry`; provides `Cluster`, the local `GenServerRuntime` and the registry.
+ */
+export const layer = (
+  config: ClusterConfig
+): Layer.Layer<
+  Cluster | GenServer.GenServerRuntime | BehaviorRegistryModule.BehaviorRegistry,
+  ClusterConfigError | TransportError,
+  Transport | BehaviorRegistryModule.BehaviorRegistry
+> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const { cluster, runtime } = yield* make(config)
+      const registry = yield* BehaviorRegistryModule.BehaviorRegistry
+      return Context.make(Cluster, cluster)
+        .pipe(Context.add(GenServer.GenServerRuntime, runtime))
+        .pipe(Context.add(BehaviorRegistryModule.BehaviorRegistry, registry))
+    })
+  )
+
+/** A node configured from the environment (`NOEX_*`, see `ClusterConfig.fromEnv`). */
+export const layerFromEnv: Layer.Layer<
+  Cluster | GenServer.GenServerRuntime | BehaviorRegistryModule.BehaviorRegistry,
+  ClusterConfigError | TransportError | ConfigError.ConfigError,
+  Transport | BehaviorRegistryModule.BehaviorRegistry
+> = Layer.unwrapEffect(Effect.map(ClusterConfigModule.fromEnv, layer))
+
+/** This node's id. */
+export const getLocalNodeId: Effect.Effect<NodeId, never, Cluster> = Effect.map(Cluster, (c) => c.localNodeId)
+
+/** The connected nodes with their live process counts. */
+export const getConnectedNodes: Effect.Effect<ReadonlyArray<NodeInfo>, never, Cluster> = Effect.flatMap(
+  Cluster,
+  (c) => c.getConnectedNodes
+)
+
+/** Whether `nodeId` is connected to this node. */
+export const isNodeConnected = (nodeId: NodeId): Effect.Effect<boolean, never, Cluster> =>
+  Effect.flatMap(Cluster, (c) => c.isNodeConnected(nodeId))
+
+/** The stream of node events. */
+export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(Effect.map(Cluster, (c) => c.nodeEvents))
+
+/** Calls `f` for each node that comes up while the scope lives (the guide's `Cluster.onNodeUp`). */
+export const onNodeUp = (f: (nodeId: NodeId) => CallbackResult): Effect.Effect<void, never, Cluster | Scope.Scope> =>
+  Effect.flatMap(Cluster, (c) => c.onNodeUp(f))
+
+/** Calls `f` for each node that goes down while the scope lives (the guide's `Cluster.onNodeDown`). */
+export const onNodeDown = (
+  f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult
+): Effect.Effect<void, never, Cluster | Scope.Scope> => Effect.flatMap(Cluster, (c) => c.onNodeDown(f))
+
+/** The configuration read from the environment. */
+export const configFromEnv = ClusterConfigModule.fromEnv
+
+/** Validates a configuration against a transport's notion of exposure (see `Transport.exposes`). */
+export const resolveConfig = ClusterConfigModule.resolve
+
+/** Configuration defaults. */
+export const defaults = ClusterConfigModule.defaults

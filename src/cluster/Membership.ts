@@ -1,0 +1,398 @@
+/**
+ * Membership: the one owner of this node's connection state (as Erlang's
+ * net_kernel). It accepts and dials connections, runs the handshake, keeps exactly
+ * one link per peer, detects failures, gossips members so every node connects to
+ * every other, and emits `NodeUp` / `NodeDown` from its own transitions only.
+ *
+ * - Join: seeds are dialed at start and redialed with jittered exponential backoff.
+ * - One link per pair: a node receiving a dial from a peer it is itself dialing keeps
+ *   the connection dialed by the smaller NodeId and refuses the other; both sides
+ *   apply the same rule, so they agree. A second link with the same incarnation (the
+ *   peer saw the old one die first) replaces the old one silently.
+ * - Failure: a closed socket is `connection_closed` at once; no bytes for
+ *   `heartbeatInterval × heartbeatMissThreshold` is `heartbeat_timeout`; a `Goodbye`
+ *   before the close is `graceful_shutdown`.
+ * - Forgetting: a non-seed node down for `forgetAfter` is no longer redialed.
+ */
+import { Duration, Effect, Either, type Fiber, FiberSet, PubSub, Random, Runtime } from "effect"
+import type { Scope } from "effect"
+import { NodeId } from "../NodeId.js"
+import type { Address, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
+import type { WireMessage } from "../wire/Protocol.js"
+import type { ResolvedConfig } from "./ClusterConfig.js"
+import type { NodeMetrics } from "./internal/metrics.js"
+import * as Link from "./Link.js"
+import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
+
+/** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
+const GOSSIP_EVERY_TICKS = 5
+
+/** Receives every message that is not membership's own, with the link's bound peer id. */
+export type MessageRouter = (from: NodeId, link: Link.Link, message: WireMessage) => void
+
+/** What one peer looks like to this node. */
+class Peer {
+  link: Link.Link | undefined = undefined
+  incarnation: string | undefined = undefined
+  attempting = false
+  dialer: Fiber.RuntimeFiber<void> | undefined = undefined
+  downSince: number | undefined = undefined
+  goodbye = false
+  timedOut = false
+  processCount = 0
+  lastHeartbeatAt = 0
+  peerUptimeMs = 0
+  constructor(
+    readonly nodeId: NodeId,
+    readonly seed: boolean
+  ) {}
+}
+
+/** The membership of one node. */
+export class Membership {
+  private readonly peers = new Map<NodeId, Peer>()
+  private closing = false
+  private router: MessageRouter = () => {}
+  private readonly downHooks = new Set<(nodeId: NodeId) => void>()
+  private readonly upHooks = new Set<(nodeId: NodeId) => void>()
+  private readonly startedAt: number
+
+  constructor(
+    readonly self: Link.PeerIdentity,
+    private readonly config: ResolvedConfig,
+    private readonly transport: TransportService,
+    readonly events: PubSub.PubSub<NodeEvent>,
+    private readonly metrics: NodeMetrics,
+    private readonly fibers: FiberSet.FiberSet<any, any>,
+    private readonly runtime: Runtime.Runtime<never>,
+    private readonly processCount: () => number,
+    private readonly now: () => number
+  ) {
+    this.startedAt = now()
+  }
+
+  /** Installs the receiver of non-membership messages (calls, spawns, registry). */
+  setRouter(router: MessageRouter): void {
+    this.router = router
+  }
+
+  /** Runs `hook` synchronously when a node goes down, before `NodeDown` is published. */
+  onDown(hook: (nodeId: NodeId) => void): () => void {
+    this.downHooks.add(hook)
+    return () => this.downHooks.delete(hook)
+  }
+
+  /** Runs `hook` synchronously when a node comes up, before `NodeUp` is published. */
+  onUp(hook: (nodeId: NodeId) => void): () => void {
+    this.upHooks.add(hook)
+    return () => this.upHooks.delete(hook)
+  }
+
+  /** The current link to `nodeId`, if connected. */
+  linkTo(nodeId: NodeId): Link.Link | undefined {
+    return this.peers.get(nodeId)?.link
+  }
+
+  /** The incarnation of a connected node. */
+  incarnationOf(nodeId: NodeId): string | undefined {
+    const peer = this.peers.get(nodeId)
+    return peer?.link === undefined ? undefined : peer.incarnation
+  }
+
+  isConnected(nodeId: NodeId): boolean {
+    return this.peers.get(nodeId)?.link !== undefined
+  }
+
+  connectedIds(): Array<NodeId> {
+    const ids: Array<NodeId> = []
+    for (const peer of this.peers.values()) if (peer.link !== undefined) ids.push(peer.nodeId)
+    return ids
+  }
+
+  connectedNodes(): Array<NodeInfo> {
+    const now = this.now()
+    const nodes: Array<NodeInfo> = []
+    for (const peer of this.peers.values()) {
+      if (peer.link === undefined) continue
+      const { host, port } = NodeId.components(peer.nodeId)
+      nodes.push({
+        id: peer.nodeId,
+        host,
+        port,
+        status: "connected",
+        processCount: peer.processCount,
+        lastHeartbeatAt: peer.lastHeartbeatAt,
+        uptimeMs: peer.peerUptimeMs + Math.max(0, now - peer.lastHeartbeatAt)
+      })
+    }
+    return nodes
+  }
+
+  // ---- start and stop ------------------------------------------------------------------------
+
+  /** Serves inbound connections (forked into the scope) and starts dialing the seeds. */
+  start(listener: Listener): Effect.Effect<void, never, Scope.Scope> {
+    return Effect.gen(this, function* () {
+      yield* Effect.forkScoped(listener.serve((connection) => this.accept(connection)))
+      for (const seed of this.config.seeds) {
+        if (seed === this.self.nodeId) continue
+        this.ensureDialer(this.peer(seed, true))
+      }
+    })
+  }
+
+  /** Graceful shutdown: every peer is told `Goodbye`, then every link is closed. */
+  shutdown(): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      this.closing = true
+      const links = Array.from(this.peers.values()).flatMap((p) => (p.link === undefined ? [] : [p.link]))
+      for (const link of links) link.offerUrgent({ _tag: "Goodbye" })
+      yield* Effect.forEach(links, (link) => link.close("graceful shutdown"), { discard: true })
+    })
+  }
+
+  // ---- connections --------------------------------------------------------------------------
+
+  private handshakeConfig(expected?: NodeId): Link.HandshakeConfig {
+    return {
+      self: this.self,
+      cookie: this.config.cookie,
+      handshakeTimeout: this.config.handshakeTimeout,
+      expected,
+      admit: (peer) => this.admit(peer, expected === undefined ? "in" : "out"),
+      metrics: this.metrics
+    }
+  }
+
+  /** The one-link-per-pair rule, checked when the peer's `Hello` arrives. */
+  private admit(identity: Link.PeerIdentity, direction: "in" | "out"): string | undefined {
+    if (this.closing) return "node is shutting down"
+    const peer = this.peers.get(identity.nodeId)
+    if (peer === undefined) return undefined
+    if (direction === "in") {
+      if (peer.attempting && this.self.nodeId < identity.nodeId) {
+        return "simultaneous dial: keeping the connection dialed by the smaller node id"
+      }
+      return undefined
+    }
+    if (peer.link !== undefined && peer.incarnation === identity.incarnation) return "already connected"
+    return undefined
+  }
+
+  private accept(connection: Connection): Effect.Effect<void> {
+    return Link.establish(connection, this.handshakeConfig()).pipe(
+      Effect.flatMap((link) => this.supervise(link)),
+      Effect.catchAll(() => Effect.void)
+    )
+  }
+
+  private peer(nodeId: NodeId, seed = false): Peer {
+    let peer = this.peers.get(nodeId)
+    if (peer === undefined) {
+      peer = new Peer(nodeId, seed)
+      this.peers.set(nodeId, peer)
+    }
+    return peer
+  }
+
+  private address(nodeId: NodeId): Address {
+    const { host, name, port } = NodeId.components(nodeId)
+    return { host, port, name }
+  }
+
+  private ensureDialer(peer: Peer): void {
+    if (peer.dialer !== undefined || this.closing || peer.link !== undefined) return
+    const fiber = Runtime.runFork(this.runtime, this.dialLoop(peer))
+    FiberSet.unsafeAdd(this.fibers, fiber)
+    peer.dialer = fiber
+    fiber.addObserver(() => {
+      if (peer.dialer === fiber) peer.dialer = undefined
+    })
+  }
+
+  /** Dials `peer` until connected, supervising each link it makes; backs off between attempts. */
+  private dialLoop(peer: Peer): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      let failures = 0
+      for (;;) {
+        if (this.closing || peer.link !== undefined) return
+        if (peer.downSince !== undefined && !peer.seed && this.now() - peer.downSince >= Duration.toMillis(this.config.forgetAfter)) {
+          if (this.peers.get(peer.nodeId) === peer) this.peers.delete(peer.nodeId)
+          yield* Effect.logDebug("forgetting a node that stayed down").pipe(Effect.annotateLogs({ peer: peer.nodeId }))
+          return
+        }
+        peer.attempting = true
+        const outcome = yield* Effect.either(
+          Effect.scoped(
+            Effect.gen(this, function* () {
+              const connection = yield* this.transport.dial(this.address(peer.nodeId), {
+                maxFrameBytes: this.config.maxFrameBytes
+              })
+              const link = yield* Link.establish(connection, this.handshakeConfig(peer.nodeId))
+              peer.attempting = false
+              failures = 0
+              yield* this.supervise(link)
+            })
+          )
+        )
+        peer.attempting = false
+        if (Either.isLeft(outcome)) {
+          failures++
+          yield* Effect.logDebug("dial failed").pipe(
+            Effect.annotateLogs({ peer: peer.nodeId, reason: describe(outcome.left), attempt: failures })
+          )
+        }
+        if (peer.goodbye && !peer.seed) return
+        yield* Effect.sleep(yield* this.backoff(failures))
+      }
+    }).pipe(Effect.annotateLogs({ node: this.self.nodeId }))
+  }
+
+  /** Jittered exponential backoff: min·2^(n-1), capped at max, times a factor in [0.5, 1). */
+  private backoff(failures: number): Effect.Effect<Duration.Duration> {
+    const min = Duration.toMillis(this.config.reconnectBackoff.min)
+    const max = Duration.toMillis(this.config.reconnectBackoff.max)
+    const base = Math.min(max, min * 2 ** Math.max(0, Math.min(failures - 1, 30)))
+    return Effect.map(Random.next, (r) => Duration.millis(Math.max(1, Math.round(base * (0.5 + r / 2)))))
+  }
+
+  /** Installs an established link as the peer's current one and watches it until it closes. */
+  private supervise(link: Link.Link): Effect.Effect<void> {
+    return Effect.scoped(
+      Effect.gen(this, function* () {
+        const peer = this.peer(link.peer.nodeId)
+        const previous = peer.link
+        const restarted = previous !== undefined && peer.incarnation !== link.peer.incarnation
+        if (this.closing) return yield* link.close("node is shutting down")
+        peer.link = link
+        peer.incarnation = link.peer.incarnation
+        peer.goodbye = false
+        peer.timedOut = false
+        peer.downSince = undefined
+        peer.lastHeartbeatAt = this.now()
+        if (previous !== undefined) {
+          // The old link is no longer current: its close will not be reported.
+          yield* Effect.forkDaemon(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
+          if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
+        }
+        link.receive((message) => this.receive(peer, link, message))
+        if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
+        this.sendHeartbeat(link)
+        this.gossip(link)
+        yield* Effect.forkScoped(this.heartbeats(peer, link))
+        yield* link.closed
+        if (peer.link !== link) return
+        peer.link = undefined
+        peer.downSince = this.now()
+        const reason: NodeDownReason = peer.goodbye
+          ? "graceful_shutdown"
+          : peer.timedOut
+            ? "heartbeat_timeout"
+            : "connection_closed"
+        yield* this.emitDown(peer.nodeId, reason)
+        if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
+      })
+    )
+  }
+
+  private receive(peer: Peer, link: Link.Link, message: WireMessage): void {
+    switch (message._tag) {
+      case "Heartbeat":
+        peer.processCount = message.processCount
+        peer.peerUptimeMs = message.uptimeMs
+        peer.lastHeartbeatAt = this.now()
+        return
+      case "Gossip":
+        for (const member of message.members) this.learn(member.nodeId)
+        return
+      case "Goodbye":
+        if (peer.link === link) peer.goodbye = true
+        return
+      case "Hello":
+      case "Proof":
+      case "Welcome":
+      case "Reject":
+        Runtime.runFork(this.runtime, link.close(`handshake message ${message._tag} after the handshake`))
+        return
+      default:
+        this.router(peer.nodeId, link, message)
+    }
+  }
+
+  /** A member named by gossip: dial it unless it is known and connected. */
+  private learn(nodeId: NodeId): void {
+    if (nodeId === this.self.nodeId || this.closing) return
+    const peer = this.peer(nodeId)
+    if (peer.link !== undefined) return
+    // Someone sees it alive: restart the forgetting clock.
+    if (peer.downSince !== undefined) peer.downSince = this.now()
+    this.ensureDialer(peer)
+  }
+
+  private sendHeartbeat(link: Link.Link): void {
+    link.offerUrgent({
+      _tag: "Heartbeat",
+      processCount: this.processCount(),
+      uptimeMs: Math.max(0, Math.round(this.now() - this.startedAt))
+    })
+  }
+
+  private gossip(link: Link.Link): void {
+    const members = []
+    for (const peer of this.peers.values()) {
+      if (peer.link !== undefined && peer.link !== link && peer.incarnation !== undefined) {
+        members.push({ nodeId: peer.nodeId, incarnation: peer.incarnation })
+      }
+    }
+    link.offerUrgent({ _tag: "Gossip", members })
+  }
+
+  /** Heartbeats and the failure detector of one link: any bytes received count as life. */
+  private heartbeats(peer: Peer, link: Link.Link): Effect.Effect<void> {
+    const intervalMs = Duration.toMillis(this.config.heartbeatInterval)
+    const deadMs = intervalMs * this.config.heartbeatMissThreshold
+    let tick = 0
+    return Effect.gen(this, function* () {
+      for (;;) {
+        yield* Effect.sleep(this.config.heartbeatInterval)
+        if (peer.link !== link) return
+        if (this.now() - link.lastActivity() >= deadMs) {
+          peer.timedOut = true
+          yield* Effect.logWarning("peer missed its heartbeats; closing the link").pipe(
+            Effect.annotateLogs({ node: this.self.nodeId, peer: peer.nodeId, silentMs: this.now() - link.lastActivity() })
+          )
+          return yield* link.close("heartbeat timeout")
+        }
+        this.sendHeartbeat(link)
+        if (++tick % GOSSIP_EVERY_TICKS === 0) this.gossip(link)
+      }
+    })
+  }
+
+  private emitUp(nodeId: NodeId): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
+      for (const hook of this.upHooks) hook(nodeId)
+      // Tell everyone else about the newcomer, so the mesh closes without waiting for a gossip round.
+      for (const peer of this.peers.values()) {
+        if (peer.link !== undefined && peer.nodeId !== nodeId) this.gossip(peer.link)
+      }
+      yield* Effect.logInfo("node up").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId }))
+      yield* PubSub.publish(this.events, { _tag: "NodeUp", nodeId })
+    })
+  }
+
+  private emitDown(nodeId: NodeId, reason: NodeDownReason): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
+      for (const hook of this.downHooks) hook(nodeId)
+      yield* Effect.logInfo("node down").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, reason }))
+      yield* PubSub.publish(this.events, { _tag: "NodeDown", nodeId, reason })
+    })
+  }
+}
+
+const describe = (error: unknown): string =>
+  typeof error === "object" && error !== null && "reason" in error
+    ? String((error as { reason: unknown }).reason) + ("message" in error ? `: ${String((error as { message: unknown }).message)}` : "")
+    : String(error)
