@@ -18,6 +18,10 @@ import type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
 import * as Metrics from "./internal/metrics.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import { Membership } from "./Membership.js"
+import { Remoting } from "./internal/remoting.js"
+import * as RemoteCallModule from "../RemoteCall.js"
+import * as RemoteSpawnModule from "../RemoteSpawn.js"
+import { makeCodec } from "../wire/Codec.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 
 export type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
@@ -86,9 +90,15 @@ const subscribe = <E extends NodeEvent>(
 export const make = (
   config: ClusterConfig
 ): Effect.Effect<
-  { readonly cluster: Service; readonly runtime: GenServer.Service },
+  {
+    readonly cluster: Service
+    readonly runtime: GenServer.Service
+    readonly remoteCall: RemoteCallModule.Service
+    readonly remoteSpawn: RemoteSpawnModule.Service
+    readonly remoting: Remoting
+  },
   ClusterConfigError | TransportError,
-  Transport | Scope.Scope
+  Transport | BehaviorRegistryModule.BehaviorRegistry | Scope.Scope
 > =>
   Effect.gen(function* () {
     const transport = yield* Transport
@@ -115,6 +125,25 @@ export const make = (
       () => runtime.processCount(),
       () => clock.unsafeCurrentTimeMillis()
     )
+    const remoting = new Remoting(
+      nodeId,
+      membership,
+      runtime.table,
+      yield* BehaviorRegistryModule.BehaviorRegistry,
+      makeCodec(),
+      resolved.maxFrameBytes,
+      metrics,
+      yield* Effect.runtime<never>()
+    )
+    runtime.setRouter({
+      call: (ref, msg, timeoutMs) => remoting.call(ref, msg, timeoutMs),
+      // GenServer.cast never fails: an oversized or unencodable cast to another node is dropped and logged.
+      cast: (ref, msg) =>
+        Effect.catchAll(remoting.cast(ref, msg), (error) =>
+          Effect.logWarning("dropped a cast").pipe(Effect.annotateLogs({ node: nodeId, serverId: ref.id, reason: error.message }))
+        ),
+      stop: (ref, reason) => remoting.stop(ref, reason)
+    })
     // Added after the runtime: finalizers run in reverse, so peers hear Goodbye before processes stop.
     yield* Effect.addFinalizer(() => membership.shutdown())
     yield* membership.start(listener)
@@ -135,8 +164,16 @@ export const make = (
           runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
         )
     }
-    return { cluster, runtime }
+    return { cluster, runtime, remoteCall: RemoteCallModule.make(runtime, remoting), remoteSpawn: RemoteSpawnModule.make(remoting), remoting }
   })
+
+/** Everything a node provides. */
+export type ClusterServices =
+  | Cluster
+  | GenServer.GenServerRuntime
+  | BehaviorRegistryModule.BehaviorRegistry
+  | RemoteCallModule.RemoteCall
+  | RemoteSpawnModule.RemoteSpawn
 
 /**
  * A node in a cluster. Requires a `Transport` (TCP or in-memory) and a
@@ -145,23 +182,26 @@ export const make = (
 export const layer = (
   config: ClusterConfig
 ): Layer.Layer<
-  Cluster | GenServer.GenServerRuntime | BehaviorRegistryModule.BehaviorRegistry,
+  ClusterServices,
   ClusterConfigError | TransportError,
   Transport | BehaviorRegistryModule.BehaviorRegistry
 > =>
   Layer.scopedContext(
     Effect.gen(function* () {
-      const { cluster, runtime } = yield* make(config)
+      const { cluster, remoteCall, remoteSpawn, runtime } = yield* make(config)
       const registry = yield* BehaviorRegistryModule.BehaviorRegistry
-      return Context.make(Cluster, cluster)
-        .pipe(Context.add(GenServer.GenServerRuntime, runtime))
-        .pipe(Context.add(BehaviorRegistryModule.BehaviorRegistry, registry))
+      return Context.make(Cluster, cluster).pipe(
+        Context.add(GenServer.GenServerRuntime, runtime),
+        Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
+        Context.add(RemoteCallModule.RemoteCall, remoteCall),
+        Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn)
+      )
     })
   )
 
 /** A node configured from the environment (`NOEX_*`, see `ClusterConfig.fromEnv`). */
 export const layerFromEnv: Layer.Layer<
-  Cluster | GenServer.GenServerRuntime | BehaviorRegistryModule.BehaviorRegistry,
+  ClusterServices,
   ClusterConfigError | TransportError | ConfigError.ConfigError,
   Transport | BehaviorRegistryModule.BehaviorRegistry
 > = Layer.unwrapEffect(Effect.map(ClusterConfigModule.fromEnv, layer))

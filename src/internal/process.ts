@@ -38,7 +38,8 @@ export interface AnyBehavior {
  */
 const BATCH = 64
 
-type Resume = (effect: Effect.Effect<unknown, CallError>) => void
+/** Receives a call's outcome; `Exit` is an `Effect`, so an `Effect.async` resume accepts it as is. */
+export type Resume = (exit: Exit.Exit<unknown, CallError>) => void
 
 class CallEnvelope {
   timer: TimerEntry | undefined = undefined
@@ -193,22 +194,28 @@ export class ProcessTable {
 
   /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
   call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, CallError> {
-    return Effect.async<unknown, CallError>((resume) => {
-      const proc = this.resolve(id)
-      if (proc === undefined || proc.stopReason !== undefined || !proc.alive) {
-        resume(Effect.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })))
-        return
-      }
-      const env = new CallEnvelope(msg, resume)
-      this.deliver(proc, env)
-      if (env.resume === undefined) return
-      env.timer = this.timers.schedule(timeoutMs, () =>
-        this.settle(env, Effect.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
-      )
-      return Effect.sync(() => {
-        env.resume = undefined
-        this.timers.cancel(env.timer)
-      })
+    return Effect.async<unknown, CallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
+  }
+
+  /**
+   * The callback form of {@link call}, for the cluster serving calls from other nodes
+   * without a fiber per call. Returns the canceler when the outcome is still pending.
+   */
+  callWith(id: string, msg: unknown, timeoutMs: number, resume: Resume): Effect.Effect<void> | undefined {
+    const proc = this.resolve(id)
+    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) {
+      resume(Exit.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })))
+      return undefined
+    }
+    const env = new CallEnvelope(msg, resume)
+    this.deliver(proc, env)
+    if (env.resume === undefined) return undefined
+    env.timer = this.timers.schedule(timeoutMs, () =>
+      this.settle(env, Exit.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
+    )
+    return Effect.sync(() => {
+      env.resume = undefined
+      this.timers.cancel(env.timer)
     })
   }
 
@@ -220,7 +227,7 @@ export class ProcessTable {
     return true
   }
 
-  private settle(env: CallEnvelope, result: Effect.Effect<unknown, CallError>): void {
+  private settle(env: CallEnvelope, result: Exit.Exit<unknown, CallError>): void {
     const resume = env.resume
     if (resume === undefined) return
     env.resume = undefined
@@ -303,7 +310,7 @@ export class ProcessTable {
       fiber.addObserver((exit) => {
         if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
         else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
-          this.settle(env, Effect.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+          this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
         } else this.failed(proc, env, exit.cause)
         this.continue(proc)
       })
@@ -333,13 +340,13 @@ export class ProcessTable {
       return
     }
     proc.state = result[1]
-    this.settle(env, Effect.succeed(result[0]))
+    this.settle(env, Exit.succeed(result[0]))
   }
 
   private failed(proc: Proc, env: Envelope, error: unknown): void {
     const { message, name } = describe(error)
     if (env instanceof CallEnvelope) {
-      this.settle(env, Effect.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
+      this.settle(env, Exit.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
     } else {
       this.fork(
         Effect.logWarning("cast handler failed; the process goes on").pipe(
@@ -412,7 +419,7 @@ export class ProcessTable {
     const reason = proc.stopReason ?? "normal"
     for (let env = this.dequeue(proc); env !== undefined; env = this.dequeue(proc)) {
       if (env instanceof CallEnvelope) {
-        this.settle(env, Effect.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+        this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
       }
     }
     const terminate = proc.behavior.terminate

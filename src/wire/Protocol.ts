@@ -64,12 +64,16 @@ export const Goodbye = tagged("Goodbye", {})
 
 /** Errors a remote call or stop can be answered with. */
 export const CallFailure = Schema.Union(
+  Errors.NodeNotReachableError,
   Errors.RemoteServerNotRunningError,
   Errors.RemoteHandlerError,
   Errors.InvalidMessageError,
   Errors.RemoteCallTimeoutError,
   Errors.MessageTooLargeError
 )
+
+/** An error a remote call or stop can be answered with. */
+export type CallFailure = typeof CallFailure.Type
 
 /** Errors a remote spawn can be answered with. */
 export const SpawnFailure = Schema.Union(
@@ -78,6 +82,9 @@ export const SpawnFailure = Schema.Union(
   Errors.RemoteSpawnRegistrationError,
   Errors.RemoteSpawnTimeoutError
 )
+
+/** An error a remote spawn can be answered with. */
+export type SpawnFailure = typeof SpawnFailure.Type
 
 /** A request to a process; answered by `Reply` or `CallFailed` with the same `callId`. */
 export const Call = tagged("Call", { callId: NonNegativeInt, serverId: ServerId, timeoutMs: NonNegativeInt, payload: Bytes })
@@ -178,8 +185,13 @@ const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: fa
 const decodeEnvelope = Schema.decodeUnknownEither(WireMessage, { errors: "first", onExcessProperty: "ignore" })
 const encodeEnvelope = Schema.encodeSync(WireMessage)
 
-/** Encodes a wire message into a frame payload. */
-export const encode = (message: WireMessage): Uint8Array => packr.pack(encodeEnvelope(message))
+/**
+ * Encodes a wire message into a frame payload. Messages are built by this node, so
+ * only those holding error classes go through the Schema encoder (to become plain
+ * tagged objects); the rest are already in their encoded form.
+ */
+export const encode = (message: WireMessage): Uint8Array =>
+  packr.pack(message._tag === "CallFailed" || message._tag === "SpawnFailed" ? encodeEnvelope(message) : message)
 
 /** Decodes a frame payload; malformed bytes or an invalid message give a {@link ProtocolError}. */
 export const decode = (bytes: Uint8Array): Either.Either<WireMessage, ProtocolError> => {

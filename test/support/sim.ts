@@ -4,10 +4,10 @@
  * down gracefully (close its scope) or kill it (`net.kill`).
  */
 import { Clock, Context, Effect, Exit, Layer, PubSub, Scope, TestClock } from "effect"
-import { BehaviorRegistry, Cluster, GenServer, MemoryTransport, NodeId } from "../../src/index.js"
+import { BehaviorRegistry, Cluster, MemoryTransport, NodeId } from "../../src/index.js"
 import type { ClusterConfig, MemoryNetwork, NodeEvent } from "../../src/index.js"
 
-export type SimContext = Context.Context<Cluster.Cluster | GenServer.GenServerRuntime | BehaviorRegistry.BehaviorRegistry>
+export type SimContext = Context.Context<Cluster.ClusterServices>
 
 export interface SimNode {
   readonly id: NodeId
@@ -20,7 +20,7 @@ export interface SimNode {
   /** Runs an effect as this node. */
   readonly run: <A, E, R>(
     effect: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E, Exclude<R, Cluster.Cluster | GenServer.GenServerRuntime | BehaviorRegistry.BehaviorRegistry>>
+  ) => Effect.Effect<A, E, Exclude<R, Cluster.ClusterServices>>
   /** Graceful shutdown. */
   readonly stop: Effect.Effect<void>
 }

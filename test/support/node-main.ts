@@ -1,0 +1,246 @@
+/**
+ * One cluster node as its own OS process, for tests with real processes over TCP.
+ *
+ *   node --import tsx test/support/node-main.ts '{"nodeName":"a","port":0,"seeds":[]}'
+ *
+ * The argument is a JSON `ClusterConfig` (durations as Effect strings such as
+ * `"200 millis"` or numbers of milliseconds). The process speaks newline-delimited
+ * JSON:
+ *
+ * - stdout: `{"type":"ready","nodeId","incarnation","pid","joinStartedAt","at"}` once
+ *   listening (seeds are being dialed by then), then one
+ *   `{"type":"event","event":"NodeUp"|"NodeDown","nodeId","reason"?,"at"}` per node
+ *   event, and one `{"type":"reply","id",...}` per command. `at` is `Date.now()`.
+ *   A config that does not build prints `{"type":"error","message"}` and exits 2.
+ * - stdin: commands `{"id":1,"cmd":"connected"}`, answered by a reply with the same
+ *   id: `{"ok":true,...result}` or `{"ok":false,"error":"..."}`. Add a command by adding
+ *   an entry to {@link commands}.
+ *
+ * Logs go to stderr only. The process shuts down gracefully (peers see
+ * `graceful_shutdown`) and exits on the `stop` command, on SIGTERM/SIGINT and when
+ * stdin closes (the parent died). Importing this module runs nothing.
+ */
+import { Cause, Context, Effect, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
+import * as fs from "node:fs"
+import * as readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import { BehaviorRegistry, Cluster, NodeId } from "../../src/index.js"
+import type { ClusterConfig, GenServer, NodeEvent } from "../../src/index.js"
+import { TcpTransport } from "../../src/node.js"
+
+/** The services a node process runs effects with (commands that spawn or call use them). */
+export type NodeServices = Cluster.Cluster | GenServer.GenServerRuntime | BehaviorRegistry.BehaviorRegistry
+
+/** What a command handler gets. */
+export interface NodeContext {
+  readonly cluster: Cluster.Service
+  /** The node's services: `Effect.provide(effect, node.context)` runs an effect as this node. */
+  readonly context: Context.Context<NodeServices>
+  /** Graceful shutdown of the node (idempotent); the process exits once the reply to the current command is written. */
+  readonly shutdown: (exitCode: number) => Effect.Effect<void>
+}
+
+/** A command read from stdin. */
+export interface Command {
+  readonly id: number | string
+  readonly cmd: string
+  readonly [field: string]: unknown
+}
+
+/** Answers a command: the fields of the reply, or a failure (sent as `ok: false`). */
+export type CommandHandler = (node: NodeContext, command: Command) => Effect.Effect<Record<string, unknown>, unknown>
+
+/** Behaviors this node registers before it accepts connections (for spawn commands). */
+export const behaviors: Record<string, BehaviorRegistry.RegisteredBehavior> = {}
+
+const int = (value: unknown, fallback: number, field: string): Effect.Effect<number, string> =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : typeof value === "number" && Number.isInteger(value) && value >= 0
+      ? Effect.succeed(value)
+      : Effect.fail(`${field} must be a non-negative integer, got ${JSON.stringify(value)}`)
+
+const nodeIdField = (value: unknown, field: string): Effect.Effect<NodeId, string> =>
+  typeof value === "string"
+    ? Effect.mapError(NodeId.parse(value), (e) => `${field}: ${e.reason}`)
+    : Effect.fail(`${field} must be a NodeId string`)
+
+/** The command table: `cmd` → handler. */
+export const commands: Record<string, CommandHandler> = {
+  /** The ids of the connected nodes. */
+  connected: (node) =>
+    Effect.map(node.cluster.getConnectedNodes, (nodes) => ({ nodes: nodes.map((n) => n.id).sort() })),
+
+  /** Graceful shutdown, then exit 0 (after this reply). */
+  stop: (node) => Effect.as(node.shutdown(0), { stopped: true }),
+
+  /**
+   * Offers `count` casts of `bytes` zero bytes to a process nobody runs on node `to`
+   * (the receiver drops them: they only load the link), as fast as the outbox takes
+   * them, then waits until the socket has taken every byte.
+   */
+  flood: (node, command) =>
+    Effect.gen(function* () {
+      const to = yield* nodeIdField(command.to, "to")
+      const count = yield* int(command.count, 1000, "count")
+      const bytes = yield* int(command.bytes, 1024, "bytes")
+      const link = node.cluster.membership.linkTo(to)
+      if (link === undefined) return yield* Effect.fail(`not connected to ${to}`)
+      const started = performance.now()
+      let accepted = 0
+      for (let i = 0; i < count; i++) {
+        if (link.offer({ _tag: "Cast", serverId: "nobody", payload: new Uint8Array(bytes) })) accepted++
+      }
+      const offeredMs = performance.now() - started
+      // The reply means the frames are on the wire (or the link closed).
+      while (
+        link.connection.queuedBytes() > 0 &&
+        node.cluster.membership.linkTo(to) === link &&
+        performance.now() - started < 30_000
+      ) {
+        yield* Effect.sleep("2 millis")
+      }
+      return { offered: count, accepted, offeredMs, drainedMs: performance.now() - started }
+    })
+}
+
+const write = (line: Record<string, unknown>): void => {
+  process.stdout.write(JSON.stringify(line) + "\n")
+}
+
+const eventLine = (event: NodeEvent): Record<string, unknown> =>
+  event._tag === "NodeUp"
+    ? { type: "event", event: "NodeUp", nodeId: event.nodeId, at: Date.now() }
+    : { type: "event", event: "NodeDown", nodeId: event.nodeId, reason: event.reason, at: Date.now() }
+
+/** Logs to stderr, so stdout carries only protocol lines. */
+const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+
+const logLevel = (): LogLevel.LogLevel => {
+  const wanted = process.env["NOEX_TEST_LOG_LEVEL"]
+  return LogLevel.allLevels.find((l) => l.label.toLowerCase() === wanted?.toLowerCase()) ?? LogLevel.Info
+}
+
+/** Hard bound on a graceful shutdown: a node that cannot close its links in this time exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 5000
+
+/** Runs the node described by `config` until told to stop. */
+export const main = (config: ClusterConfig): void => {
+  const layers = Layer.merge(stderrLogger, Logger.minimumLogLevel(logLevel()))
+  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExit(Effect.provide(effect, layers))
+  const scope = Effect.runSync(Scope.make())
+  let node: NodeContext | undefined
+  let exiting: Promise<void> | undefined
+  let exitCode: number | undefined
+
+  /** Graceful shutdown once; the process exits when it is done (or at the deadline). */
+  const shutdown = (code: number): Promise<void> => {
+    exitCode ??= code
+    if (exiting === undefined) {
+      setTimeout(() => {
+        process.stderr.write(`node-main: graceful shutdown took over ${SHUTDOWN_DEADLINE_MS} ms; exiting\n`)
+        process.exit(1)
+      }, SHUTDOWN_DEADLINE_MS).unref()
+      exiting = run(Scope.close(scope, Exit.void)).then(() => undefined)
+    }
+    return exiting
+  }
+  const exitNow = () => void shutdown(0).then(() => process.exit(exitCode ?? 0))
+
+  const dispatch = async (line: string): Promise<void> => {
+    if (line.trim().length === 0) return
+    let command: Command
+    try {
+      command = JSON.parse(line) as Command
+    } catch (error) {
+      return write({ type: "reply", id: null, ok: false, error: `malformed command: ${String(error)}` })
+    }
+    const id = command.id ?? null
+    const handler = typeof command.cmd === "string" && Object.hasOwn(commands, command.cmd) ? commands[command.cmd] : undefined
+    if (handler === undefined) return write({ type: "reply", id, ok: false, error: `unknown command ${JSON.stringify(command.cmd)}` })
+    if (node === undefined) return write({ type: "reply", id, ok: false, error: "node is not ready" })
+    let stopping = false
+    const context: NodeContext = {
+      ...node,
+      shutdown: (code) =>
+        Effect.promise(() => {
+          stopping = true
+          return shutdown(code)
+        })
+    }
+    const exit = await run(Effect.suspend(() => handler(context, command)))
+    if (Exit.isSuccess(exit)) write({ type: "reply", id, ok: true, ...exit.value })
+    else {
+      const failure = Cause.failureOption(exit.cause)
+      const error =
+        failure._tag === "Some"
+          ? typeof failure.value === "string"
+            ? failure.value
+            : String((failure.value as { message?: unknown })?.message ?? JSON.stringify(failure.value))
+          : Cause.pretty(exit.cause)
+      write({ type: "reply", id, ok: false, error })
+    }
+    if (stopping) process.exit(exitCode ?? 0)
+  }
+
+  // Stdin first: a parent that dies while the node starts must still end it.
+  const input = readline.createInterface({ input: process.stdin, terminal: false })
+  input.on("line", (line) => void dispatch(line))
+  input.on("close", exitNow)
+  process.once("SIGTERM", exitNow)
+  process.once("SIGINT", exitNow)
+
+  const joinStartedAt = Date.now()
+  const layer = Cluster.layer(config).pipe(
+    Layer.provide(BehaviorRegistry.layer(behaviors)),
+    Layer.provide(TcpTransport.layer)
+  )
+  const start = Effect.gen(function* () {
+    const context = yield* Layer.buildWithScope(layer, scope)
+    const cluster = Context.get(context, Cluster.Cluster)
+    // Subscribe before yielding to anything, so no event after the build is missed.
+    const subscription = yield* Scope.extend(PubSub.subscribe(cluster.membership.events), scope)
+    yield* Effect.forkIn(
+      Effect.forever(Effect.flatMap(subscription.take, (event) => Effect.sync(() => write(eventLine(event))))),
+      scope
+    )
+    node = { cluster, context, shutdown: (code) => Effect.promise(() => shutdown(code)) }
+    write({
+      type: "ready",
+      nodeId: cluster.localNodeId,
+      incarnation: cluster.incarnation,
+      pid: process.pid,
+      joinStartedAt,
+      at: Date.now()
+    })
+  })
+  void run(start).then((exit) => {
+    if (Exit.isFailure(exit)) {
+      write({ type: "error", message: Cause.pretty(exit.cause) })
+      process.exit(2)
+    }
+  })
+}
+
+const isEntryPoint = (): boolean => {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return fs.realpathSync(script) === fs.realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  const raw = process.argv[2]
+  let config: ClusterConfig
+  try {
+    if (raw === undefined) throw new Error("expected one argument: the node's ClusterConfig as JSON")
+    config = JSON.parse(raw) as ClusterConfig
+  } catch (error) {
+    write({ type: "error", message: String(error) })
+    process.exit(2)
+  }
+  main(config)
+}
