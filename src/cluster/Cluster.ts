@@ -50,6 +50,8 @@ export interface Service {
   readonly onNodeDown: (f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
   /** The membership machinery, for the other cluster services. */
   readonly membership: Membership
+  /** Calls, casts, spawns and stops between nodes, for the other cluster services. */
+  readonly remoting: Remoting
 }
 
 /** The Cluster service. */
@@ -154,6 +156,7 @@ export const make = (
       config: resolved,
       metrics,
       membership,
+      remoting,
       getLocalNodeId: Effect.succeed(nodeId),
       getConnectedNodes: Effect.sync(() => membership.connectedNodes()),
       isNodeConnected: (id) => Effect.sync(() => membership.isConnected(id)),

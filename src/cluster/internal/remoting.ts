@@ -118,6 +118,11 @@ export class Remoting {
     membership.onDown((nodeId) => this.nodeDown(nodeId))
   }
 
+  /** Requests waiting for an answer (calls, stops, spawns). */
+  pendingCount(): number {
+    return this.pending.size
+  }
+
   private nextId(): number {
     // Wraps before 2^31 so ids stay small integers on the wire; 0 is reserved.
     this.seq = this.seq >= 0x7fff_ffff ? 1 : this.seq + 1
