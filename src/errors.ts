@@ -171,3 +171,10 @@ export type CallError =
   | RemoteHandlerError
   | InvalidMessageError
   | MessageTooLargeError
+
+/** A load-balancing helper found no node to place a process on. */
+export class NoNodesAvailableError extends Schema.TaggedError<NoNodesAvailableError>()("NoNodesAvailableError", {}) {
+  override get message() {
+    return "no nodes available"
+  }
+}
