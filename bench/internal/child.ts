@@ -8,7 +8,12 @@ export const startChild = <A>(script: string, args: ReadonlyArray<string> = []) 
   new Promise<{ child: ChildProcess; info: A }>((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     const lines = createInterface({ input: child.stdout! })
-    lines.once("line", (line) => resolve({ child, info: JSON.parse(line) as A }))
+    const onLine = (line: string) => {
+      if (!line.startsWith("{")) return
+      lines.off("line", onLine)
+      resolve({ child, info: JSON.parse(line) as A })
+    }
+    lines.on("line", onLine)
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)))
     process.once("exit", () => child.kill("SIGKILL"))
   })

@@ -24,7 +24,7 @@ import { Cause, Context, Effect, Exit, Layer, Logger, LogLevel, PubSub, Scope } 
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { BehaviorRegistry, Cluster, NodeId } from "../../src/index.js"
+import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
 import type { ClusterConfig, GenServer, NodeEvent } from "../../src/index.js"
 import { TcpTransport } from "../../src/node.js"
 
@@ -77,19 +77,26 @@ export const commands: Record<string, CommandHandler> = {
   /**
    * Offers `count` casts of `bytes` zero bytes to a process nobody runs on node `to`
    * (the receiver drops them: they only load the link), as fast as the outbox takes
-   * them, then waits until the socket has taken every byte.
+   * them, then waits until the socket has taken every byte. `payload: "codec"` sends a
+   * well-formed payload (a `Uint8Array` of `bytes` through the payload codec) instead of
+   * raw zeros, so the receiver drops it as a cast to an unknown process rather than as
+   * an undecodable one.
    */
   flood: (node, command) =>
     Effect.gen(function* () {
       const to = yield* nodeIdField(command.to, "to")
       const count = yield* int(command.count, 1000, "count")
       const bytes = yield* int(command.bytes, 1024, "bytes")
+      const kind = command.payload ?? "raw"
+      if (kind !== "raw" && kind !== "codec") return yield* Effect.fail(`payload must be "raw" or "codec"`)
       const link = node.cluster.membership.linkTo(to)
       if (link === undefined) return yield* Effect.fail(`not connected to ${to}`)
+      const codec = kind === "codec" ? Codec.makeCodec() : undefined
+      const payload = () => (codec === undefined ? new Uint8Array(bytes) : codec.encode(new Uint8Array(bytes)))
       const started = performance.now()
       let accepted = 0
       for (let i = 0; i < count; i++) {
-        if (link.offer({ _tag: "Cast", serverId: "nobody", payload: new Uint8Array(bytes) })) accepted++
+        if (link.offer({ _tag: "Cast", serverId: "nobody", payload: payload() })) accepted++
       }
       const offeredMs = performance.now() - started
       // The reply means the frames are on the wire (or the link closed).

@@ -1,0 +1,71 @@
+/**
+ * The far end of the remote benchmarks, run as its own OS process: a cluster node
+ * with an echo, a counter and an idle behavior, a raw `node:net` echo server and a
+ * raw sink server (counts bytes, answers one byte when the announced total arrived).
+ * Prints `{ nodeId, rawPort, sinkPort }` as one JSON line, then serves until killed.
+ */
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import * as net from "node:net"
+import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../../src/node.js"
+
+const echo = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: unknown, s: number) => [msg, s] as const,
+  handleCast: (_: unknown, s: number) => s
+})
+const counter = GenServer.behavior({
+  init: () => 0,
+  handleCall: (_: "get", s: number) => [s, s] as const,
+  handleCast: (_: unknown, s: number) => s + 1
+})
+const idle = GenServer.behavior({
+  init: () => null,
+  handleCall: (_: unknown, s: null) => [s, s] as const,
+  handleCast: (_: unknown, s: null) => s
+})
+
+const listen = (server: net.Server) =>
+  new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)))
+
+const rawEcho = net.createServer((socket) => {
+  socket.setNoDelay(true)
+  socket.on("data", (chunk) => socket.write(chunk))
+})
+const rawSink = net.createServer((socket) => {
+  socket.setNoDelay(true)
+  let expected = -1
+  let received = 0
+  socket.on("data", (chunk: Buffer) => {
+    let data = chunk
+    if (expected < 0) {
+      expected = data.readUInt32BE(0)
+      data = data.subarray(4)
+    }
+    received += data.length
+    if (received >= expected) {
+      socket.write(Buffer.from([1]))
+      expected = -1
+      received = 0
+    }
+  })
+})
+
+const main = Effect.gen(function* () {
+  const rawPort = yield* Effect.promise(() => listen(rawEcho))
+  const sinkPort = yield* Effect.promise(() => listen(rawSink))
+  const cluster = yield* Cluster.Cluster
+  console.log(JSON.stringify({ nodeId: cluster.localNodeId, rawPort, sinkPort }))
+  return yield* Effect.never
+})
+
+Effect.runFork(
+  main.pipe(
+    Effect.provide(
+      Cluster.layer({ nodeName: "server", port: 0 }).pipe(
+        Layer.provide(BehaviorRegistry.layer({ echo, counter, idle })),
+        Layer.provide(TcpTransport.layer)
+      )
+    ),
+    Logger.withMinimumLogLevel(LogLevel.Warning)
+  )
+)
