@@ -126,7 +126,8 @@ const main = async () => {
       )
     )
   } finally {
-    child.kill("SIGKILL")
+    // SIGINT lets a profiled child write its profile.
+    child.kill(process.env.BENCH_CHILD_NODE_OPTIONS ? "SIGINT" : "SIGKILL")
   }
 }
 

@@ -8,7 +8,16 @@
  * join latency is printed rather than asserted.
  */
 import { describe, expect, it } from "vitest"
-import { connectedIds, eventually, pidAlive, startedPids, startNodeProcess, useNodeProcesses } from "./support/processes.js"
+import {
+  connectedIds,
+  establishedConnectionsAmong,
+  eventually,
+  pidAlive,
+  portOf,
+  startedPids,
+  startNodeProcess,
+  useNodeProcesses
+} from "./support/processes.js"
 import type { NodeEventLine, NodeProcess, NodeProcessConfig } from "./support/processes.js"
 
 useNodeProcesses()
@@ -65,6 +74,9 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
         expect(downs(node)).toEqual([])
         expect(node.events.map((e) => e.nodeId).sort()).toEqual(sorted([a, b, c].filter((n) => n !== node)))
       }
+      // Exactly one TCP connection per pair, as the kernel sees it (where /proc/net/tcp exists).
+      const connections = establishedConnectionsAmong([a, b, c].map((n) => portOf(n.id)))
+      if (connections !== undefined) expect(connections).toBe(3)
       const since = (from: number, e: NodeEventLine) => e.at - from
       console.log(
         [
@@ -153,21 +165,65 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
   )
 
   it(
-    "reports graceful_shutdown on the others when a node is stopped, and the node exits 0",
+    "reports graceful_shutdown on the others when a node that dialed them is stopped, and the node exits 0",
     async () => {
-      const [a, b, c] = await startMesh3()
+      // C seeds both A and B, so C's links are the ones C dialed; A and B meet through gossip.
+      const a = await startNodeProcess({ nodeName: "a", port: 0, seeds: [] })
+      const b = await startNodeProcess({ nodeName: "b", port: 0, seeds: [] })
+      const c = await startNodeProcess({ nodeName: "c", port: 0, seeds: [a.id, b.id] })
+      await fullMesh([a, b, c])
       const stoppedAt = Date.now()
       const exit = await c.stopGracefully()
       expect(exit).toEqual({ code: 0, signal: null })
       const [aDown, bDown] = await Promise.all([a.waitFor(isDown(c)), b.waitFor(isDown(c))])
-      console.log(`stop → NodeDown graceful_shutdown: A +${aDown.at - stoppedAt} ms, B +${bDown.at - stoppedAt} ms`)
+      console.log(`stop (dialing node) → NodeDown ${aDown.reason}/${bDown.reason}: A +${aDown.at - stoppedAt} ms, B +${bDown.at - stoppedAt} ms`)
       expect(aDown.reason).toBe("graceful_shutdown")
       expect(bDown.reason).toBe("graceful_shutdown")
       // A departed node that said goodbye is not redialed; A and B stay together.
       await delay(500)
       expect(await connectedIds(a)).toEqual([b.id])
       expect(await connectedIds(b)).toEqual([a.id])
-      expect(a.events.filter(isUp(c, aDown.at))).toEqual([])
+      expect(downs(a).filter((e) => e.nodeId === b.id)).toEqual([])
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "reports graceful_shutdown when a node that was dialed (a seed) is stopped",
+    async () => {
+      const a = await startNodeProcess({ nodeName: "a", port: 0, seeds: [] })
+      const b = await startNodeProcess({ nodeName: "b", port: 0, seeds: [a.id] })
+      await Promise.all([a.waitFor(isUp(b)), b.waitFor(isUp(a))])
+      const stoppedAt = Date.now()
+      const exit = await a.stopGracefully()
+      expect(exit).toEqual({ code: 0, signal: null })
+      const bDown = await b.waitFor(isDown(a))
+      console.log(`stop (dialed node) → NodeDown ${bDown.reason}: B +${bDown.at - stoppedAt} ms`)
+      expect(bDown.reason).toBe("graceful_shutdown")
+    },
+    TEST_TIMEOUT
+  )
+
+  it(
+    "shuts a node down gracefully on SIGTERM, on SIGINT and when its stdin closes (the parent died)",
+    async () => {
+      const a = await startNodeProcess({ nodeName: "a", port: 0, seeds: [] })
+      // Each of them dials A, so A hears their Goodbye on the links they own.
+      const [term, int, orphan] = await Promise.all(
+        ["term", "int", "orphan"].map((nodeName) => startNodeProcess({ nodeName, port: 0, seeds: [a.id] }))
+      )
+      await Promise.all([term, int, orphan].map((n) => a.waitFor(isUp(n))))
+      term.kill("SIGTERM")
+      int.kill("SIGINT")
+      orphan.closeStdin()
+      const exits = await Promise.all([term.exited, int.exited, orphan.exited])
+      expect(exits).toEqual([
+        { code: 0, signal: null },
+        { code: 0, signal: null },
+        { code: 0, signal: null }
+      ])
+      const reasons = await Promise.all([term, int, orphan].map((n) => a.waitFor(isDown(n)).then((e) => e.reason)))
+      expect(reasons).toEqual(["graceful_shutdown", "graceful_shutdown", "graceful_shutdown"])
     },
     TEST_TIMEOUT
   )

@@ -6,7 +6,9 @@ import { createInterface } from "node:readline"
 /** Runs `script` with tsx; resolves with the child and its first JSON line. */
 export const startChild = <A>(script: string, args: ReadonlyArray<string> = []) =>
   new Promise<{ child: ChildProcess; info: A }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    // BENCH_CHILD_NODE_OPTIONS (e.g. "--cpu-prof") profiles the far end too.
+    const extra = (process.env.BENCH_CHILD_NODE_OPTIONS ?? "").split(" ").filter((s) => s.length > 0)
+    const child = spawn(process.execPath, [...extra, "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     const lines = createInterface({ input: child.stdout! })
     const onLine = (line: string) => {
       if (!line.startsWith("{")) return
@@ -15,5 +17,5 @@ export const startChild = <A>(script: string, args: ReadonlyArray<string> = []) 
     }
     lines.on("line", onLine)
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)))
-    process.once("exit", () => child.kill("SIGKILL"))
+    process.once("exit", () => child.kill(process.env.BENCH_CHILD_NODE_OPTIONS ? "SIGINT" : "SIGKILL"))
   })

@@ -58,6 +58,8 @@ const main = Effect.gen(function* () {
   return yield* Effect.never
 })
 
+process.on("SIGINT", () => process.exit(0))
+
 Effect.runFork(
   main.pipe(
     Effect.provide(

@@ -132,42 +132,74 @@ export class ProcessTable {
     initTimeoutMs: number
   ): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R> {
     return Effect.withFiberRuntime<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R>((fiber) => {
-      if (name !== undefined) {
-        if (this.byName.has(name) || this.reserved.has(name)) {
-          return Effect.fail(new NameAlreadyRegisteredError({ name }))
-        }
-        this.reserved.add(name)
-      }
       const runtime = Runtime.make({
         context: fiber.currentContext,
         fiberRefs: fiber.getFiberRefs(),
         runtimeFlags: Runtime.defaultRuntimeFlags
       }) as Runtime.Runtime<R>
-      let initial: unknown
-      try {
-        initial = behavior.init(...args)
-      } catch (error) {
-        this.release(name)
-        return Effect.fail(new GenServerInitError({ message: describe(error).message }))
+      const started = this.startNow(behavior, name, args, initTimeoutMs, runtime)
+      switch (started._tag) {
+        case "Started":
+          return Effect.succeed(started.ref)
+        case "Failed":
+          return Effect.fail(started.error)
+        case "Pending":
+          return started.effect
       }
-      if (!isEffectOrThenable(initial)) return Effect.succeed(this.register(behavior, name, initial, runtime))
-      const init: Effect.Effect<unknown, unknown, R> = Effect.isEffect(initial)
-        ? (initial as Effect.Effect<unknown, unknown, R>)
-        : Effect.tryPromise({ try: () => initial as PromiseLike<unknown>, catch: (e) => e })
-      return init.pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.failCause(cause as Cause.Cause<never>)
-            : Effect.fail(new GenServerInitError({ message: describe(Cause.squash(cause)).message }))
-        ),
-        Effect.timeoutFail({
-          duration: initTimeoutMs,
-          onTimeout: () => new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` })
-        }),
-        Effect.onExit((exit) => Effect.sync(() => (Exit.isFailure(exit) ? this.release(name) : undefined))),
-        Effect.map((state) => this.register(behavior, name, state, runtime))
-      )
     })
+  }
+
+  /**
+   * Starts a process without a fiber when `init` answers with a plain value (the
+   * common case, and what remote spawns are served with); otherwise hands back the
+   * effect that finishes the start. Handlers' effects run with `runtime`.
+   */
+  startNow<R>(
+    behavior: AnyBehavior,
+    name: string | undefined,
+    args: ReadonlyArray<unknown>,
+    initTimeoutMs: number,
+    runtime: Runtime.Runtime<R>
+  ):
+    | { readonly _tag: "Started"; readonly ref: ServerRef }
+    | { readonly _tag: "Failed"; readonly error: GenServerInitError | NameAlreadyRegisteredError }
+    | { readonly _tag: "Pending"; readonly effect: Effect.Effect<ServerRef, GenServerInitError, R> } {
+    if (name !== undefined) {
+      if (this.byName.has(name) || this.reserved.has(name)) {
+        return { _tag: "Failed", error: new NameAlreadyRegisteredError({ name }) }
+      }
+      this.reserved.add(name)
+    }
+    let initial: unknown
+    try {
+      initial = behavior.init(...args)
+    } catch (error) {
+      this.release(name)
+      return { _tag: "Failed", error: new GenServerInitError({ message: describe(error).message }) }
+    }
+    if (!isEffectOrThenable(initial)) return { _tag: "Started", ref: this.register(behavior, name, initial, runtime) }
+    const init: Effect.Effect<unknown, unknown, R> = Effect.isEffect(initial)
+      ? (initial as Effect.Effect<unknown, unknown, R>)
+      : Effect.tryPromise({ try: () => initial as PromiseLike<unknown>, catch: (e) => e })
+    const effect = init.pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : Effect.fail(new GenServerInitError({ message: describe(Cause.squash(cause)).message }))
+      ),
+      Effect.timeoutFail({
+        duration: initTimeoutMs,
+        onTimeout: () => new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` })
+      }),
+      Effect.onExit((exit) => Effect.sync(() => (Exit.isFailure(exit) ? this.release(name) : undefined))),
+      Effect.map((state) => this.register(behavior, name, state, runtime))
+    )
+    return { _tag: "Pending", effect }
+  }
+
+  /** The runtime the table runs its own effects with (a standalone behavior's handlers too). */
+  get baseRuntime(): Runtime.Runtime<never> {
+    return this.runtime
   }
 
   private release(name: string | undefined): void {

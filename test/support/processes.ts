@@ -8,6 +8,7 @@
  */
 import { afterAll, afterEach } from "vitest"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -78,6 +79,8 @@ export interface NodeProcess {
   readonly command: (command: { readonly cmd: string; readonly [field: string]: unknown }, timeoutMs?: number) => Promise<Reply>
   /** Sends a signal (default SIGTERM) unless the process has exited. Cleanup SIGKILLs, which ends a SIGSTOPped child too. */
   readonly kill: (signal?: NodeJS.Signals) => void
+  /** Closes the child's stdin, as the parent's death would: the child shuts down gracefully and exits. */
+  readonly closeStdin: () => void
   /** The `stop` command: graceful shutdown; resolves with the exit once the process is gone. */
   readonly stopGracefully: (timeoutMs?: number) => Promise<ExitInfo>
 }
@@ -268,6 +271,7 @@ export const startNodeProcess = (config: NodeProcessConfig, readyTimeoutMs = 30_
             kill: (signal = "SIGTERM") => {
               if (exitInfo === undefined) child.kill(signal)
             },
+            closeStdin: () => void child.stdin!.end(),
             stopGracefully: async (timeoutMs = 10_000) => {
               await command({ cmd: "stop" }, timeoutMs)
               return exited
@@ -308,4 +312,32 @@ export const eventually = async (condition: () => Promise<boolean> | boolean, ti
     if (Date.now() > deadline) throw new Error(`${message} did not hold within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 25))
   }
+}
+
+/** The port of a NodeId `name@host:port`. */
+export const portOf = (nodeId: string): number => Number(nodeId.slice(nodeId.lastIndexOf(":") + 1))
+
+/**
+ * Established IPv4 TCP connections among the given listening ports, counted once per
+ * connection (both ends are on this machine), from `/proc/net/tcp`; `undefined` where
+ * that file does not exist (not Linux).
+ */
+export const establishedConnectionsAmong = (listenPorts: ReadonlyArray<number>): number | undefined => {
+  let table: string
+  try {
+    table = fs.readFileSync("/proc/net/tcp", "utf8")
+  } catch {
+    return undefined
+  }
+  const ports = new Set(listenPorts)
+  let ends = 0
+  for (const row of table.split("\n").slice(1)) {
+    const fields = row.trim().split(/\s+/)
+    if (fields.length < 4 || fields[3] !== "01") continue // 01 = ESTABLISHED
+    const local = parseInt(fields[1]!.split(":")[1]!, 16)
+    const remote = parseInt(fields[2]!.split(":")[1]!, 16)
+    // One end of a node-to-node connection is on a listening port: the acceptor's local one, or the dialer's remote one.
+    if (ports.has(local) || ports.has(remote)) ends++
+  }
+  return ends / 2
 }

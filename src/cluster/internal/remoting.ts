@@ -18,7 +18,7 @@ import {
   RemoteSpawnRegistrationError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
-import type { CallError, GlobalNameConflictError } from "../../errors.js"
+import type { CallError, GenServerInitError, GlobalNameConflictError, NameAlreadyRegisteredError } from "../../errors.js"
 import type { ExitReason, ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
 import type { NodeId } from "../../NodeId.js"
@@ -415,9 +415,6 @@ export class Remoting {
       })
       return
     }
-    const key = `${from}|${spawnId}`
-    const entry = { abandoned: false, from }
-    this.serving.set(key, entry)
     const request: SpawnRequest = {
       name: message.name,
       registration: message.registration,
@@ -425,18 +422,44 @@ export class Remoting {
       timeoutMs: MAX_WIRE_TIMEOUT_MS,
       args: args.right
     }
+    const spawned = (serverId: string) => void link.offer({ _tag: "Spawned", spawnId, serverId })
+    const failed = (error: Protocol.SpawnFailure) => void link.offer({ _tag: "SpawnFailed", spawnId, error })
+    // Fast path: a known behavior whose init answers at once is started and answered without a fiber.
+    const behavior = this.registry.get(behaviorName)
+    if (Option.isNone(behavior)) return failed(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
+    if (message.registration !== "global") {
+      const localName = message.registration === "local" ? message.name : undefined
+      const started = this.table.startNow(behavior.value, localName, args.right, message.initTimeoutMs, this.table.baseRuntime)
+      if (started._tag === "Started") return spawned(started.ref.id)
+      if (started._tag === "Failed") return failed(this.spawnError(behaviorName, started.error))
+    }
+    const key = `${from}|${spawnId}`
+    const entry = { abandoned: false, from }
+    this.serving.set(key, entry)
     this.log(
       this.startLocal(behaviorName, request).pipe(
         Effect.matchEffect({
-          onFailure: (error) => Effect.sync(() => void link.offer({ _tag: "SpawnFailed", spawnId, error: error as Protocol.SpawnFailure })),
+          onFailure: (error) => Effect.sync(() => failed(error as Protocol.SpawnFailure)),
           onSuccess: (result) =>
-            entry.abandoned
-              ? Effect.ignore(this.table.stop(result.serverId, "shutdown"))
-              : Effect.sync(() => void link.offer({ _tag: "Spawned", spawnId, serverId: result.serverId }))
+            entry.abandoned ? Effect.ignore(this.table.stop(result.serverId, "shutdown")) : Effect.sync(() => spawned(result.serverId))
         }),
         Effect.ensuring(Effect.sync(() => this.serving.delete(key)))
       )
     )
+  }
+
+  private spawnError(
+    behaviorName: string,
+    error: GenServerInitError | NameAlreadyRegisteredError
+  ): RemoteSpawnInitError | RemoteSpawnRegistrationError {
+    return error._tag === "GenServerInitError"
+      ? new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: error.message })
+      : new RemoteSpawnRegistrationError({
+          behaviorName,
+          nodeId: this.self,
+          name: error.name,
+          message: `the name '${error.name}' is already registered on ${this.self}`
+        })
   }
 
   /** Starts a registered behavior on this node, with the spawn's registration and its errors. */
@@ -448,18 +471,9 @@ export class Remoting {
       const behavior = this.registry.get(behaviorName)
       if (Option.isNone(behavior)) return yield* Effect.fail(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
       const name = request.registration === "none" ? undefined : request.name
-      const ref = yield* this.table.start<never>(behavior.value, request.registration === "local" ? name : undefined, request.args, request.initTimeoutMs).pipe(
-        Effect.mapError((error) =>
-          error._tag === "GenServerInitError"
-            ? new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: error.message })
-            : new RemoteSpawnRegistrationError({
-                behaviorName,
-                nodeId: this.self,
-                name: error.name,
-                message: `the name '${error.name}' is already registered on ${this.self}`
-              })
-        )
-      )
+      const ref = yield* this.table
+        .start<never>(behavior.value, request.registration === "local" ? name : undefined, request.args, request.initTimeoutMs)
+        .pipe(Effect.mapError((error) => this.spawnError(behaviorName, error)))
       if (request.registration === "global" && name !== undefined) {
         const register = this.globalRegister
         if (register !== undefined) {
