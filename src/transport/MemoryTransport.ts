@@ -37,19 +37,46 @@ class Endpoint {
     this.outbox = new Outbox({ write: (frames) => this.transmit(frames), pending: () => 0 }, OUTBOX_HIGH_WATER_BYTES)
   }
 
+  /**
+   * Frames sent while a partition separates the two sides. Like TCP retransmission,
+   * they arrive after the partition heals, in order (a close too) — unless the receiving
+   * side closed the connection meanwhile (its failure detector fired), and then they are lost.
+   */
+  private blocked: Array<PipeItem> = []
+
   /** Sends a batch towards the peer, through the network's faults and latency. */
   private transmit(frames: ReadonlyArray<Uint8Array>): boolean {
-    if (this.ended !== undefined) return true
-    if (!this.net.canDeliver(this.owner, this.remote)) return true
+    if (this.ended !== undefined || this.net.isKilled(this.owner, this.remote)) return true
     const kept = this.net.loss > 0 ? frames.filter(() => !this.net.drop()) : frames
     // Copies: a simulated wire must not let the receiver see the sender's later mutations.
-    this.enqueue({ at: this.net.now() + this.net.latencyMs, frames: kept.map((f) => f.slice()) })
+    this.send({ at: 0, frames: kept.map((f) => f.slice()) })
     return true
   }
 
   /** Queues a close behind the frames in flight, as a FIN follows data on TCP. */
   sendClose(reason: string): void {
-    this.enqueue({ at: this.net.now() + this.net.latencyMs, frames: undefined, close: reason })
+    if (this.net.isKilled(this.owner, this.remote)) return
+    this.send({ at: 0, frames: undefined, close: reason })
+  }
+
+  private send(item: PipeItem): void {
+    if (this.blocked.length > 0 || !this.net.canDeliver(this.owner, this.remote)) {
+      this.blocked.push(item)
+      this.net.holding.add(this)
+      return
+    }
+    this.enqueue({ ...item, at: this.net.now() + this.net.latencyMs })
+  }
+
+  /** The partition healed: send what was held, in order. */
+  release(): void {
+    if (!this.net.canDeliver(this.owner, this.remote)) return
+    const held = this.blocked
+    this.blocked = []
+    this.net.holding.delete(this)
+    // The other side gave up on the connection meanwhile: what was held is lost with it.
+    if (this.peer.ended !== undefined) return
+    for (const item of held) this.enqueue({ ...item, at: this.net.now() + this.net.latencyMs })
   }
 
   private enqueue(item: PipeItem): void {
@@ -104,7 +131,7 @@ class Endpoint {
     if (this.ended !== undefined) return
     this.outbox.flushNow()
     this.end({ by: "Local", reason })
-    if (this.net.canDeliver(this.owner, this.remote)) this.sendClose(reason)
+    this.sendClose(reason)
   }
 
   abort(reason: string): void {
@@ -141,7 +168,11 @@ interface SimNode {
 
 /** An in-process network of simulated nodes. Nodes are named by their NodeId string. */
 export interface MemoryNetwork {
-  /** Drops every frame between a node of `a` and a node of `b` (both ways) and refuses dials between them. */
+  /**
+   * Separates every node of `a` from every node of `b` (both ways): dials between them
+   * are refused, and frames on existing connections are held — as TCP retransmits —
+   * until `heal`, unless a failure detector closes the connection first.
+   */
   readonly partition: (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => Effect.Effect<void>
   /** Removes every partition. */
   readonly heal: Effect.Effect<void>
@@ -198,6 +229,13 @@ class MemoryNetworkImpl {
     return this.seed / 0x1_0000_0000 < this.loss
   }
 
+  /** Endpoints holding frames behind a partition. */
+  readonly holding = new Set<Endpoint>()
+
+  isKilled(from: string, to: string): boolean {
+    return this.killed.has(from) || this.killed.has(to)
+  }
+
   canDeliver(from: string, to: string): boolean {
     if (this.killed.has(from) || this.killed.has(to)) return false
     for (const [a, b] of this.partitions) {
@@ -252,6 +290,7 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function* () {
       }),
     heal: Effect.sync(() => {
       impl.partitions = []
+      for (const endpoint of Array.from(impl.holding)) endpoint.release()
     }),
     kill: (nodeId) => Effect.sync(() => impl.kill(nodeId)),
     disconnect: (a, b) => Effect.sync(() => impl.disconnect(a, b)),
