@@ -217,7 +217,8 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       int.kill("SIGINT")
       orphan.closeStdin()
       const exits = await Promise.all([term.exited, int.exited, orphan.exited])
-      expect(exits).toEqual([
+      const logs = [term, int, orphan].map((n) => `--- ${n.name} (${n.id}) stderr:\n${n.stderr.slice(-30).join("\n")}`).join("\n")
+      expect(exits, logs).toEqual([
         { code: 0, signal: null },
         { code: 0, signal: null },
         { code: 0, signal: null }

@@ -19,6 +19,9 @@ import * as Metrics from "./internal/metrics.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import { Membership } from "./Membership.js"
 import { Remoting } from "./internal/remoting.js"
+import { Replica } from "./internal/registry.js"
+import type { RegistryEvent } from "./internal/registry.js"
+import * as GlobalRegistryModule from "../GlobalRegistry.js"
 import * as RemoteCallModule from "../RemoteCall.js"
 import * as RemoteSpawnModule from "../RemoteSpawn.js"
 import { makeCodec } from "../wire/Codec.js"
@@ -97,6 +100,7 @@ export const make = (
     readonly runtime: GenServer.Service
     readonly remoteCall: RemoteCallModule.Service
     readonly remoteSpawn: RemoteSpawnModule.Service
+    readonly globalRegistry: GlobalRegistryModule.Service
     readonly remoting: Remoting
   },
   ClusterConfigError | TransportError,
@@ -146,6 +150,16 @@ export const make = (
         ),
       stop: (ref, reason) => remoting.stop(ref, reason)
     })
+    const replica = new Replica(
+      nodeId,
+      incarnation,
+      membership,
+      remoting,
+      runtime.table,
+      yield* PubSub.unbounded<RegistryEvent>(),
+      resolved.onNameConflict,
+      yield* Effect.runtime<never>()
+    )
     // Added after the runtime: finalizers run in reverse, so peers hear Goodbye before processes stop.
     yield* Effect.addFinalizer(() => membership.shutdown())
     yield* membership.start(listener)
@@ -167,7 +181,14 @@ export const make = (
           runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
         )
     }
-    return { cluster, runtime, remoteCall: RemoteCallModule.make(runtime, remoting), remoteSpawn: RemoteSpawnModule.make(remoting), remoting }
+    return {
+      cluster,
+      runtime,
+      remoteCall: RemoteCallModule.make(runtime, remoting),
+      remoteSpawn: RemoteSpawnModule.make(remoting),
+      globalRegistry: GlobalRegistryModule.make(replica),
+      remoting
+    }
   })
 
 /** Everything a node provides. */
@@ -177,6 +198,7 @@ export type ClusterServices =
   | BehaviorRegistryModule.BehaviorRegistry
   | RemoteCallModule.RemoteCall
   | RemoteSpawnModule.RemoteSpawn
+  | GlobalRegistryModule.GlobalRegistry
 
 /**
  * A node in a cluster. Requires a `Transport` (TCP or in-memory) and a
@@ -191,13 +213,14 @@ export const layer = (
 > =>
   Layer.scopedContext(
     Effect.gen(function* () {
-      const { cluster, remoteCall, remoteSpawn, runtime } = yield* make(config)
+      const { cluster, globalRegistry, remoteCall, remoteSpawn, runtime } = yield* make(config)
       const registry = yield* BehaviorRegistryModule.BehaviorRegistry
       return Context.make(Cluster, cluster).pipe(
         Context.add(GenServer.GenServerRuntime, runtime),
         Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
         Context.add(RemoteCallModule.RemoteCall, remoteCall),
-        Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn)
+        Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
+        Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
       )
     })
   )

@@ -7,6 +7,7 @@ import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
+import type { ConflictStrategy } from "./internal/registry.js"
 
 /** What a user passes to `Cluster.layer`. Only `nodeName` is required. */
 export interface ClusterConfig {
@@ -34,6 +35,11 @@ export interface ClusterConfig {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** A node down this long is forgotten and no longer redialed (seeds excepted). Default 60 s. */
   readonly forgetAfter?: Duration.DurationInput | undefined
+  /**
+   * What this node does with its own process when it loses a global name conflict:
+   * `"stop"` (default), `"keep"`, or a function. Not read from the environment.
+   */
+  readonly onNameConflict?: ConflictStrategy | undefined
 }
 
 /** A validated configuration with every default applied. */
@@ -50,6 +56,7 @@ export interface ResolvedConfig {
   readonly maxFrameBytes: number
   readonly handshakeTimeout: Duration.Duration
   readonly forgetAfter: Duration.Duration
+  readonly onNameConflict: ConflictStrategy
 }
 
 /** Defaults, each with its reason. */
@@ -153,7 +160,8 @@ export const resolve = (
       reconnectBackoff: { min, max },
       maxFrameBytes,
       handshakeTimeout: yield* duration("handshakeTimeout", config.handshakeTimeout ?? defaults.handshakeTimeout),
-      forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter)
+      forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter),
+      onNameConflict: config.onNameConflict ?? "stop"
     }
   })
 

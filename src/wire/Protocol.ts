@@ -65,6 +65,7 @@ export const Goodbye = tagged("Goodbye", {})
 /** Errors a remote call or stop can be answered with. */
 export const CallFailure = Schema.Union(
   Errors.NodeNotReachableError,
+  Errors.GlobalNameConflictError,
   Errors.RemoteServerNotRunningError,
   Errors.RemoteHandlerError,
   Errors.InvalidMessageError,
@@ -140,8 +141,26 @@ export const RegistrySync = tagged("RegistrySync", { entries: Schema.Array(Regis
 /** The sender registered a name. */
 export const RegistryRegister = tagged("RegistryRegister", { entry: RegistryEntry })
 
-/** The sender's name is gone (unregistered, or its process ended). */
-export const RegistryUnregister = tagged("RegistryUnregister", { name: Schema.String, serverId: ServerId })
+/**
+ * The sender's name is gone (unregistered, or its process ended). `winner` is set when
+ * it lost a conflict, so a node that never saw both entries still reports the conflict.
+ */
+export const RegistryUnregister = tagged("RegistryUnregister", {
+  name: Schema.String,
+  serverId: ServerId,
+  winner: Schema.optionalWith(Schema.Struct({ serverId: ServerId, nodeId: NodeId.schema }), { exact: true })
+})
+
+/** Asks the node owning a process to register or unregister a global name for it; answered by `RegistryAck` or `CallFailed`. */
+export const RegistryRequest = tagged("RegistryRequest", {
+  callId: NonNegativeInt,
+  op: Schema.Literal("register", "unregister"),
+  name: Schema.String,
+  serverId: ServerId
+})
+
+/** A `RegistryRequest` was carried out. */
+export const RegistryAck = tagged("RegistryAck", { callId: NonNegativeInt })
 
 /** Every wire message. */
 export const WireMessage = Schema.Union(
@@ -164,7 +183,9 @@ export const WireMessage = Schema.Union(
   Stopped,
   RegistrySync,
   RegistryRegister,
-  RegistryUnregister
+  RegistryUnregister,
+  RegistryRequest,
+  RegistryAck
 )
 
 /** A decoded wire message. */

@@ -67,7 +67,8 @@ interface CallPending {
   readonly kind: "call" | "stop"
   readonly nodeId: NodeId
   readonly serverId: string
-  readonly resume: (exit: Exit.Exit<unknown, CallError>) => void
+  /** Answers are checked against the request kind's error union by the Schema of the wire; any of them may arrive. */
+  readonly resume: (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void
   readonly startedAt: number
   timer: TimerEntry | undefined
 }
@@ -157,7 +158,14 @@ export class Remoting {
       if (frame.length > this.maxFrameBytes) {
         return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes })))
       }
-      const entry: Pending = { kind: "call", nodeId: ref.nodeId, serverId: ref.id, resume, startedAt: this.now(), timer: undefined }
+      const entry: Pending = {
+        kind: "call",
+        nodeId: ref.nodeId,
+        serverId: ref.id,
+        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
+        startedAt: this.now(),
+        timer: undefined
+      }
       this.pending.set(callId, entry)
       entry.timer = this.table.timers.schedule(timeoutMs, () => {
         if (this.pending.delete(callId)) {
@@ -196,6 +204,40 @@ export class Remoting {
     })
   }
 
+  /**
+   * Sends a request built around a fresh call id to `nodeId` and waits for its
+   * answer (`RegistryAck` or `CallFailed`), like a call: timeout, node down and late
+   * answers are handled the same way.
+   */
+  request(
+    nodeId: NodeId,
+    serverId: string,
+    build: (callId: number) => WireMessage,
+    timeoutMs: number
+  ): Effect.Effect<void, CallError | GlobalNameConflictError> {
+    return Effect.async<void, CallError | GlobalNameConflictError>((resume) => {
+      const link = this.membership.linkTo(nodeId)
+      if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
+      const callId = this.nextId()
+      const entry: Pending = {
+        kind: "call",
+        nodeId,
+        serverId,
+        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
+        startedAt: this.now(),
+        timer: undefined
+      }
+      this.pending.set(callId, entry)
+      entry.timer = this.table.timers.schedule(timeoutMs, () => {
+        if (this.pending.delete(callId)) resume(Exit.fail(new RemoteCallTimeoutError({ serverId, nodeId, timeoutMs })))
+      })
+      link.offer(build(callId))
+      return Effect.sync(() => {
+        if (this.pending.delete(callId)) this.table.timers.cancel(entry.timer)
+      })
+    })
+  }
+
   /** Stops a process on another node and waits until it has terminated. */
   stop(ref: ServerRef, reason: ExitReason): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError> {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
@@ -207,7 +249,7 @@ export class Remoting {
         kind: "stop",
         nodeId: ref.nodeId,
         serverId: ref.id,
-        resume: resume as (exit: Exit.Exit<unknown, CallError>) => void,
+        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
         startedAt: this.now(),
         timer: undefined
       }
@@ -302,6 +344,8 @@ export class Remoting {
       }
       case "Stopped":
         return this.take(message.callId, "stop")?.resume(Exit.void)
+      case "RegistryAck":
+        return this.take(message.callId, "call")?.resume(Exit.void)
       case "Stop":
         return this.serveStop(link, message)
       case "Spawn":

@@ -1,0 +1,101 @@
+/**
+ * GlobalRegistry: names that every node of the cluster resolves to the same process.
+ * Every node holds a replica; a registration is visible on every connected node
+ * within one round trip, and a node that joins receives each node's names when its
+ * link comes up. A name disappears everywhere when it is unregistered, when its
+ * process ends (for any reason) and when its node goes down. Two live registrations
+ * of one name — possible only across a partition or in a race — are resolved the same
+ * way on every node without wall clocks; the loser is stopped with reason
+ * `{ conflict: name }` (or as the `onNameConflict` strategy says). See
+ * `docs/global-registry.md` for what a reader observes during and after a partition.
+ */
+import { Context, Effect, Option, Stream } from "effect"
+import type { Replica } from "./cluster/internal/registry.js"
+import { GlobalNameNotFoundError } from "./errors.js"
+import type { GlobalNameConflictError, NodeNotReachableError, RemoteServerNotRunningError } from "./errors.js"
+import type { ServerRef } from "./ServerRef.js"
+
+export type { ConflictStrategy, NameConflict, RegistryEvent } from "./cluster/internal/registry.js"
+import type { RegistryEvent } from "./cluster/internal/registry.js"
+
+/** The GlobalRegistry of one node. */
+export interface Service {
+  /**
+   * Registers `name` for `ref` cluster-wide. Registering the same ref again is a no-op;
+   * a name held by another live process fails with `GlobalNameConflictError`. A ref on
+   * another node is registered by that node (`NodeNotReachableError` if it is not connected).
+   */
+  readonly register: (
+    name: string,
+    ref: ServerRef
+  ) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError>
+  /** Removes `name` on every node (done by the node owning it); a name not registered is a no-op. */
+  readonly unregister: (name: string) => Effect.Effect<void, NodeNotReachableError>
+  /** The process registered under `name`, as this node's replica knows it. */
+  readonly whereis: (name: string) => Effect.Effect<Option.Option<ServerRef>>
+  /** Like {@link whereis}, failing with `GlobalNameNotFoundError` when nothing is registered. */
+  readonly lookup: (name: string) => Effect.Effect<ServerRef, GlobalNameNotFoundError>
+  /** Whether `name` is registered. */
+  readonly isRegistered: (name: string) => Effect.Effect<boolean>
+  /** Every registered name. */
+  readonly getNames: Effect.Effect<ReadonlyArray<string>>
+  /** `Registered`, `Unregistered` and `ConflictResolved`, from subscription on. */
+  readonly events: Stream.Stream<RegistryEvent>
+  /** The replica, for the cluster's own services. */
+  readonly replica: Replica
+}
+
+/** The GlobalRegistry service. */
+export class GlobalRegistry extends Context.Tag("noex-effect/GlobalRegistry")<GlobalRegistry, Service>() {}
+
+/** Builds the service over a node's replica. */
+export const make = (replica: Replica): Service => ({
+  replica,
+  register: (name, ref) => replica.register(name, ref),
+  unregister: (name) => replica.unregister(name),
+  whereis: (name) => Effect.sync(() => replica.whereis(name)),
+  lookup: (name) =>
+    Effect.suspend(() =>
+      Option.match(replica.whereis(name), {
+        onNone: () => Effect.fail(new GlobalNameNotFoundError({ name })),
+        onSome: Effect.succeed
+      })
+    ),
+  isRegistered: (name) => Effect.sync(() => Option.isSome(replica.whereis(name))),
+  getNames: Effect.sync(() => replica.names()),
+  events: Stream.fromPubSub(replica.events)
+})
+
+/** Registers `name` for `ref` cluster-wide. */
+export const register = (
+  name: string,
+  ref: ServerRef
+): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError, GlobalRegistry> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.register(name, ref))
+
+/** Removes `name` cluster-wide. */
+export const unregister = (name: string): Effect.Effect<void, NodeNotReachableError, GlobalRegistry> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.unregister(name))
+
+/** The process registered under `name`. */
+export const whereis = (name: string): Effect.Effect<Option.Option<ServerRef>, never, GlobalRegistry> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.whereis(name))
+
+/** The process registered under `name`, or `GlobalNameNotFoundError`. */
+export const lookup = (name: string): Effect.Effect<ServerRef, GlobalNameNotFoundError, GlobalRegistry> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.lookup(name))
+
+/** Whether `name` is registered. */
+export const isRegistered = (name: string): Effect.Effect<boolean, never, GlobalRegistry> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.isRegistered(name))
+
+/** Every registered name. */
+export const getNames: Effect.Effect<ReadonlyArray<string>, never, GlobalRegistry> = Effect.flatMap(
+  GlobalRegistry,
+  (r) => r.getNames
+)
+
+/** The registry's events. */
+export const events: Stream.Stream<RegistryEvent, never, GlobalRegistry> = Stream.unwrap(
+  Effect.map(GlobalRegistry, (r) => r.events)
+)

@@ -1,0 +1,322 @@
+/**
+ * The global registry replica of one node. Every node holds the whole table; each
+ * name is owned by the node its process runs on, and only that node changes it:
+ * it broadcasts `RegistryRegister` / `RegistryUnregister` to every peer, and sends
+ * its own entries in full (`RegistrySync`) to each node that comes up. A replica
+ * accepts entries from a link only for that link's node (identity is bound to the
+ * connection), drops the names of a node that goes down, and resolves two live
+ * entries for one name (possible only after a partition, or two registrations racing)
+ * with one rule every node applies alike: the lower Lamport sequence wins, then the
+ * lower NodeId. No wall clock is involved.
+ */
+import { Effect, Option, PubSub, Runtime } from "effect"
+import { GlobalNameConflictError, RemoteServerNotRunningError } from "../../errors.js"
+import type { NodeNotReachableError } from "../../errors.js"
+import type { ProcessTable } from "../../internal/process.js"
+import type { NodeId } from "../../NodeId.js"
+import type { ServerRef } from "../../ServerRef.js"
+import type { WireMessage } from "../../wire/Protocol.js"
+import type { Membership } from "../Membership.js"
+import type { Remoting } from "./remoting.js"
+
+/** One registration as replicated. `seq` is the owner's Lamport time at registration. */
+export interface Entry {
+  readonly name: string
+  readonly serverId: string
+  readonly nodeId: NodeId
+  readonly incarnation: string
+  readonly seq: number
+}
+
+/** What the registry reports. */
+export type RegistryEvent =
+  | { readonly _tag: "Registered"; readonly name: string; readonly ref: ServerRef }
+  | { readonly _tag: "Unregistered"; readonly name: string; readonly ref: ServerRef }
+  | { readonly _tag: "ConflictResolved"; readonly name: string; readonly winner: ServerRef; readonly loser: ServerRef }
+
+/** A conflict as handed to a custom strategy, on the node that owns the loser. */
+export interface NameConflict {
+  readonly name: string
+  readonly winner: ServerRef
+  readonly loser: ServerRef
+}
+
+/**
+ * What the loser's node does with the losing process: `"stop"` (default) stops it with
+ * reason `{ conflict: name }`; `"keep"` leaves it running, unregistered; a function
+ * decides (it runs on the loser's node; its failures are logged).
+ */
+export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Effect.Effect<void, unknown>)
+
+const refOf = (entry: Entry): ServerRef => ({ id: entry.serverId, nodeId: entry.nodeId })
+
+/** The deterministic winner of two live entries for one name. */
+export const winnerOf = (a: Entry, b: Entry): Entry => {
+  if (a.seq !== b.seq) return a.seq < b.seq ? a : b
+  if (a.nodeId !== b.nodeId) return a.nodeId < b.nodeId ? a : b
+  return a.serverId <= b.serverId ? a : b
+}
+
+/** How long a registration forwarded to another node may take. */
+const FORWARD_TIMEOUT_MS = 5000
+
+/** The replica of one node. */
+export class Replica {
+  private readonly entries = new Map<string, Entry>()
+  /** Local server id → the global names it holds. */
+  private readonly owned = new Map<string, Set<string>>()
+  private clock = 0
+
+  constructor(
+    private readonly self: NodeId,
+    private readonly incarnation: string,
+    private readonly membership: Membership,
+    private readonly remoting: Remoting,
+    private readonly table: ProcessTable,
+    readonly events: PubSub.PubSub<RegistryEvent>,
+    private readonly strategy: ConflictStrategy,
+    private readonly runtime: Runtime.Runtime<never>
+  ) {
+    remoting.registryRouter = (from, message) => this.receive(from, message)
+    remoting.globalRegister = (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>
+    membership.onUp((nodeId) => this.sync(nodeId))
+    membership.onDown((nodeId) => this.dropNode(nodeId))
+    table.onExit((ref) => this.processEnded(ref.id))
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  whereis(name: string): Option.Option<ServerRef> {
+    const entry = this.entries.get(name)
+    return entry === undefined ? Option.none() : Option.some(refOf(entry))
+  }
+
+  names(): Array<string> {
+    return Array.from(this.entries.keys())
+  }
+
+  /** The whole table, for tests and diagnostics: name → ref, sorted by name. */
+  snapshot(): Array<readonly [string, ServerRef]> {
+    return Array.from(this.entries.values(), (e) => [e.name, refOf(e)] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------
+
+  /** Registers `name` for `ref`; a ref on another node is registered by that node. */
+  register(
+    name: string,
+    ref: ServerRef
+  ): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError> {
+    if (ref.nodeId !== this.self) {
+      return this.remoting
+        .request(ref.nodeId, ref.id, (callId) => ({ _tag: "RegistryRequest", callId, op: "register", name, serverId: ref.id }), FORWARD_TIMEOUT_MS)
+        .pipe(
+          Effect.catchTags({
+            RemoteCallTimeoutError: () => Effect.void,
+            RemoteHandlerError: () => Effect.void,
+            InvalidMessageError: () => Effect.void,
+            MessageTooLargeError: () => Effect.void
+          })
+        )
+    }
+    return Effect.suspend(() => this.registerLocal(name, ref.id))
+  }
+
+  private registerLocal(name: string, id: string): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError> {
+    const proc = this.table.resolve(id)
+    if (proc === undefined || !proc.alive || proc.stopReason !== undefined) {
+      return Effect.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.self }))
+    }
+    const current = this.entries.get(name)
+    if (current !== undefined) {
+      if (current.nodeId === this.self && current.serverId === proc.id) return Effect.void
+      return Effect.fail(new GlobalNameConflictError({ name, nodeId: current.nodeId }))
+    }
+    const entry: Entry = { name, serverId: proc.id, nodeId: this.self, incarnation: this.incarnation, seq: ++this.clock }
+    this.entries.set(name, entry)
+    this.own(entry)
+    this.broadcast({ _tag: "RegistryRegister", entry })
+    return PubSub.publish(this.events, { _tag: "Registered", name, ref: refOf(entry) })
+  }
+
+  /** Removes `name`; the owner node does it and tells everyone. A name not registered is a no-op. */
+  unregister(name: string): Effect.Effect<void, NodeNotReachableError> {
+    return Effect.suspend(() => {
+      const entry = this.entries.get(name)
+      if (entry === undefined) return Effect.void
+      if (entry.nodeId !== this.self) {
+        return this.remoting
+          .request(entry.nodeId, entry.serverId, (callId) => ({ _tag: "RegistryRequest", callId, op: "unregister", name, serverId: entry.serverId }), FORWARD_TIMEOUT_MS)
+          .pipe(Effect.catchIf((e): e is Exclude<typeof e, NodeNotReachableError> => e._tag !== "NodeNotReachableError", () => Effect.void))
+      }
+      return this.removeOwn(entry)
+    })
+  }
+
+  private removeOwn(entry: Entry): Effect.Effect<void> {
+    if (this.entries.get(entry.name) !== entry) return Effect.void
+    this.entries.delete(entry.name)
+    this.disown(entry)
+    this.broadcast({ _tag: "RegistryUnregister", name: entry.name, serverId: entry.serverId })
+    return PubSub.publish(this.events, { _tag: "Unregistered", name: entry.name, ref: refOf(entry) })
+  }
+
+  private own(entry: Entry): void {
+    let names = this.owned.get(entry.serverId)
+    if (names === undefined) this.owned.set(entry.serverId, (names = new Set()))
+    names.add(entry.name)
+  }
+
+  private disown(entry: Entry): void {
+    const names = this.owned.get(entry.serverId)
+    if (names === undefined) return
+    names.delete(entry.name)
+    if (names.size === 0) this.owned.delete(entry.serverId)
+  }
+
+  private processEnded(serverId: string): void {
+    const names = this.owned.get(serverId)
+    if (names === undefined) return
+    for (const name of Array.from(names)) {
+      const entry = this.entries.get(name)
+      if (entry !== undefined && entry.nodeId === this.self && entry.serverId === serverId) this.run(this.removeOwn(entry))
+    }
+    this.owned.delete(serverId)
+  }
+
+  // ---- replication ----------------------------------------------------------------------------
+
+  private broadcast(message: WireMessage): void {
+    for (const nodeId of this.membership.connectedIds()) this.membership.linkTo(nodeId)?.offer(message)
+  }
+
+  private sync(nodeId: NodeId): void {
+    const mine: Array<Entry> = []
+    for (const entry of this.entries.values()) if (entry.nodeId === this.self) mine.push(entry)
+    this.membership.linkTo(nodeId)?.offer({ _tag: "RegistrySync", entries: mine })
+  }
+
+  private dropNode(nodeId: NodeId): void {
+    for (const entry of Array.from(this.entries.values())) {
+      if (entry.nodeId !== nodeId) continue
+      this.entries.delete(entry.name)
+      this.publish({ _tag: "Unregistered", name: entry.name, ref: refOf(entry) })
+    }
+  }
+
+  private receive(from: NodeId, message: WireMessage): void {
+    switch (message._tag) {
+      case "RegistryRegister":
+        if (message.entry.nodeId === from) this.apply(message.entry)
+        return
+      case "RegistrySync": {
+        const listed = new Set<string>()
+        for (const entry of message.entries) {
+          if (entry.nodeId !== from) continue
+          listed.add(entry.name)
+          this.apply(entry)
+        }
+        // What we still hold for that node and it no longer lists is stale.
+        for (const entry of Array.from(this.entries.values())) {
+          if (entry.nodeId === from && !listed.has(entry.name)) {
+            this.entries.delete(entry.name)
+            this.publish({ _tag: "Unregistered", name: entry.name, ref: refOf(entry) })
+          }
+        }
+        return
+      }
+      case "RegistryUnregister": {
+        const entry = this.entries.get(message.name)
+        if (entry !== undefined && entry.nodeId === from && entry.serverId === message.serverId) {
+          this.entries.delete(message.name)
+          const winner = message.winner
+          this.publish(
+            winner === undefined
+              ? { _tag: "Unregistered", name: entry.name, ref: refOf(entry) }
+              : { _tag: "ConflictResolved", name: entry.name, winner: { id: winner.serverId, nodeId: winner.nodeId }, loser: refOf(entry) }
+          )
+        }
+        return
+      }
+      case "RegistryRequest":
+        return this.serveRequest(from, message)
+      default:
+        return
+    }
+  }
+
+  private serveRequest(from: NodeId, message: Extract<WireMessage, { _tag: "RegistryRequest" }>): void {
+    const link = this.membership.linkTo(from)
+    if (link === undefined) return
+    const effect =
+      message.op === "register"
+        ? this.registerLocal(message.name, message.serverId)
+        : Effect.suspend(() => {
+            const entry = this.entries.get(message.name)
+            return entry !== undefined && entry.nodeId === this.self ? this.removeOwn(entry) : Effect.void
+          })
+    this.run(
+      effect.pipe(
+        Effect.match({
+          onFailure: (error) => void link.offer({ _tag: "CallFailed", callId: message.callId, error }),
+          onSuccess: () => void link.offer({ _tag: "RegistryAck", callId: message.callId })
+        })
+      )
+    )
+  }
+
+  /** Takes in a peer's entry, resolving a conflict with the one held. */
+  private apply(entry: Entry): void {
+    this.clock = Math.max(this.clock, entry.seq)
+    const current = this.entries.get(entry.name)
+    if (current === undefined) {
+      this.entries.set(entry.name, entry)
+      return this.publish({ _tag: "Registered", name: entry.name, ref: refOf(entry) })
+    }
+    if (current.nodeId === entry.nodeId && current.serverId === entry.serverId) {
+      this.entries.set(entry.name, entry)
+      return
+    }
+    const winner = winnerOf(current, entry)
+    const loser = winner === current ? entry : current
+    this.entries.set(entry.name, winner)
+    this.publish({ _tag: "ConflictResolved", name: entry.name, winner: refOf(winner), loser: refOf(loser) })
+    if (loser.nodeId === this.self) this.lose(loser, winner)
+  }
+
+  /** This node owns the losing process: unregister it everywhere, then apply the strategy. */
+  private lose(loser: Entry, winner: Entry): void {
+    this.disown(loser)
+    this.broadcast({
+      _tag: "RegistryUnregister",
+      name: loser.name,
+      serverId: loser.serverId,
+      winner: { serverId: winner.serverId, nodeId: winner.nodeId }
+    })
+    const conflict: NameConflict = { name: loser.name, winner: refOf(winner), loser: refOf(loser) }
+    const strategy = this.strategy
+    const effect: Effect.Effect<void, unknown> =
+      strategy === "keep"
+        ? Effect.void
+        : strategy === "stop"
+          ? Effect.ignore(this.table.stop(loser.serverId, { conflict: loser.name }))
+          : Effect.suspend(() => strategy(conflict))
+    this.run(
+      effect.pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("global name conflict strategy failed", cause).pipe(
+            Effect.annotateLogs({ node: this.self, name: loser.name })
+          )
+        )
+      )
+    )
+  }
+
+  private publish(event: RegistryEvent): void {
+    this.run(PubSub.publish(this.events, event))
+  }
+
+  private run(effect: Effect.Effect<unknown, unknown>): void {
+    Runtime.runFork(this.runtime, effect)
+  }
+}
