@@ -212,7 +212,8 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       const [term, int, orphan] = await Promise.all(
         ["term", "int", "orphan"].map((nodeName) => startNodeProcess({ nodeName, port: 0, seeds: [a.id] }))
       )
-      await Promise.all([term, int, orphan].map((n) => a.waitFor(isUp(n))))
+      // Settled first: no dial in flight when the signals land.
+      await fullMesh([a, term, int, orphan])
       term.kill("SIGTERM")
       int.kill("SIGINT")
       orphan.closeStdin()

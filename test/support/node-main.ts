@@ -128,6 +128,20 @@ const logLevel = (): LogLevel.LogLevel => {
   return LogLevel.allLevels.find((l) => l.label.toLowerCase() === wanted?.toLowerCase()) ?? LogLevel.Info
 }
 
+/** What keeps the process alive (for the report of a shutdown that hangs). */
+const describeHandles = (): string => {
+  const handles = (process as unknown as { _getActiveHandles?: () => Array<unknown> })._getActiveHandles?.() ?? []
+  return handles
+    .map((h) => {
+      const socket = h as { constructor?: { name?: string }; localPort?: number; remotePort?: number; listening?: boolean; destroyed?: boolean }
+      const name = socket.constructor?.name ?? typeof h
+      if (name === "Socket" && socket.remotePort !== undefined) return `Socket(${socket.localPort}->${socket.remotePort}${socket.destroyed ? ", destroyed" : ""})`
+      if (name === "Server") return `Server(listening=${String(socket.listening)})`
+      return name
+    })
+    .join(", ")
+}
+
 /** Hard bound on a graceful shutdown: a node that cannot close its links in this time exits anyway. */
 const SHUTDOWN_DEADLINE_MS = 5000
 
@@ -145,7 +159,9 @@ export const main = (config: ClusterConfig): void => {
     exitCode ??= code
     if (exiting === undefined) {
       setTimeout(() => {
-        process.stderr.write(`node-main: graceful shutdown took over ${SHUTDOWN_DEADLINE_MS} ms; exiting\n`)
+        process.stderr.write(
+          `node-main: graceful shutdown took over ${SHUTDOWN_DEADLINE_MS} ms; exiting. Open handles: ${describeHandles()}\n`
+        )
         process.exit(1)
       }, SHUTDOWN_DEADLINE_MS).unref()
       exiting = run(Scope.close(scope, Exit.void)).then(() => undefined)
