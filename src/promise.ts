@@ -1,0 +1,205 @@
+/**
+ * noex-effect/promise: the guide's API with Promises, for code written against the
+ * noex library. `Cluster.start`, `BehaviorRegistry.register`, `RemoteSpawn.spawn`,
+ * `RemoteCall.call/cast`, `GlobalRegistry.*`, `GenServer._getRefById` and the error
+ * classes behave as the guide describes; behind them runs the Effect implementation in
+ * a `ManagedRuntime`. Errors are thrown as the library's error classes, so `instanceof`
+ * works.
+ *
+ * Like noex, the module-level functions drive one node per process. `createNode()`
+ * gives an independent instance for programs (and tests) that want several.
+ */
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
+import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
+import * as ClusterModule from "./cluster/Cluster.js"
+import type { ClusterConfig, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
+import * as GenServerModule from "./GenServer.js"
+import type { ExitReason, GenServerBehavior, StartOptions } from "./GenServer.js"
+import * as GlobalRegistryModule from "./GlobalRegistry.js"
+import type { NodeId } from "./NodeId.js"
+import * as TcpTransport from "./node/TcpTransport.js"
+import * as RemoteCallModule from "./RemoteCall.js"
+import * as RemoteSpawnModule from "./RemoteSpawn.js"
+import type { SpawnOptions } from "./RemoteSpawn.js"
+import type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+
+export * from "./errors.js"
+export type { GenServerBehavior, ExitReason } from "./GenServer.js"
+export type { NodeId } from "./NodeId.js"
+export type { NodeInfo, NodeDownReason } from "./cluster/Cluster.js"
+export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+export type { SpawnOptions as RemoteSpawnOptions } from "./RemoteSpawn.js"
+
+type Services = ClusterModule.ClusterServices
+
+/** Thrown when the facade is used before `Cluster.start()` or after `Cluster.stop()`. */
+export class ClusterNotStartedError extends Error {
+  override readonly name = "ClusterNotStartedError"
+  constructor() {
+    super("the cluster is not started: call Cluster.start() first")
+  }
+}
+
+/** One node driven through Promises. */
+export interface PromiseNode {
+  readonly Cluster: {
+    start(config: ClusterConfig): Promise<void>
+    stop(): Promise<void>
+    getConnectedNodes(): Array<NodeInfo>
+    getLocalNodeId(): NodeId
+    isNodeConnected(nodeId: NodeId): boolean
+    onNodeUp(handler: (nodeId: NodeId) => void | Promise<void>): () => void
+    onNodeDown(handler: (nodeId: NodeId, reason: NodeDownReason) => void | Promise<void>): () => void
+  }
+  readonly BehaviorRegistry: {
+    register(name: string, behavior: GenServerBehavior<any, any, any, any, never>): void
+    getNames(): Array<string>
+    has(name: string): boolean
+  }
+  readonly RemoteSpawn: {
+    spawn(behaviorName: string, nodeId: NodeId | string, options?: SpawnOptions): Promise<SpawnResult>
+  }
+  readonly RemoteCall: {
+    call<T = unknown>(ref: SerializedRef | { id: string; nodeId: string }, msg: unknown, options?: { timeout?: number }): Promise<T>
+    cast(ref: SerializedRef | { id: string; nodeId: string }, msg: unknown): void
+  }
+  readonly GlobalRegistry: {
+    whereis(name: string): ServerRef | undefined
+    isRegistered(name: string): boolean
+    register(name: string, ref: SerializedRef | { id: string; nodeId: string }): Promise<void>
+    unregister(name: string): Promise<void>
+    getNames(): Array<string>
+  }
+  readonly GenServer: {
+    start<S, C, Ca, R>(behavior: GenServerBehavior<S, C, Ca, R, never>, options?: StartOptions): Promise<ServerRef>
+    call<T = unknown>(ref: ServerRef, msg: unknown, options?: { timeout?: number }): Promise<T>
+    cast(ref: ServerRef, msg: unknown): void
+    stop(ref: ServerRef, reason?: ExitReason): Promise<void>
+    /** The ref of a process running on this node, by id or local name (the guide's smart-call helper uses it). */
+    _getRefById(id: string): ServerRef | undefined
+  }
+}
+
+/** Creates an independent node with the guide's Promise API. */
+export const createNode = (): PromiseNode => {
+  const pending = new Map<string, GenServerBehavior<any, any, any, any, never>>()
+  let runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined
+  const unsubscribers = new Set<() => void>()
+
+  const live = () => {
+    if (runtime === undefined) throw new ClusterNotStartedError()
+    return runtime
+  }
+  /** Runs an effect; a typed failure is thrown as the error instance itself. */
+  const run = async <A, E>(effect: Effect.Effect<A, E, Services>): Promise<A> => {
+    const exit = await live().runPromiseExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  }
+  const runSync = <A>(effect: Effect.Effect<A, never, Services>): A => live().runSync(effect)
+  const fire = (effect: Effect.Effect<unknown, unknown, Services>) => void live().runFork(Effect.ignoreLogged(effect))
+  const asRef = (ref: { id: string; nodeId: string }): ServerRef => ({ id: ref.id, nodeId: ref.nodeId as NodeId })
+
+  const subscribe = (effect: Effect.Effect<void, never, Services | import("effect").Scope.Scope>): (() => void) => {
+    const fiber = live().runFork(Effect.scoped(Effect.zipRight(effect, Effect.never)))
+    const off = () => {
+      unsubscribers.delete(off)
+      void live().runPromise(fiber.interruptAsFork(fiber.id())).catch(() => {})
+    }
+    unsubscribers.add(off)
+    return off
+  }
+
+  return {
+    Cluster: {
+      async start(config) {
+        if (runtime !== undefined) throw new Error("the cluster is already started")
+        const layer = ClusterModule.layer(config).pipe(
+          Layer.provide(BehaviorRegistryModule.layer(Object.fromEntries(pending))),
+          Layer.provide(TcpTransport.layer)
+        )
+        const candidate = ManagedRuntime.make(layer)
+        const built = await Effect.runPromiseExit(candidate.runtimeEffect)
+        if (Exit.isFailure(built)) {
+          await candidate.dispose()
+          throw Cause.squash(built.cause)
+        }
+        runtime = candidate as ManagedRuntime.ManagedRuntime<Services, unknown>
+      },
+      async stop() {
+        const current = runtime
+        if (current === undefined) return
+        for (const off of Array.from(unsubscribers)) off()
+        runtime = undefined
+        await current.dispose()
+      },
+      getConnectedNodes: () => Array.from(runSync(ClusterModule.getConnectedNodes)),
+      getLocalNodeId: () => runSync(ClusterModule.getLocalNodeId),
+      isNodeConnected: (nodeId) => runSync(ClusterModule.isNodeConnected(nodeId)),
+      onNodeUp: (handler) => subscribe(ClusterModule.onNodeUp((id) => handler(id))),
+      onNodeDown: (handler) => subscribe(ClusterModule.onNodeDown((id, reason) => handler(id, reason)))
+    },
+    BehaviorRegistry: {
+      register(name, behavior) {
+        if (runtime === undefined) {
+          if (name.trim().length === 0 || pending.has(name)) {
+            throw new BehaviorRegistryModule.BehaviorRegistrationError({
+              behaviorName: name,
+              reason: name.trim().length === 0 ? "the name is empty" : "the name is already registered"
+            })
+          }
+          pending.set(name, behavior)
+          return
+        }
+        const exit = live().runSyncExit(BehaviorRegistryModule.register(name, behavior))
+        if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+      },
+      getNames: () => (runtime === undefined ? Array.from(pending.keys()) : Array.from(runSync(BehaviorRegistryModule.getNames))),
+      has: (name) => (runtime === undefined ? pending.has(name) : runSync(BehaviorRegistryModule.has(name)))
+    },
+    RemoteSpawn: {
+      spawn: (behaviorName, nodeId, options) => run(RemoteSpawnModule.spawn(behaviorName, nodeId as NodeId, options))
+    },
+    RemoteCall: {
+      call: <T>(ref: { id: string; nodeId: string }, msg: unknown, options?: { timeout?: number }) =>
+        run(RemoteCallModule.call<T>(asRef(ref), msg, options)),
+      cast: (ref, msg) => fire(RemoteCallModule.cast(asRef(ref), msg))
+    },
+    GlobalRegistry: {
+      whereis: (name) => Option.getOrUndefined(runSync(GlobalRegistryModule.whereis(name))),
+      isRegistered: (name) => runSync(GlobalRegistryModule.isRegistered(name)),
+      register: (name, ref) => run(GlobalRegistryModule.register(name, asRef(ref))),
+      unregister: (name) => run(GlobalRegistryModule.unregister(name)),
+      getNames: () => Array.from(runSync(GlobalRegistryModule.getNames))
+    },
+    GenServer: {
+      start: (behavior, options) => run(GenServerModule.start(behavior, options)),
+      call: <T>(ref: ServerRef, msg: unknown, options?: { timeout?: number }) => run(GenServerModule.call<T>(ref, msg, options)),
+      cast: (ref, msg) => fire(GenServerModule.cast(ref, msg)),
+      stop: (ref, reason) => run(GenServerModule.stop(ref, reason)),
+      _getRefById: (id) =>
+        runSync(
+          Effect.map(GenServerModule.GenServerRuntime, (rt) => {
+            const proc = rt.table.resolve(id)
+            return proc === undefined || !proc.alive ? undefined : { id: proc.id, nodeId: rt.nodeId }
+          })
+        )
+    }
+  }
+}
+
+/** The default node of this process, as in noex. */
+const node = createNode()
+
+/** The guide's `Cluster`. */
+export const Cluster = node.Cluster
+/** The guide's `BehaviorRegistry`. */
+export const BehaviorRegistry = node.BehaviorRegistry
+/** The guide's `RemoteSpawn`. */
+export const RemoteSpawn = node.RemoteSpawn
+/** The guide's `RemoteCall`. */
+export const RemoteCall = node.RemoteCall
+/** The guide's `GlobalRegistry`. */
+export const GlobalRegistry = node.GlobalRegistry
+/** The guide's `GenServer`, for local and remote refs alike. */
+export const GenServer = node.GenServer
