@@ -1,0 +1,102 @@
+/**
+ * noex-effect/promise: the guide's own code, with only its import lines changed,
+ * runs across OS processes; errors are thrown as their classes.
+ */
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import * as Facade from "../src/promise.js"
+
+const children = new Set<ChildProcess>()
+afterEach(async () => {
+  await Promise.all(
+    Array.from(children, (child) =>
+      child.exitCode === null && child.signalCode === null
+        ? new Promise((r) => {
+            child.once("exit", r)
+            child.kill("SIGKILL")
+          })
+        : undefined
+    )
+  )
+  children.clear()
+})
+
+const run = (file: string, env: Record<string, string> = {}) => {
+  const child = spawn(process.execPath, ["--import", "tsx", file], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  children.add(child)
+  let output = ""
+  child.stdout!.on("data", (d) => (output += d))
+  child.stderr!.on("data", (d) => (output += d))
+  const waitFor = (pattern: RegExp, timeoutMs = 30_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const started = Date.now()
+      const check = () => {
+        const match = output.match(pattern)
+        if (match) return resolve(match)
+        if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} in output of ${file}:\n${output}`))
+        setTimeout(check, 25)
+      }
+      check()
+    })
+  return { child, waitFor, output: () => output }
+}
+
+describe("noex-effect/promise runs the guide's code", () => {
+  it("runs the guide's worker pool across three OS processes: 6 workers, 100 tasks", async () => {
+    const w1 = run("test/guide/worker-node.ts", { NODE_NAME: "worker1" })
+    const w2 = run("test/guide/worker-node.ts", { NODE_NAME: "worker2" })
+    const [, id1] = await w1.waitFor(/READY (\S+)/)
+    const [, id2] = await w2.waitFor(/READY (\S+)/)
+    const coordinator = run("test/guide/coordinator.ts", { SEEDS: `${id1},${id2}` })
+    await coordinator.waitFor(/Initialized 6 workers/)
+    const [stats] = await coordinator.waitFor(/Worker stats: \[[^\]]*\]/s)
+    const counts = Array.from(stats!.matchAll(/taskCount: (\d+)/g), (m) => Number(m[1]))
+    expect(counts).toHaveLength(6)
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(100)
+    // The workers printed what they processed (the guide's console.log in handleCast).
+    await new Promise((r) => setTimeout(r, 200))
+    expect((w1.output() + w2.output()).match(/Processing task task-\d+/g)).toHaveLength(100)
+  })
+
+  it("runs the guide's smart call/cast helpers on a local and a remote ref", async () => {
+    const w = run("test/guide/worker-node.ts", { NODE_NAME: "worker1" })
+    const [, id] = await w.waitFor(/READY (\S+)/)
+    const smart = run("test/guide/smart-call.ts", { SEEDS: id! })
+    await smart.waitFor(/local worker stats: 3/)
+    await smart.waitFor(/remote worker stats: 3/)
+    expect(await new Promise((r) => smart.child.once("exit", r))).toBe(0)
+  })
+})
+
+describe("noex-effect/promise errors and instances", () => {
+  it("throws the library's error classes, usable with instanceof", async () => {
+    const node = Facade.createNode()
+    expect(() => node.Cluster.getLocalNodeId()).toThrow(Facade.ClusterNotStartedError)
+    node.BehaviorRegistry.register("counter", {
+      init: () => 0,
+      handleCall: (_: unknown, s: number) => [s, s] as const,
+      handleCast: (_: unknown, s: number) => s
+    })
+    expect(() => node.BehaviorRegistry.register("counter", { init: () => 0, handleCall: (_: unknown, s: number) => [s, s] as const, handleCast: (_: unknown, s: number) => s })).toThrow(/already registered/)
+    await node.Cluster.start({ nodeName: "solo", port: 0 })
+    try {
+      const self = node.Cluster.getLocalNodeId()
+      await expect(node.RemoteSpawn.spawn("nope", self)).rejects.toBeInstanceOf(Facade.BehaviorNotFoundError)
+      await expect(node.RemoteSpawn.spawn("counter", "ghost@127.0.0.1:1")).rejects.toBeInstanceOf(Facade.NodeNotReachableError)
+      const { serverId } = await node.RemoteSpawn.spawn("counter", self)
+      expect(await node.RemoteCall.call({ id: serverId, nodeId: self }, "get")).toBe(0)
+      await expect(node.RemoteCall.call({ id: "missing", nodeId: self }, "get")).rejects.toBeInstanceOf(Facade.RemoteServerNotRunningError)
+      await node.GlobalRegistry.register("only", { id: serverId, nodeId: self })
+      expect(node.GlobalRegistry.whereis("only")).toEqual({ id: serverId, nodeId: self })
+      expect(node.GlobalRegistry.isRegistered("nothing")).toBe(false)
+      expect(node.GenServer._getRefById(serverId)).toEqual({ id: serverId, nodeId: self })
+      expect(node.GenServer._getRefById("missing")).toBeUndefined()
+      const error = await node.RemoteCall.call({ id: "missing", nodeId: self }, "get").catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(Error)
+      expect((error as Facade.RemoteServerNotRunningError).serverId).toBe("missing")
+    } finally {
+      await node.Cluster.stop()
+    }
+  })
+})
