@@ -148,6 +148,22 @@ describe("Cluster failure detection (simulated)", () => {
     }))
 })
 
+describe("Cluster graceful shutdown (simulated)", () => {
+  it.scoped("reports graceful_shutdown to peers that dialed the stopping node, not only to those it dialed", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const b = yield* startNode(net, "b", { seeds: [simId("a")] })
+      const c = yield* startNode(net, "c", { seeds: [simId("a")] })
+      yield* settle(500)
+      yield* a.stop
+      yield* settle(100)
+      expect(story(b)).toContain("down a graceful_shutdown")
+      expect(story(c)).toContain("down a graceful_shutdown")
+      expect(story(b)).not.toContain("down a connection_closed")
+    }))
+})
+
 describe("Cluster service (simulated)", () => {
   it.scoped("publishes live process counts through heartbeats", () =>
     Effect.gen(function* () {

@@ -160,9 +160,11 @@ export const make = (
       resolved.onNameConflict,
       yield* Effect.runtime<never>()
     )
-    // Added after the runtime: finalizers run in reverse, so peers hear Goodbye before processes stop.
-    yield* Effect.addFinalizer(() => membership.shutdown())
     yield* membership.start(listener)
+    // Added after the runtime and the listener: finalizers run in reverse, so every peer
+    // (those we dialed and those that dialed us) hears Goodbye before connections close
+    // and before local processes stop.
+    yield* Effect.addFinalizer(() => membership.shutdown())
     yield* Effect.logInfo("node started").pipe(Effect.annotateLogs({ node: nodeId, incarnation }))
     const cluster: Service = {
       localNodeId: nodeId,

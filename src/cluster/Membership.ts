@@ -303,7 +303,7 @@ export class Membership {
         peer.lastHeartbeatAt = this.now()
         return
       case "Gossip":
-        for (const member of message.members) this.learn(member.nodeId)
+        for (const member of message.members) this.learn(member.nodeId, member.incarnation)
         return
       case "Goodbye":
         if (peer.link === link) peer.goodbye = true
@@ -319,10 +319,13 @@ export class Membership {
     }
   }
 
-  /** A member named by gossip: dial it unless it is known and connected. */
-  private learn(nodeId: NodeId): void {
+  /** A member named by gossip: dial it unless it is connected, or it said goodbye in that incarnation. */
+  private learn(nodeId: NodeId, incarnation: string): void {
     if (nodeId === this.self.nodeId || this.closing) return
-    const peer = this.peer(nodeId)
+    const known = this.peers.get(nodeId)
+    // Gossip from a peer that has not yet seen the departure must not bring a departed node back.
+    if (known !== undefined && known.goodbye && known.incarnation === incarnation) return
+    const peer = known ?? this.peer(nodeId)
     if (peer.link !== undefined) return
     // Someone sees it alive: restart the forgetting clock.
     if (peer.downSince !== undefined) peer.downSince = this.now()

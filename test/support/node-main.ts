@@ -142,8 +142,8 @@ const describeHandles = (): string => {
     .join(", ")
 }
 
-/** Hard bound on a graceful shutdown: a node that cannot close its links in this time exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 5000
+/** Hard bound on a graceful shutdown (over the runtime's 5 s grace for `terminate` handlers): past it the node exits 1 and lists its open handles. */
+const SHUTDOWN_DEADLINE_MS = 8000
 
 /** Runs the node described by `config` until told to stop. */
 export const main = (config: ClusterConfig): void => {

@@ -53,6 +53,9 @@ export type GlobalRegister = (name: string, ref: ServerRef) => Effect.Effect<voi
 /** The largest timeout a `Call` carries: a 31-bit integer of milliseconds (~24 days), i.e. "no timeout". */
 const MAX_WIRE_TIMEOUT_MS = 2 ** 31 - 1
 
+/** At most one "dropped invalid casts" log line per second: bad input must not flood the logs. */
+const INVALID_CAST_LOG_INTERVAL_MS = 1000
+
 /** `callId` 0 on a `Stop` asks for no answer (used to stop a late spawn nobody waits for). */
 const NO_REPLY = 0
 
@@ -102,6 +105,8 @@ export class Remoting {
   private readonly pending = new Map<number, Pending>()
   /** Spawns this node is serving, by `from|spawnId`: abandoned ones are stopped when they complete. */
   private readonly serving = new Map<string, { abandoned: boolean; readonly from: NodeId }>()
+  private invalidCasts = 0
+  private invalidCastLoggedAt = -Infinity
   globalRegister: GlobalRegister | undefined = undefined
   registryRouter: ((from: NodeId, message: WireMessage) => void) | undefined = undefined
 
@@ -422,8 +427,17 @@ export class Remoting {
         : undefined
     if (invalid !== undefined || Either.isLeft(decoded)) {
       this.metrics.castsDropped.unsafeUpdate(1, [])
+      // A flood of bad casts must not become a flood of log lines: one per second, with the count.
+      this.invalidCasts++
+      const now = this.now()
+      if (now - this.invalidCastLoggedAt < INVALID_CAST_LOG_INTERVAL_MS) return
+      const dropped = this.invalidCasts
+      this.invalidCasts = 0
+      this.invalidCastLoggedAt = now
       return this.log(
-        Effect.logWarning("dropped an invalid cast").pipe(Effect.annotateLogs({ peer: from, serverId: message.serverId, reason: invalid }))
+        Effect.logWarning("dropped invalid casts").pipe(
+          Effect.annotateLogs({ peer: from, serverId: message.serverId, reason: invalid, dropped })
+        )
       )
     }
     if (!this.table.cast(message.serverId, decoded.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
