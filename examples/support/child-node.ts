@@ -70,7 +70,7 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
 
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const proc = spawn(process.execPath, ["--import", "tsx", options.script, ...(options.args ?? [])], {
+        const proc = spawn(process.execPath, ["--import", "tsx", ...(process.env["SOCKDEBUG"] ? ["--import", "./examples/_scratch/sockdebug.ts"] : []), options.script, ...(options.args ?? [])], {
           cwd: repoRoot,
           env: { ...process.env, ...options.env },
           stdio: ["pipe", "pipe", "inherit"]

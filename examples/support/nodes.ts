@@ -70,7 +70,9 @@ const runMainQuiet = <E>(program: Effect.Effect<void, E>, options: RunOptions): 
       disablePrettyLogger: true,
       teardown: (exit) => {
         const code = Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? (options.interruptedExitCode ?? 130) : 1
-        process.exit(code)
+        const delay = Number(process.env["EXIT_DELAY_MS"] ?? 0)
+        if (delay > 0) setTimeout(() => process.exit(code), delay)
+        else process.exit(code)
       }
     }
   )

@@ -25,11 +25,13 @@ import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
-import type { ClusterConfig, GenServer, NodeEvent } from "../../src/index.js"
+import type { ClusterConfig, NodeEvent } from "../../src/index.js"
 import { TcpTransport } from "../../src/node.js"
+import { GenServer as GenServerModule, GlobalRegistry, RemoteSpawn } from "../../src/index.js"
+import * as TestBehaviors from "./test-behaviors.js"
 
 /** The services a node process runs effects with (commands that spawn or call use them). */
-export type NodeServices = Cluster.Cluster | GenServer.GenServerRuntime | BehaviorRegistry.BehaviorRegistry
+export type NodeServices = Cluster.ClusterServices
 
 /** What a command handler gets. */
 export interface NodeContext {
@@ -51,7 +53,7 @@ export interface Command {
 export type CommandHandler = (node: NodeContext, command: Command) => Effect.Effect<Record<string, unknown>, unknown>
 
 /** Behaviors this node registers before it accepts connections (for spawn commands). */
-export const behaviors: Record<string, BehaviorRegistry.RegisteredBehavior> = {}
+export const behaviors: Record<string, BehaviorRegistry.RegisteredBehavior> = { ...TestBehaviors.all }
 
 const int = (value: unknown, fallback: number, field: string): Effect.Effect<number, string> =>
   value === undefined
@@ -70,6 +72,38 @@ export const commands: Record<string, CommandHandler> = {
   /** The ids of the connected nodes. */
   connected: (node) =>
     Effect.map(node.cluster.getConnectedNodes, (nodes) => ({ nodes: nodes.map((n) => n.id).sort() })),
+
+  /** Starts a counter here and registers it globally as `name`. */
+  register: (node, command) =>
+    Effect.gen(function* () {
+      const name = String(command.name)
+      const ref = yield* GenServerModule.start(TestBehaviors.counter)
+      yield* GlobalRegistry.register(name, ref)
+      return { ref }
+    }).pipe(Effect.provide(node.context)),
+
+  /** The ref registered globally as `name`, or null. */
+  whereis: (node, command) =>
+    Effect.map(GlobalRegistry.whereis(String(command.name)), (ref) => ({ ref: ref._tag === "Some" ? ref.value : null })).pipe(
+      Effect.provide(node.context)
+    ),
+
+  /** Every globally registered name. */
+  names: (node) => Effect.map(GlobalRegistry.getNames, (names) => ({ names: [...names].sort() })).pipe(Effect.provide(node.context)),
+
+  /** The guide's singleton pattern: become `name` unless someone already is. */
+  contend: (node, command) =>
+    Effect.gen(function* () {
+      const name = String(command.name)
+      if (yield* GlobalRegistry.isRegistered(name)) return { leader: false }
+      const result = yield* Effect.either(
+        RemoteSpawn.spawn("counter", node.cluster.localNodeId, { name, registration: "global" })
+      )
+      return { leader: result._tag === "Right" }
+    }).pipe(Effect.provide(node.context)),
+
+  /** Live processes on this node. */
+  processCount: (node) => Effect.map(GenServerModule.processCount, (count) => ({ count })).pipe(Effect.provide(node.context)),
 
   /** Graceful shutdown, then exit 0 (after this reply). */
   stop: (node) => Effect.as(node.shutdown(0), { stopped: true }),
