@@ -72,7 +72,7 @@ const program = (server: { nodeId: NodeId; rawPort: number; sinkPort: number }) 
       { label: "call, 1 KB, 64 outstanding", msg: kb, outstanding: 64, bytes: 1024 }
     ]
     for (const { bytes, label, msg, outstanding } of calls) {
-      yield* timedLoop(RemoteCall.call(echoRef, msg), outstanding, 300) // warm-up
+      yield* timedLoop(RemoteCall.call(echoRef, msg), outstanding, 1000) // warm-up: let the JIT settle
       const raw = yield* Effect.promise(() =>
         rawRemotePingPong({ port: server.rawPort, bytes, outstanding, durationMs: DURATION_MS })
       )

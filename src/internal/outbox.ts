@@ -94,9 +94,9 @@ export class Outbox {
     for (const w of waiters) w()
   }
 
-  /** Flushes now instead of at the end of the turn (used before a graceful close). */
+  /** Flushes now instead of at the end of the turn (after a chunk was handled, before a graceful close). */
   flushNow(): void {
-    if (!this.congested && this.closedReason === undefined) this.flush()
+    if (!this.congested && this.closedReason === undefined && this.urgent.length + this.data.length > 0) this.flush()
   }
 
   private waitForRoom(): Effect.Effect<void> {

@@ -81,7 +81,10 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
               // A frame handler must not throw; if one does, this link is in an unknown state.
               return abort(`frame handler threw: ${defect instanceof Error ? defect.message : String(defect)}`)
             }
-            if (error !== undefined) abort(`frame of ${error.bytes} bytes over the ${error.limit}-byte limit`)
+            if (error !== undefined) return abort(`frame of ${error.bytes} bytes over the ${error.limit}-byte limit`)
+            // Replies produced while handling this chunk leave now, in one write, without
+            // waiting for the end-of-turn flush: a request's answer costs no extra hop.
+            outbox.flushNow()
           })
           return Deferred.await(closed)
         }),
