@@ -78,7 +78,7 @@ export class Replica {
     private readonly runtime: Runtime.Runtime<never>
   ) {
     remoting.registryRouter = (from, message) => this.receive(from, message)
-    remoting.globalRegister = (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>
+    remoting.serving.globalRegister = (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>
     membership.onUp((nodeId) => this.sync(nodeId))
     membership.onDown((nodeId) => this.dropNode(nodeId))
     table.onExit((ref) => this.processEnded(ref.id))

@@ -2,23 +2,20 @@
  * Remoting: calls, casts, spawns and stops between nodes. The caller side keeps a
  * table of pending requests (each ends exactly once: reply, typed error, timeout,
  * or `NodeNotReachableError` the moment its node goes down; a late reply finds no
- * entry and is dropped). The serving side hands requests to the local process table
- * through its callback API, so serving a remote call costs no fiber.
+ * entry and is dropped). Requests from other nodes are served by `Serving`.
  */
-import { Cause, Effect, Either, Exit, Option, ParseResult, Runtime, Schema } from "effect"
-import type { RegisteredBehavior, Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
+import { Effect, Either, Exit, Runtime } from "effect"
+import type { Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
 import {
-  BehaviorNotFoundError,
   InvalidMessageError,
   MessageTooLargeError,
   NodeNotReachableError,
   RemoteCallTimeoutError,
   RemoteServerNotRunningError,
   RemoteSpawnInitError,
-  RemoteSpawnRegistrationError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
-import type { CallError, GenServerInitError, GlobalNameConflictError, NameAlreadyRegisteredError } from "../../errors.js"
+import type { CallError, GlobalNameConflictError } from "../../errors.js"
 import type { ExitReason, ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
 import type { NodeId } from "../../NodeId.js"
@@ -29,42 +26,10 @@ import type { WireMessage } from "../../wire/Protocol.js"
 import type { Link } from "../Link.js"
 import type { Membership } from "../Membership.js"
 import type { NodeMetrics } from "./metrics.js"
+import { MAX_WIRE_TIMEOUT_MS, NO_REPLY, Serving } from "./serving.js"
+import type { SpawnError, SpawnRequest } from "./serving.js"
 
-/** Options of a spawn, with defaults applied. */
-export interface SpawnRequest {
-  readonly name: string | undefined
-  readonly registration: "local" | "global" | "none"
-  readonly initTimeoutMs: number
-  readonly timeoutMs: number
-  readonly args: ReadonlyArray<unknown>
-}
-
-/** The errors a spawn can end with. */
-export type SpawnError =
-  | NodeNotReachableError
-  | BehaviorNotFoundError
-  | RemoteSpawnInitError
-  | RemoteSpawnRegistrationError
-  | RemoteSpawnTimeoutError
-
-/** Registers a global name for a just-spawned process (installed by the GlobalRegistry). */
-export type GlobalRegister = (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError>
-
-/** The largest timeout a `Call` carries: a 31-bit integer of milliseconds (~24 days), i.e. "no timeout". */
-const MAX_WIRE_TIMEOUT_MS = 2 ** 31 - 1
-
-/** At most one "dropped invalid casts" log line per second: bad input must not flood the logs. */
-const INVALID_CAST_LOG_INTERVAL_MS = 1000
-
-/** `callId` 0 on a `Stop` asks for no answer (used to stop a late spawn nobody waits for). */
-const NO_REPLY = 0
-
-const ExitReasonSchema = Schema.Union(
-  Schema.Literal("normal", "shutdown"),
-  Schema.Struct({ error: Schema.Unknown }),
-  Schema.Struct({ conflict: Schema.String })
-)
-const decodeExitReason = Schema.decodeUnknownOption(ExitReasonSchema)
+export type { GlobalRegister, SpawnError, SpawnRequest } from "./serving.js"
 
 interface CallPending {
   readonly kind: "call" | "stop"
@@ -86,40 +51,25 @@ interface SpawnPending {
 
 type Pending = CallPending | SpawnPending
 
-const validators = new WeakMap<Schema.Schema<any, any>, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
-/** Compiles a behavior schema's validator once: behaviors are long-lived, messages are many. */
-const validatorOf = (schema: Schema.Schema<any, any>) => {
-  let validate = validators.get(schema)
-  if (validate === undefined) {
-    validate = Schema.validateEither(schema as Schema.Schema<unknown, unknown>)
-    validators.set(schema, validate)
-  }
-  return validate
-}
-
-const problem = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
-
 /** The remoting of one node. */
 export class Remoting {
   private seq = 0
   private readonly pending = new Map<number, Pending>()
-  /** Spawns this node is serving, by `from|spawnId`: abandoned ones are stopped when they complete. */
-  private readonly serving = new Map<string, { abandoned: boolean; readonly from: NodeId }>()
-  private invalidCasts = 0
-  private invalidCastLoggedAt = -Infinity
-  globalRegister: GlobalRegister | undefined = undefined
+  /** Requests from other nodes. */
+  readonly serving: Serving
   registryRouter: ((from: NodeId, message: WireMessage) => void) | undefined = undefined
 
   constructor(
     private readonly self: NodeId,
     private readonly membership: Membership,
     private readonly table: ProcessTable,
-    private readonly registry: BehaviorRegistryService,
+    registry: BehaviorRegistryService,
     private readonly codec: PayloadCodec,
     private readonly maxFrameBytes: number,
     private readonly metrics: NodeMetrics,
-    private readonly runtime: Runtime.Runtime<never>
+    runtime: Runtime.Runtime<never>
   ) {
+    this.serving = new Serving(self, table, registry, codec, maxFrameBytes, metrics, runtime)
     membership.setRouter((from, link, message) => this.route(from, link, message))
     membership.onDown((nodeId) => this.nodeDown(nodeId))
   }
@@ -163,24 +113,31 @@ export class Remoting {
       if (frame.length > this.maxFrameBytes) {
         return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes })))
       }
-      const entry: Pending = {
-        kind: "call",
-        nodeId: ref.nodeId,
-        serverId: ref.id,
-        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
-        startedAt: this.now(),
-        timer: undefined
-      }
-      this.pending.set(callId, entry)
-      entry.timer = this.table.timers.schedule(timeoutMs, () => {
-        if (this.pending.delete(callId)) {
-          resume(Exit.fail(new RemoteCallTimeoutError({ serverId: ref.id, nodeId: ref.nodeId, timeoutMs })))
-        }
-      })
-      link.offerFrame(frame)
-      return Effect.sync(() => {
-        if (this.pending.delete(callId)) this.table.timers.cancel(entry.timer)
-      })
+      return this.await(callId, "call", ref.nodeId, ref.id, resume, timeoutMs, () => link.offerFrame(frame))
+    })
+  }
+
+  /**
+   * Registers a pending call-like request, sends it, and arms its timeout (unless
+   * `timeoutMs` is infinite). Returns the canceler for `Effect.async`.
+   */
+  private await(
+    callId: number,
+    kind: "call" | "stop",
+    nodeId: NodeId,
+    serverId: string,
+    resume: (exit: Exit.Exit<any, any>) => void,
+    timeoutMs: number,
+    send: () => void
+  ): Effect.Effect<void> {
+    const entry: CallPending = { kind, nodeId, serverId, resume, startedAt: this.now(), timer: undefined }
+    this.pending.set(callId, entry)
+    entry.timer = this.table.timers.schedule(timeoutMs, () => {
+      if (this.pending.delete(callId)) resume(Exit.fail(new RemoteCallTimeoutError({ serverId, nodeId, timeoutMs })))
+    })
+    send()
+    return Effect.sync(() => {
+      if (this.pending.delete(callId)) this.table.timers.cancel(entry.timer)
     })
   }
 
@@ -224,22 +181,7 @@ export class Remoting {
       const link = this.membership.linkTo(nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
       const callId = this.nextId()
-      const entry: Pending = {
-        kind: "call",
-        nodeId,
-        serverId,
-        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
-        startedAt: this.now(),
-        timer: undefined
-      }
-      this.pending.set(callId, entry)
-      entry.timer = this.table.timers.schedule(timeoutMs, () => {
-        if (this.pending.delete(callId)) resume(Exit.fail(new RemoteCallTimeoutError({ serverId, nodeId, timeoutMs })))
-      })
-      link.offer(build(callId))
-      return Effect.sync(() => {
-        if (this.pending.delete(callId)) this.table.timers.cancel(entry.timer)
-      })
+      return this.await(callId, "call", nodeId, serverId, resume, timeoutMs, () => link.offer(build(callId)))
     })
   }
 
@@ -248,26 +190,19 @@ export class Remoting {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
       const link = this.membership.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
-      const encoded = this.codec.encodeEither(reason)
+      const reasonBytes = Either.getOrElse(this.codec.encodeEither(reason), () => this.codec.encode("normal"))
       const callId = this.nextId()
-      const entry: Pending = {
-        kind: "stop",
-        nodeId: ref.nodeId,
-        serverId: ref.id,
-        resume: resume as (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void,
-        startedAt: this.now(),
-        timer: undefined
-      }
-      this.pending.set(callId, entry)
-      link.offer({ _tag: "Stop", callId, serverId: ref.id, reason: Either.getOrElse(encoded, () => this.codec.encode("normal")) })
-      return Effect.sync(() => void this.pending.delete(callId))
+      // No deadline: like a local stop, it waits for terminate; a node going down ends it.
+      return this.await(callId, "stop", ref.nodeId, ref.id, resume, Infinity, () =>
+        link.offer({ _tag: "Stop", callId, serverId: ref.id, reason: reasonBytes })
+      )
     })
   }
 
   /** Spawns a process from a registered behavior on `nodeId` (this node included). */
   spawn(behaviorName: string, nodeId: NodeId, request: SpawnRequest): Effect.Effect<SpawnResult, SpawnError> {
     if (nodeId === this.self) {
-      return this.startLocal(behaviorName, request).pipe(
+      return this.serving.startLocal(behaviorName, request).pipe(
         Effect.timeoutFail({
           duration: request.timeoutMs,
           onTimeout: () => new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })
@@ -321,7 +256,7 @@ export class Remoting {
       entry.resume(Exit.fail(new NodeNotReachableError({ nodeId })))
     }
     // Spawns it asked for and that are still starting: nobody will take them.
-    for (const entry of this.serving.values()) if (entry.from === nodeId) entry.abandoned = true
+    this.serving.callerDown(nodeId)
   }
 
   // ---- routing ------------------------------------------------------------------------------
@@ -329,9 +264,9 @@ export class Remoting {
   private route(from: NodeId, link: Link, message: WireMessage): void {
     switch (message._tag) {
       case "Call":
-        return this.serveCall(link, message)
+        return this.serving.serveCall(link, message)
       case "Cast":
-        return this.serveCast(from, message)
+        return this.serving.serveCast(from, message)
       case "Reply": {
         const entry = this.take(message.callId, "call")
         if (entry === undefined) return
@@ -352,9 +287,9 @@ export class Remoting {
       case "RegistryAck":
         return this.take(message.callId, "call")?.resume(Exit.void)
       case "Stop":
-        return this.serveStop(link, message)
+        return this.serving.serveStop(link, message)
       case "Spawn":
-        return this.serveSpawn(from, link, message)
+        return this.serving.serveSpawn(from, link, message)
       case "Spawned": {
         const entry = this.take(message.spawnId, "spawn")
         if (entry !== undefined) return entry.resume(Exit.succeed({ serverId: message.serverId, nodeId: from }))
@@ -364,11 +299,8 @@ export class Remoting {
       }
       case "SpawnFailed":
         return this.take(message.spawnId, "spawn")?.resume(Exit.fail(message.error))
-      case "SpawnAbandoned": {
-        const entry = this.serving.get(`${from}|${message.spawnId}`)
-        if (entry !== undefined) entry.abandoned = true
-        return
-      }
+      case "SpawnAbandoned":
+        return this.serving.abandon(from, message.spawnId)
       default:
         return this.registryRouter?.(from, message)
     }
@@ -382,181 +314,5 @@ export class Remoting {
     this.pending.delete(id)
     this.table.timers.cancel(entry.timer)
     return entry
-  }
-
-  // ---- serving side -------------------------------------------------------------------------
-
-  private serveCall(link: Link, message: Extract<WireMessage, { _tag: "Call" }>): void {
-    const { callId, serverId } = message
-    const fail = (error: Protocol.CallFailure) => void link.offer({ _tag: "CallFailed", callId, error })
-    const decoded = this.codec.decodeEither(message.payload)
-    if (Either.isLeft(decoded)) {
-      return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot decode the message: ${decoded.left.message}` }))
-    }
-    const behavior = this.table.resolve(serverId)?.behavior as RegisteredBehavior | undefined
-    const schemas = behavior?.schemas
-    if (schemas?.call !== undefined) {
-      const valid = validatorOf(schemas.call)(decoded.right)
-      if (Either.isLeft(valid)) return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) }))
-    }
-    this.table.callWith(serverId, decoded.right, message.timeoutMs, (exit) => {
-      if (Exit.isFailure(exit)) return fail(Option.getOrThrow(Cause.failureOption(exit.cause)))
-      if (schemas?.reply !== undefined) {
-        const valid = validatorOf(schemas.reply)(exit.value)
-        if (Either.isLeft(valid)) {
-          return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `the reply does not fit: ${problem(valid.left)}` }))
-        }
-      }
-      const payload = this.codec.encodeEither(exit.value)
-      if (Either.isLeft(payload)) {
-        return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot encode the reply: ${payload.left.message}` }))
-      }
-      const frame = Protocol.encode({ _tag: "Reply", callId, payload: payload.right })
-      if (frame.length > this.maxFrameBytes) return fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes }))
-      link.offerFrame(frame)
-    })
-  }
-
-  private serveCast(from: NodeId, message: Extract<WireMessage, { _tag: "Cast" }>): void {
-    const decoded = this.codec.decodeEither(message.payload)
-    const behavior = this.table.resolve(message.serverId)?.behavior as RegisteredBehavior | undefined
-    const invalid = Either.isLeft(decoded)
-      ? `cannot decode the message: ${decoded.left.message}`
-      : behavior?.schemas?.cast !== undefined
-        ? Either.match(validatorOf(behavior.schemas.cast)(decoded.right), { onLeft: problem, onRight: () => undefined })
-        : undefined
-    if (invalid !== undefined || Either.isLeft(decoded)) {
-      this.metrics.castsDropped.unsafeUpdate(1, [])
-      // A flood of bad casts must not become a flood of log lines: one per second, with the count.
-      this.invalidCasts++
-      const now = this.now()
-      if (now - this.invalidCastLoggedAt < INVALID_CAST_LOG_INTERVAL_MS) return
-      const dropped = this.invalidCasts
-      this.invalidCasts = 0
-      this.invalidCastLoggedAt = now
-      return this.log(
-        Effect.logWarning("dropped invalid casts").pipe(
-          Effect.annotateLogs({ peer: from, serverId: message.serverId, reason: invalid, dropped })
-        )
-      )
-    }
-    if (!this.table.cast(message.serverId, decoded.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
-  }
-
-  private serveStop(link: Link, message: Extract<WireMessage, { _tag: "Stop" }>): void {
-    const reason = Either.match(this.codec.decodeEither(message.reason), {
-      onLeft: () => "normal" as ExitReason,
-      onRight: (u) => Option.getOrElse(decodeExitReason(u), () => "normal" as ExitReason)
-    })
-    this.log(
-      this.table.stop(message.serverId, reason).pipe(
-        Effect.match({
-          onFailure: (error) => {
-            if (message.callId !== NO_REPLY) link.offer({ _tag: "CallFailed", callId: message.callId, error })
-          },
-          onSuccess: () => {
-            if (message.callId !== NO_REPLY) link.offer({ _tag: "Stopped", callId: message.callId })
-          }
-        })
-      )
-    )
-  }
-
-  private serveSpawn(from: NodeId, link: Link, message: Extract<WireMessage, { _tag: "Spawn" }>): void {
-    const { behaviorName, spawnId } = message
-    const args = this.codec.decodeEither(message.args)
-    if (Either.isLeft(args) || !Array.isArray(args.right)) {
-      link.offer({
-        _tag: "SpawnFailed",
-        spawnId,
-        error: new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "the init arguments cannot be decoded" })
-      })
-      return
-    }
-    const request: SpawnRequest = {
-      name: message.name,
-      registration: message.registration,
-      initTimeoutMs: message.initTimeoutMs,
-      timeoutMs: MAX_WIRE_TIMEOUT_MS,
-      args: args.right
-    }
-    const spawned = (serverId: string) => void link.offer({ _tag: "Spawned", spawnId, serverId })
-    const failed = (error: Protocol.SpawnFailure) => void link.offer({ _tag: "SpawnFailed", spawnId, error })
-    // Fast path: a known behavior whose init answers at once is started and answered without a fiber.
-    const behavior = this.registry.get(behaviorName)
-    if (Option.isNone(behavior)) return failed(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
-    if (message.registration !== "global") {
-      const localName = message.registration === "local" ? message.name : undefined
-      const started = this.table.startNow(behavior.value, localName, args.right, message.initTimeoutMs, this.table.baseRuntime)
-      if (started._tag === "Started") return spawned(started.ref.id)
-      if (started._tag === "Failed") return failed(this.spawnError(behaviorName, started.error))
-    }
-    const key = `${from}|${spawnId}`
-    const entry = { abandoned: false, from }
-    this.serving.set(key, entry)
-    this.log(
-      this.startLocal(behaviorName, request).pipe(
-        Effect.matchEffect({
-          onFailure: (error) => Effect.sync(() => failed(error as Protocol.SpawnFailure)),
-          onSuccess: (result) =>
-            entry.abandoned ? Effect.ignore(this.table.stop(result.serverId, "shutdown")) : Effect.sync(() => spawned(result.serverId))
-        }),
-        Effect.ensuring(Effect.sync(() => this.serving.delete(key)))
-      )
-    )
-  }
-
-  private spawnError(
-    behaviorName: string,
-    error: GenServerInitError | NameAlreadyRegisteredError
-  ): RemoteSpawnInitError | RemoteSpawnRegistrationError {
-    return error._tag === "GenServerInitError"
-      ? new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: error.message })
-      : new RemoteSpawnRegistrationError({
-          behaviorName,
-          nodeId: this.self,
-          name: error.name,
-          message: `the name '${error.name}' is already registered on ${this.self}`
-        })
-  }
-
-  /** Starts a registered behavior on this node, with the spawn's registration and its errors. */
-  startLocal(
-    behaviorName: string,
-    request: SpawnRequest
-  ): Effect.Effect<SpawnResult, BehaviorNotFoundError | RemoteSpawnInitError | RemoteSpawnRegistrationError> {
-    return Effect.gen(this, function* () {
-      const behavior = this.registry.get(behaviorName)
-      if (Option.isNone(behavior)) return yield* Effect.fail(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
-      const name = request.registration === "none" ? undefined : request.name
-      const ref = yield* this.table
-        .start<never>(behavior.value, request.registration === "local" ? name : undefined, request.args, request.initTimeoutMs)
-        .pipe(Effect.mapError((error) => this.spawnError(behaviorName, error)))
-      if (request.registration === "global" && name !== undefined) {
-        const register = this.globalRegister
-        if (register !== undefined) {
-          yield* register(name, ref).pipe(
-            Effect.catchAll((conflict) =>
-              Effect.zipRight(
-                Effect.ignore(this.table.stop(ref.id, { conflict: name })),
-                Effect.fail(
-                  new RemoteSpawnRegistrationError({
-                    behaviorName,
-                    nodeId: this.self,
-                    name,
-                    message: `the global name '${name}' is already registered (held on ${conflict.nodeId})`
-                  })
-                )
-              )
-            )
-          )
-        }
-      }
-      return { serverId: ref.id, nodeId: this.self }
-    })
-  }
-
-  private log(effect: Effect.Effect<unknown, unknown>): void {
-    Runtime.runFork(this.runtime, effect)
   }
 }
