@@ -56,7 +56,8 @@ export interface ChildNodeOptions {
   readonly stopTimeoutMs?: number
 }
 
-const describeExit = (e: ChildExit) => (e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`)
+/** "code 0", "signal SIGKILL". */
+export const describeExit = (e: ChildExit) => (e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`)
 
 /**
  * Starts the child and returns at once (its pid is known); `child.ready` waits for its NodeId.
@@ -70,7 +71,7 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
 
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const proc = spawn(process.execPath, ["--import", "tsx", ...(process.env["SOCKDEBUG"] ? ["--import", "./examples/_scratch/sockdebug.ts"] : []), options.script, ...(options.args ?? [])], {
+        const proc = spawn(process.execPath, ["--import", "tsx", options.script, ...(options.args ?? [])], {
           cwd: repoRoot,
           env: { ...process.env, ...options.env },
           stdio: ["pipe", "pipe", "inherit"]
@@ -132,5 +133,3 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
         })
     }
   })
-
-export { describeExit }

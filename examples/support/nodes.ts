@@ -26,9 +26,10 @@ export interface RunOptions {
 }
 
 /**
- * Runs an example: library logs go to stderr and only from level `Error` (set `LOG_LEVEL=info`
- * to see them all; the example prints what it does itself), SIGINT/SIGTERM interrupt the program and run every finalizer, and the process exits
- * 0 on success, 1 on failure (the cause is printed) and `interruptedExitCode` on a signal.
+ * Runs an example. Library logs go to stderr, from level `Error` only (the example prints
+ * what it does itself; `LOG_LEVEL=info` shows them all). SIGINT/SIGTERM interrupt the program
+ * and run every finalizer. The process exits 0 on success, 1 on failure (the cause is
+ * printed on stderr) and `interruptedExitCode` after a signal.
  */
 export const runExample = <E>(program: Effect.Effect<void, E>, options: RunOptions = {}): void => {
   // The first SIGINT/SIGTERM interrupts the program (NodeRuntime.runMain's handler). Later ones
@@ -70,9 +71,7 @@ const runMainQuiet = <E>(program: Effect.Effect<void, E>, options: RunOptions): 
       disablePrettyLogger: true,
       teardown: (exit) => {
         const code = Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? (options.interruptedExitCode ?? 130) : 1
-        const delay = Number(process.env["EXIT_DELAY_MS"] ?? 0)
-        if (delay > 0) setTimeout(() => process.exit(code), delay)
-        else process.exit(code)
+        process.exit(code)
       }
     }
   )

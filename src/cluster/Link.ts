@@ -47,11 +47,22 @@ export interface HandshakeConfig {
   readonly metrics?: NodeMetrics | undefined
 }
 
-/** The handshake failed; the connection is closed and `reason` was logged. */
+/**
+ * The handshake failed; the connection is closed and `reason` was logged. `routine`
+ * marks the refusals of the one-link-per-pair rule, which are normal operation
+ * (logged at debug level, not as warnings).
+ */
 export class HandshakeFailed {
   readonly _tag = "HandshakeFailed"
-  constructor(readonly reason: string) {}
+  constructor(
+    readonly reason: string,
+    readonly routine = false
+  ) {}
 }
+
+/** Refusals the admission rule makes in normal operation (a duplicate link, a node leaving). */
+const ROUTINE_REFUSALS = ["simultaneous dial", "already connected", "node is shutting down"]
+const isRoutine = (reason: string) => ROUTINE_REFUSALS.some((prefix) => reason.startsWith(prefix))
 
 /**
  * Frames an unauthenticated peer may have queued before the handshake ends. A
@@ -155,13 +166,13 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
           onLeft: (error) => Effect.fail(new HandshakeFailed(`malformed handshake message: ${error.message}`)),
           onRight: (message) =>
             message._tag === "Reject"
-              ? Effect.fail(new HandshakeFailed(`peer rejected the connection: ${message.reason}`))
+              ? Effect.fail(new HandshakeFailed(`peer rejected the connection: ${message.reason}`, isRoutine(message.reason)))
               : Effect.succeed(message)
         })
     )
     const send = (message: WireMessage) => Effect.sync(() => connection.sendUrgent(Protocol.encode(message)))
-    const refuse = (reason: string): Effect.Effect<never, HandshakeFailed> =>
-      Effect.zipRight(send({ _tag: "Reject", reason }), Effect.fail(new HandshakeFailed(reason)))
+    const refuse = (reason: string, routine = false): Effect.Effect<never, HandshakeFailed> =>
+      Effect.zipRight(send({ _tag: "Reject", reason }), Effect.fail(new HandshakeFailed(reason, routine)))
     const expect = <Tag extends WireMessage["_tag"]>(tag: Tag) =>
       Effect.flatMap(next, (message) =>
         message._tag === tag
@@ -197,7 +208,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
         return yield* refuse(`dialed ${config.expected} but reached ${hello.nodeId}`)
       }
       const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
-      if (refusal !== undefined) return yield* refuse(refusal)
+      if (refusal !== undefined) return yield* refuse(refusal, true)
       // Step 3.
       if (Option.isSome(config.cookie)) {
         if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
@@ -222,7 +233,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
         onTimeout: () => new HandshakeFailed(`handshake not completed within ${Duration.format(config.handshakeTimeout)}`)
       }),
       Effect.tapError((error) =>
-        Effect.logWarning("handshake failed; closing connection").pipe(
+        (error.routine ? Effect.logDebug("duplicate connection refused; closing it") : Effect.logWarning("handshake failed; closing connection")).pipe(
           Effect.annotateLogs({ remote: connection.remoteAddress, reason: error.reason }),
           Effect.zipRight(connection.close(error.reason))
         )
