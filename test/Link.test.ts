@@ -178,3 +178,32 @@ describe("MemoryTransport", () => {
       expect((yield* Deferred.await(info)).reason).toContain("over the 10-byte limit")
     }))
 })
+
+describe("MemoryNetwork loss", () => {
+  it.scoped("drops frames with the configured probability, deterministically", () =>
+    Effect.gen(function* () {
+      const run = (loss: number) =>
+        Effect.gen(function* () {
+          const net = yield* MemoryNetwork.make
+          const tb = MemoryTransport.makeTransport(net)
+          const ta = MemoryTransport.makeTransport(net)
+          const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+          let got = 0
+          yield* Effect.forkScoped(listener.serve((conn) => conn.run(() => void got++)))
+          yield* net.setLoss(loss)
+          const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
+          for (let i = 0; i < 1000; i++) {
+            conn.offer(new Uint8Array([i & 255]))
+            if (i % 10 === 9) yield* TestClock.adjust(1)
+          }
+          yield* TestClock.adjust(1)
+          return got
+        })
+      expect(yield* run(0)).toBe(1000)
+      expect(yield* run(1)).toBe(0)
+      const half = yield* run(0.5)
+      expect(half).toBeGreaterThan(400)
+      expect(half).toBeLessThan(600)
+      expect(yield* run(0.5)).toBe(half)
+    }))
+})
