@@ -135,6 +135,8 @@ export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, i
     const timers = new Timers(clock, runtime)
     const table = new ProcessTable(nodeId, `${incarnation}.`, timers, fibers, runtime)
     let router: RemoteRouter | undefined = undefined
+    // Decoded once: a call without options should not pay for decoding the default.
+    const defaultTimeoutMs = toMillis(defaults.callTimeout)
     yield* Effect.addFinalizer(() =>
       table.stopAll("shutdown").pipe(Effect.timeout(defaults.shutdownGrace), Effect.ignore, Effect.zipRight(timers.close()))
     )
@@ -150,7 +152,7 @@ export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, i
           toMillis(opts?.initTimeout ?? defaults.initTimeout)
         ),
       call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
-        const timeoutMs = toMillis(opts?.timeout ?? defaults.callTimeout)
+        const timeoutMs = opts?.timeout === undefined ? defaultTimeoutMs : toMillis(opts.timeout)
         if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
         return (router === undefined ? Effect.fail(notReachable(ref)) : router.call(ref, msg, timeoutMs)) as Effect.Effect<
           Reply,

@@ -39,13 +39,21 @@ export interface Service {
 export class RemoteCall extends Context.Tag("noex-effect/RemoteCall")<RemoteCall, Service>() {}
 
 /** Builds the service over the local runtime and the cluster's remoting. */
-export const make = (runtime: GenServerService, remoting: Remoting): Service => ({
-  call: <Reply>(ref: ServerRef, msg: unknown, options?: CallOptions) =>
-    ref.nodeId === runtime.nodeId
-      ? runtime.call<Reply>(ref, msg, options)
-      : (remoting.call(ref, msg, toMillis(options?.timeout ?? genServerDefaults.callTimeout)) as Effect.Effect<Reply, CallError>),
-  cast: (ref, msg) => (ref.nodeId === runtime.nodeId ? runtime.cast(ref, msg) : remoting.cast(ref, msg))
-})
+export const make = (runtime: GenServerService, remoting: Remoting): Service => {
+  // Decoded once: a call without options should not pay for decoding the default.
+  const defaultTimeoutMs = toMillis(genServerDefaults.callTimeout)
+  return {
+    call: <Reply>(ref: ServerRef, msg: unknown, options?: CallOptions) =>
+      ref.nodeId === runtime.nodeId
+        ? runtime.call<Reply>(ref, msg, options)
+        : (remoting.call(
+            ref,
+            msg,
+            options?.timeout === undefined ? defaultTimeoutMs : toMillis(options.timeout)
+          ) as Effect.Effect<Reply, CallError>),
+    cast: (ref, msg) => (ref.nodeId === runtime.nodeId ? runtime.cast(ref, msg) : remoting.cast(ref, msg))
+  }
+}
 
 /** Calls a process, local or remote (the guide's `RemoteCall.call`). */
 export const call = <Reply = unknown>(

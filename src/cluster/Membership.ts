@@ -327,8 +327,9 @@ export class Membership {
     if (known !== undefined && known.goodbye && known.incarnation === incarnation) return
     const peer = known ?? this.peer(nodeId)
     if (peer.link !== undefined) return
-    // Someone sees it alive: restart the forgetting clock.
-    if (peer.downSince !== undefined) peer.downSince = this.now()
+    // Someone sees it alive: (re)start the forgetting clock, so a node we can never
+    // reach is not dialed forever (a later gossip brings it back while it lives).
+    peer.downSince = this.now()
     this.ensureDialer(peer)
   }
 
