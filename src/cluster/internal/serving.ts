@@ -117,33 +117,36 @@ export class Serving {
 
   serveCall(link: Link, message: Extract<WireMessage, { _tag: "Call" }>): void {
     const { callId, serverId } = message
-    const fail = (error: Protocol.CallFailure) => void link.offer({ _tag: "CallFailed", callId, error })
     const decoded = this.codec.decodeEither(message.payload)
     if (Either.isLeft(decoded)) {
-      return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot decode the message: ${decoded.left.message}` }))
+      return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot decode the message: ${decoded.left.message}` }))
     }
     const behavior = this.table.resolve(serverId)?.behavior as RegisteredBehavior | undefined
     const schemas = behavior?.schemas
     if (schemas?.call !== undefined) {
       const valid = this.validatorOf(schemas.call)(decoded.right)
-      if (Either.isLeft(valid)) return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) }))
+      if (Either.isLeft(valid)) return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) }))
     }
     this.table.callWith(serverId, decoded.right, message.timeoutMs, (exit) => {
-      if (Exit.isFailure(exit)) return fail(Option.getOrThrow(Cause.failureOption(exit.cause)))
+      if (Exit.isFailure(exit)) return this.callFailed(link, callId, Option.getOrThrow(Cause.failureOption(exit.cause)))
       if (schemas?.reply !== undefined) {
         const valid = this.validatorOf(schemas.reply)(exit.value)
         if (Either.isLeft(valid)) {
-          return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `the reply does not fit: ${problem(valid.left)}` }))
+          return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `the reply does not fit: ${problem(valid.left)}` }))
         }
       }
       const payload = this.codec.encodeEither(exit.value)
       if (Either.isLeft(payload)) {
-        return fail(new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot encode the reply: ${payload.left.message}` }))
+        return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot encode the reply: ${payload.left.message}` }))
       }
       const frame = Protocol.encode({ _tag: "Reply", callId, payload: payload.right })
-      if (frame.length > this.maxFrameBytes) return fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes }))
+      if (frame.length > this.maxFrameBytes) return this.callFailed(link, callId, new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes }))
       link.offerFrame(frame)
     })
+  }
+
+  private callFailed(link: Link, callId: number, error: Protocol.CallFailure): void {
+    link.offer({ _tag: "CallFailed", callId, error })
   }
 
   serveCast(from: NodeId, message: Extract<WireMessage, { _tag: "Cast" }>): void {
