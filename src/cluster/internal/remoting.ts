@@ -221,13 +221,9 @@ export class Remoting {
       const spawnId = this.nextId()
       const entry: Pending = { kind: "spawn", nodeId, behaviorName, resume, timer: undefined }
       this.pending.set(spawnId, entry)
-      const abandon = () => {
-        // The target stops what it started for us, whether it is still starting or already done.
-        this.membership.linkTo(nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
-      }
       entry.timer = this.table.timers.schedule(request.timeoutMs, () => {
         if (!this.pending.delete(spawnId)) return
-        abandon()
+        this.abandon(nodeId, spawnId)
         resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })))
       })
       link.offer({
@@ -242,9 +238,14 @@ export class Remoting {
       return Effect.sync(() => {
         if (!this.pending.delete(spawnId)) return
         this.table.timers.cancel(entry.timer)
-        abandon()
+        this.abandon(nodeId, spawnId)
       })
     })
+  }
+
+  /** Tells the target we gave up: it stops what it started for us, whether still starting or done. */
+  private abandon(nodeId: NodeId, spawnId: number): void {
+    this.membership.linkTo(nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
   }
 
   /** Fails every request pending on a node that went down. */

@@ -198,12 +198,20 @@ export class Serving {
     const { behaviorName, spawnId } = message
     const args = this.codec.decodeEither(message.args)
     if (Either.isLeft(args) || !Array.isArray(args.right)) {
-      link.offer({
-        _tag: "SpawnFailed",
+      return this.spawnFailed(
+        link,
         spawnId,
-        error: new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "the init arguments cannot be decoded" })
-      })
-      return
+        new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "the init arguments cannot be decoded" })
+      )
+    }
+    // Fast path: a known behavior whose init answers at once is started and answered without a fiber.
+    const behavior = this.registry.get(behaviorName)
+    if (Option.isNone(behavior)) return this.spawnFailed(link, spawnId, new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
+    if (message.registration !== "global") {
+      const localName = message.registration === "local" ? message.name : undefined
+      const started = this.table.startNow(behavior.value, localName, args.right, message.initTimeoutMs, this.table.baseRuntime)
+      if (started._tag === "Started") return this.spawned(link, spawnId, started.ref.id)
+      if (started._tag === "Failed") return this.spawnFailed(link, spawnId, this.spawnError(behaviorName, started.error))
     }
     const request: SpawnRequest = {
       name: message.name,
@@ -212,30 +220,29 @@ export class Serving {
       timeoutMs: MAX_WIRE_TIMEOUT_MS,
       args: args.right
     }
-    const spawned = (serverId: string) => void link.offer({ _tag: "Spawned", spawnId, serverId })
-    const failed = (error: Protocol.SpawnFailure) => void link.offer({ _tag: "SpawnFailed", spawnId, error })
-    // Fast path: a known behavior whose init answers at once is started and answered without a fiber.
-    const behavior = this.registry.get(behaviorName)
-    if (Option.isNone(behavior)) return failed(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
-    if (message.registration !== "global") {
-      const localName = message.registration === "local" ? message.name : undefined
-      const started = this.table.startNow(behavior.value, localName, args.right, message.initTimeoutMs, this.table.baseRuntime)
-      if (started._tag === "Started") return spawned(started.ref.id)
-      if (started._tag === "Failed") return failed(this.spawnError(behaviorName, started.error))
-    }
     const key = `${from}|${spawnId}`
     const entry = { abandoned: false, from }
     this.serving.set(key, entry)
     this.log(
       this.startLocal(behaviorName, request).pipe(
         Effect.matchEffect({
-          onFailure: (error) => Effect.sync(() => failed(error as Protocol.SpawnFailure)),
+          onFailure: (error) => Effect.sync(() => this.spawnFailed(link, spawnId, error as Protocol.SpawnFailure)),
           onSuccess: (result) =>
-            entry.abandoned ? Effect.ignore(this.table.stop(result.serverId, "shutdown")) : Effect.sync(() => spawned(result.serverId))
+            entry.abandoned
+              ? Effect.ignore(this.table.stop(result.serverId, "shutdown"))
+              : Effect.sync(() => this.spawned(link, spawnId, result.serverId))
         }),
         Effect.ensuring(Effect.sync(() => this.serving.delete(key)))
       )
     )
+  }
+
+  private spawned(link: Link, spawnId: number, serverId: string): void {
+    link.offer({ _tag: "Spawned", spawnId, serverId })
+  }
+
+  private spawnFailed(link: Link, spawnId: number, error: Protocol.SpawnFailure): void {
+    link.offer({ _tag: "SpawnFailed", spawnId, error })
   }
 
   private spawnError(
