@@ -2,45 +2,14 @@
  * noex-effect/promise: the guide's own code, with only its import lines changed,
  * runs across OS processes; errors are thrown as their classes.
  */
-import { afterEach, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
+import { describe, expect, it } from "@effect/vitest"
 import * as Facade from "../src/promise.js"
+import { runNode, useChildren } from "./support/child.js"
 
-const children = new Set<ChildProcess>()
-afterEach(async () => {
-  await Promise.all(
-    Array.from(children, (child) =>
-      child.exitCode === null && child.signalCode === null
-        ? new Promise((r) => {
-            child.once("exit", r)
-            child.kill("SIGKILL")
-          })
-        : undefined
-    )
-  )
-  children.clear()
-})
+useChildren()
 
-const run = (file: string, env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, ["--import", "tsx", file], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-  children.add(child)
-  let output = ""
-  child.stdout!.on("data", (d) => (output += d))
-  child.stderr!.on("data", (d) => (output += d))
-  const waitFor = (pattern: RegExp, timeoutMs = 30_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const started = Date.now()
-      const check = () => {
-        const match = output.match(pattern)
-        if (match) return resolve(match)
-        if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} in output of ${file}:\n${output}`))
-        setTimeout(check, 25)
-      }
-      check()
-    })
-  return { child, waitFor, output: () => output }
-}
+/** Runs a TypeScript program with tsx, as `npx tsx file` would. */
+const run = (file: string, env: Record<string, string> = {}) => runNode(["--import", "tsx", file], env)
 
 describe("noex-effect/promise runs the guide's code", () => {
   it("runs the guide's worker pool across three OS processes: 6 workers, 100 tasks", async () => {
@@ -65,7 +34,7 @@ describe("noex-effect/promise runs the guide's code", () => {
     const smart = run("test/guide/smart-call.ts", { SEEDS: id! })
     await smart.waitFor(/local worker stats: 3/)
     await smart.waitFor(/remote worker stats: 3/)
-    expect(await new Promise((r) => smart.child.once("exit", r))).toBe(0)
+    expect(await smart.exited).toBe(0)
   })
 })
 

@@ -1,42 +1,11 @@
-import { afterEach, describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
+import { describe, expect, it } from "@effect/vitest"
+import { runNode, useChildren } from "./support/child.js"
 
-const children = new Set<ChildProcess>()
-afterEach(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL")
-      await new Promise((r) => child.once("exit", r))
-    }
-  }
-  children.clear()
-})
+useChildren()
 
-/** Starts `noex-effect` with `args`; collects its output. */
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, ["bin/noex-effect.mjs", ...args], {
-    env: { ...process.env, NO_COLOR: "1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  children.add(child)
-  let output = ""
-  child.stdout!.on("data", (d) => (output += d))
-  child.stderr!.on("data", (d) => (output += d))
-  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const started = Date.now()
-      const check = () => {
-        const match = output.match(pattern)
-        if (match) return resolve(match)
-        if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} in:\n${output}`))
-        setTimeout(check, 25)
-      }
-      check()
-    })
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  return { child, waitFor, exited, output: () => output }
-}
+/** Starts `noex-effect` with `args`, as a user would. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  runNode(["bin/noex-effect.mjs", ...args], { NO_COLOR: "1", ...env })
 
 describe("noex-effect node (CLI)", () => {
   it("documents every flag and its environment variable in --help", async () => {
