@@ -136,7 +136,10 @@ describe("cluster examples", () => {
     else {
       expect(run.code).toBe(130)
       expect(run.stdout).toContain("Interrupted: stopping the worker nodes")
-      expect(run.stdout).toMatch(/worker1 \(pid \d+\) exited: code 0/)
+      // A worker node that had joined leaves gracefully (code 0); one still loading its
+      // modules when SIGTERM came has no handler yet and ends by the signal. Either way it is gone.
+      expect(run.stdout).toMatch(/worker1 \(pid \d+\) exited: (code 0|signal SIGTERM)/)
+      expect(run.stdout).toMatch(/worker2 \(pid \d+\) exited: (code 0|signal SIGTERM)/)
     }
     for (const pid of pids) expect(isAlive(pid)).toBe(false)
   })
