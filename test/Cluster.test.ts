@@ -44,6 +44,27 @@ describe("Cluster join and gossip (simulated)", () => {
       expect(yield* net.connectionCount).toBe(20 * 19)
     }))
 
+  it.scoped("meshes 10 nodes over links with latency without a single NodeDown", () =>
+    Effect.gen(function* () {
+      const net = yield* MemoryNetwork.make
+      yield* net.setLatency("3 millis")
+      const first = yield* startNode(net, "m0")
+      const rest: Array<SimNode> = []
+      for (let i = 1; i < 10; i++) {
+        // Each seeds a different earlier node, so gossip makes many pairs dial each other at once.
+        rest.push(yield* startNode(net, `m${i}`, { seeds: [[first, ...rest][Math.floor(i / 2)]!.id] }))
+        yield* settle(2, 1)
+      }
+      const all = [first, ...rest]
+      yield* settle(3000, 5)
+      for (const node of all) {
+        expect(yield* connected(node)).toEqual(ids(all.filter((n) => n !== node)))
+        expect(story(node).filter((e) => e.startsWith("down"))).toEqual([])
+        expect(story(node)).toHaveLength(9)
+      }
+      expect(yield* net.connectionCount).toBe(10 * 9)
+    }))
+
   it.scoped("reaches a seed that starts late, retrying with backoff", () =>
     Effect.gen(function* () {
       const net = yield* MemoryNetwork.make

@@ -61,7 +61,7 @@ export class HandshakeFailed {
 }
 
 /** Refusals the admission rule makes in normal operation (a duplicate link, a node leaving). */
-const ROUTINE_REFUSALS = ["simultaneous dial", "already connected", "node is shutting down"]
+const ROUTINE_REFUSALS = ["simultaneous dial", "already connected", "already accepting", "node is shutting down"]
 const isRoutine = (reason: string) => ROUTINE_REFUSALS.some((prefix) => reason.startsWith(prefix))
 
 /**

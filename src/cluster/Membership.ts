@@ -51,6 +51,8 @@ class Peer {
 /** The membership of one node. */
 export class Membership {
   private readonly peers = new Map<NodeId, Peer>()
+  /** Inbound handshakes admitted and not yet finished, by peer: while one runs we do not dial that peer. */
+  private readonly accepting = new Map<NodeId, number>()
   private closing = false
   private router: MessageRouter = () => {}
   private readonly downHooks = new Set<(nodeId: NodeId) => void>()
@@ -164,23 +166,47 @@ export class Membership {
     }
   }
 
-  /** The one-link-per-pair rule, checked when the peer's `Hello` arrives. */
+  /**
+   * The one-link-per-pair rule, checked when the peer's `Hello` arrives. Only one
+   * handshake per pair may be in flight at a time: an inbound one that is admitted
+   * blocks our own dials to that node until it ends, and when both sides dial at
+   * once the connection dialed by the smaller NodeId is kept. A live link refuses a
+   * second one from the same incarnation (a restarted node is a new incarnation).
+   */
   private admit(identity: Link.PeerIdentity, direction: "in" | "out"): string | undefined {
     if (this.closing) return "node is shutting down"
     const peer = this.peers.get(identity.nodeId)
-    if (peer === undefined) return undefined
-    if (direction === "in") {
-      if (peer.attempting && this.self.nodeId < identity.nodeId) {
-        return "simultaneous dial: keeping the connection dialed by the smaller node id"
-      }
-      return undefined
+    if (peer !== undefined && peer.link !== undefined && peer.incarnation === identity.incarnation) return "already connected"
+    if ((this.accepting.get(identity.nodeId) ?? 0) > 0) return "already accepting a connection from this node"
+    if (direction === "in" && peer !== undefined && peer.attempting && this.self.nodeId < identity.nodeId) {
+      return "simultaneous dial: keeping the connection dialed by the smaller node id"
     }
-    if (peer.link !== undefined && peer.incarnation === identity.incarnation) return "already connected"
     return undefined
   }
 
   private accept(connection: Connection): Effect.Effect<void> {
-    return Link.establish(connection, this.handshakeConfig()).pipe(
+    let admitted: NodeId | undefined
+    const config: Link.HandshakeConfig = {
+      ...this.handshakeConfig(),
+      admit: (peer) => {
+        const refusal = this.admit(peer, "in")
+        if (refusal === undefined) {
+          admitted = peer.nodeId
+          this.accepting.set(peer.nodeId, (this.accepting.get(peer.nodeId) ?? 0) + 1)
+        }
+        return refusal
+      }
+    }
+    const done = Effect.sync(() => {
+      if (admitted === undefined) return
+      const left = (this.accepting.get(admitted) ?? 1) - 1
+      if (left > 0) this.accepting.set(admitted, left)
+      else this.accepting.delete(admitted)
+      admitted = undefined
+    })
+    return Link.establish(connection, config).pipe(
+      // Released before the link is installed, in the same step: nothing can dial in between.
+      Effect.ensuring(done),
       Effect.flatMap((link) => this.supervise(link)),
       Effect.catchAll(() => Effect.void)
     )
@@ -220,6 +246,11 @@ export class Membership {
           if (this.peers.get(peer.nodeId) === peer) this.peers.delete(peer.nodeId)
           yield* Effect.logDebug("forgetting a node that stayed down").pipe(Effect.annotateLogs({ peer: peer.nodeId }))
           return
+        }
+        if ((this.accepting.get(peer.nodeId) ?? 0) > 0) {
+          // The peer is dialing us right now: let that handshake decide, then look again.
+          yield* Effect.sleep(yield* this.backoff(0))
+          continue
         }
         peer.attempting = true
         const outcome = yield* Effect.either(
