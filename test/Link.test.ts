@@ -16,14 +16,24 @@ const config = (self: NodeId, cookie?: string, extra: Partial<Link.HandshakeConf
   ...extra
 })
 
+/**
+ * Two simulated nodes on `net`: `b` listens (with `serverMax` as its frame limit), `a`
+ * dials from its own transport; `a` listens too when `aListens`, so the network knows it.
+ */
+const ends = (net: MemoryNetwork, options: { readonly aListens?: boolean; readonly serverMax?: number } = {}) =>
+  Effect.gen(function* () {
+    const ta = MemoryTransport.makeTransport(net)
+    const tb = MemoryTransport.makeTransport(net)
+    if (options.aListens !== false) yield* ta.listen(addr(a), { maxFrameBytes: MAX })
+    const listener = yield* tb.listen(addr(b), { maxFrameBytes: options.serverMax ?? MAX })
+    return { ta, listener }
+  })
+
 /** Listens as `b` with `serverConfig`, dials from `a` with `clientConfig`; returns both handshake outcomes. */
 const pair = (serverConfig: Link.HandshakeConfig, clientConfig: Link.HandshakeConfig) =>
   Effect.gen(function* () {
     const net = yield* MemoryNetwork.make
-    const tb = MemoryTransport.makeTransport(net)
-    const ta = MemoryTransport.makeTransport(net)
-    yield* ta.listen(addr(a), { maxFrameBytes: MAX })
-    const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+    const { listener, ta } = yield* ends(net)
     const server = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
     yield* Effect.forkScoped(
       listener.serve((conn) =>
@@ -96,9 +106,7 @@ describe("Link handshake", () => {
   it.scoped("closes a connection that stays silent past the handshake deadline", () =>
     Effect.gen(function* () {
       const net = yield* MemoryNetwork.make
-      const tb = MemoryTransport.makeTransport(net)
-      const ta = MemoryTransport.makeTransport(net)
-      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const { listener, ta } = yield* ends(net, { aListens: false })
       const outcome = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
       yield* Effect.forkScoped(
         listener.serve((conn) => Effect.either(Link.establish(conn, config(b))).pipe(Effect.flatMap((r) => Deferred.succeed(outcome, r))))
@@ -118,10 +126,7 @@ describe("MemoryTransport", () => {
   it.scoped("applies latency through the Clock and keeps order", () =>
     Effect.gen(function* () {
       const net = yield* MemoryNetwork.make
-      const tb = MemoryTransport.makeTransport(net)
-      const ta = MemoryTransport.makeTransport(net)
-      yield* ta.listen(addr(a), { maxFrameBytes: MAX })
-      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const { listener, ta } = yield* ends(net)
       const got: Array<number> = []
       yield* Effect.forkScoped(listener.serve((conn) => conn.run((f) => got.push(f[0]!))))
       yield* net.setLatency("100 millis")
@@ -136,10 +141,7 @@ describe("MemoryTransport", () => {
   it.scoped("partitions hold frames and refuse dials; heal delivers them in order; kill closes the peer's side at once", () =>
     Effect.gen(function* () {
       const net = yield* MemoryNetwork.make
-      const tb = MemoryTransport.makeTransport(net)
-      const ta = MemoryTransport.makeTransport(net)
-      yield* ta.listen(addr(a), { maxFrameBytes: MAX })
-      const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+      const { listener, ta } = yield* ends(net)
       const got: Array<number> = []
       const serverClosed = yield* Deferred.make<Transport.CloseInfo>()
       yield* Effect.forkScoped(
@@ -167,9 +169,7 @@ describe("MemoryTransport", () => {
   it.scoped("closes the receiving side on a frame over the limit", () =>
     Effect.gen(function* () {
       const net = yield* MemoryNetwork.make
-      const tb = MemoryTransport.makeTransport(net)
-      const ta = MemoryTransport.makeTransport(net)
-      const listener = yield* tb.listen(addr(b), { maxFrameBytes: 10 })
+      const { listener, ta } = yield* ends(net, { aListens: false, serverMax: 10 })
       const info = yield* Deferred.make<Transport.CloseInfo>()
       yield* Effect.forkScoped(listener.serve((conn) => conn.run(() => {}).pipe(Effect.flatMap((i) => Deferred.succeed(info, i)))))
       const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
@@ -185,9 +185,7 @@ describe("MemoryNetwork loss", () => {
       const run = (loss: number) =>
         Effect.gen(function* () {
           const net = yield* MemoryNetwork.make
-          const tb = MemoryTransport.makeTransport(net)
-          const ta = MemoryTransport.makeTransport(net)
-          const listener = yield* tb.listen(addr(b), { maxFrameBytes: MAX })
+          const { listener, ta } = yield* ends(net, { aListens: false })
           let got = 0
           yield* Effect.forkScoped(listener.serve((conn) => conn.run(() => void got++)))
           yield* net.setLoss(loss)
