@@ -74,8 +74,10 @@ export const spawnOnLeastLoaded = (
 
 /**
  * Spawns on this node; if that fails, on each connected node in turn until one
- * succeeds. Fails with the local error when no other node is connected, else with
- * the last node's error.
+ * succeeds (a spawn that failed leaves nothing behind, so each node tries afresh).
+ * A global name that is taken is taken everywhere: that error ends the search at
+ * once. Fails with the local error when no other node is connected, else with the
+ * last node's error.
  */
 export const spawnPreferLocal = (
   behaviorName: string,
@@ -86,11 +88,14 @@ export const spawnPreferLocal = (
     const spawner = yield* RemoteSpawn
     const local = yield* Effect.either(spawner.spawn(behaviorName, cluster.localNodeId, options))
     if (local._tag === "Right") return local.right
+    const final = (e: SpawnError) => e._tag === "RemoteSpawnRegistrationError" && options?.registration === "global"
     let error: SpawnError = local.left
+    if (final(error)) return yield* Effect.fail(error)
     for (const node of yield* cluster.getConnectedNodes) {
       const remote = yield* Effect.either(spawner.spawn(behaviorName, node.id, options))
       if (remote._tag === "Right") return remote.right
       error = remote.left
+      if (final(error)) break
     }
     return yield* Effect.fail(error)
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, FastCheck, Layer, Option, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, FastCheck, Layer, Logger, Option, TestClock } from "effect"
 import {
   GenServer,
   GenServerInitError,
@@ -444,6 +444,68 @@ describe("GenServer shutdown", () => {
       )
       expect(yield* Fiber.join(caller)).toBeInstanceOf(RemoteServerNotRunningError)
       expect(reasons).toEqual(["shutdown"])
+    }))
+})
+
+describe("GenServer handler answers", () => {
+  it.effect("keeps the state when handleCast returns undefined (the guide's worker given a cast it does not know), and logs why", () => {
+    const warnings: Array<string> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+      })
+    )
+    return run(
+      Effect.gen(function* () {
+        const ref = yield* GenServer.start(workerBehavior)
+        yield* GenServer.cast(ref, { type: "process_task", taskId: "t1", data: null })
+        yield* GenServer.cast(ref, { type: "resize", size: 3 } as unknown as WorkerCast)
+        yield* GenServer.cast(ref, { type: "process_task", taskId: "t2", data: null })
+        expect(yield* GenServer.call(ref, { type: "get_stats" })).toEqual({ taskCount: 2 })
+        yield* Effect.repeatN(Effect.yieldNow(), 5)
+        expect(warnings).toEqual(["handleCast returned undefined; the state is kept"])
+      })
+    ).pipe(Effect.provide(capture))
+  })
+
+  it.effect("lets a process whose state is undefined keep answering undefined, without a warning", () =>
+    run(
+      Effect.gen(function* () {
+        const stateless = GenServer.behavior({
+          init: () => undefined,
+          handleCall: (_: "get", s: undefined) => [s, s] as const,
+          handleCast: (_: "noop", _s: undefined) => undefined
+        })
+        const ref = yield* GenServer.start(stateless)
+        yield* GenServer.cast(ref, "noop")
+        expect(yield* GenServer.call(ref, "get")).toBeUndefined()
+      })
+    ))
+
+  it.effect("fails a call held by a Promise handler at once when the runtime shuts down, and ignores the late value", () =>
+    Effect.gen(function* () {
+      let release: (() => void) | undefined
+      const later = new Promise<void>((resolve) => (release = resolve))
+      const waiting = GenServer.behavior({
+        init: () => 0,
+        handleCall: (_: "wait", s: number) => later.then(() => ["late", s] as const),
+        handleCast: (_: unknown, s: number) => s
+      })
+      const caller = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const rt = yield* GenServer.make()
+          const ref = yield* rt.start(waiting)
+          const fiber = yield* Effect.fork(Effect.flip(rt.call(ref, "wait", { timeout: "1 hour" })))
+          yield* Effect.yieldNow()
+          return fiber
+        })
+      )
+      yield* Effect.repeatN(Effect.yieldNow(), 5)
+      const exit = caller.unsafePoll()
+      expect(exit !== null && Exit.isSuccess(exit) ? exit.value : exit).toBeInstanceOf(RemoteServerNotRunningError)
+      release!()
+      yield* Effect.promise(() => later)
     }))
 })
 

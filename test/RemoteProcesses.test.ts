@@ -3,42 +3,18 @@
  * this test process runs one node in-process over TCP; the others are child processes.
  */
 import { describe, expect, it } from "vitest"
-import { Effect, Fiber, Layer, Logger, LogLevel } from "effect"
+import { Effect, Fiber } from "effect"
 import * as net from "node:net"
-import { BehaviorRegistry, Cluster, GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
+import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { NodeId, ServerRef } from "../src/index.js"
-import { TcpTransport } from "../src/node.js"
 import { eventually, startNodeProcess, useNodeProcesses } from "./support/processes.js"
+import { asNode, refOf } from "./support/tester.js"
 import type { NodeProcess } from "./support/processes.js"
 
 useNodeProcesses()
 
-type Services = Cluster.ClusterServices
-
-/** Runs `body` as an in-process node that seeds `seeds`, once it is connected to all of them. */
-const asNode = <A, E>(seeds: ReadonlyArray<string>, body: Effect.Effect<A, E, Services>) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const scope = yield* Effect.scope
-        const context = yield* Layer.buildWithScope(
-          Cluster.layer({ nodeName: "tester", port: 0, seeds, heartbeatInterval: "200 millis" }).pipe(
-            Layer.provide(BehaviorRegistry.layer({})),
-            Layer.provide(TcpTransport.layer)
-          ),
-          scope
-        )
-        const cluster = yield* Effect.provide(Cluster.Cluster, context)
-        while ((yield* cluster.getConnectedNodes).length < seeds.length) yield* Effect.sleep("10 millis")
-        return yield* Effect.provide(body, context)
-      })
-    ).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
-  )
-
 const node = (name: string, extra: Record<string, unknown> = {}) =>
   startNodeProcess({ nodeName: name, port: 0, heartbeatInterval: 200, ...extra })
-
-const refOf = (r: { serverId: string; nodeId: NodeId }): ServerRef => ({ id: r.serverId, nodeId: r.nodeId })
 
 describe("remote processes across OS processes", () => {
   it("spawns, calls and casts end to end", async () => {

@@ -18,7 +18,7 @@ import {
 import type { CallError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
-import { describe } from "./handler.js"
+import { describe, isAsync, settlePromise } from "./handler.js"
 import type { TimerEntry, Timers } from "./timers.js"
 
 /** Why a process ended. */
@@ -52,7 +52,6 @@ class CastEnvelope {
 
 type Envelope = CallEnvelope | CastEnvelope
 
-const PROMISE = "promise" as const
 
 /** One live process. */
 export class Proc {
@@ -62,8 +61,11 @@ export class Proc {
   alive = true
   stopReason: ExitReason | undefined = undefined
   stopWaiters: Array<() => void> | undefined = undefined
-  /** The handler in flight: its fiber for an Effect, `PROMISE` for a Promise, `undefined` when none. */
-  inFlight: Fiber.RuntimeFiber<unknown, unknown> | typeof PROMISE | undefined = undefined
+  /**
+   * The handler in flight: its fiber for an Effect, the message it handles for a
+   * Promise (shutdown answers that message's caller), `undefined` when none.
+   */
+  inFlight: Fiber.RuntimeFiber<unknown, unknown> | Envelope | undefined = undefined
   constructor(
     readonly id: string,
     readonly name: string | undefined,
@@ -76,8 +78,33 @@ export class Proc {
 /** Called once for every process that ends, after `terminate` ran and its names were released. */
 export type ExitListener = (ref: ServerRef, name: string | undefined, reason: ExitReason) => void
 
-const isEffectOrThenable = (u: unknown): boolean =>
-  typeof u === "object" && u !== null && (Effect.isEffect(u) || typeof (u as { then?: unknown }).then === "function")
+/** Why a start failed. */
+export type StartError = GenServerInitError | NameAlreadyRegisteredError
+
+/** Receives the outcome of a start. */
+export type StartDone = (exit: Exit.Exit<ServerRef, StartError>) => void
+
+/** A start whose `init` is still running. */
+export interface PendingStart {
+  /** Gives the start up: the name is free at once and no process will appear. */
+  readonly cancel: () => void
+}
+
+/** The bookkeeping of one start in `init`. */
+class Starting implements PendingStart {
+  settled = false
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  timer: TimerEntry | undefined = undefined
+  constructor(
+    readonly behavior: AnyBehavior,
+    readonly name: string | undefined,
+    readonly runtime: Runtime.Runtime<any>,
+    readonly done: StartDone,
+    readonly cancel: () => void
+  ) {}
+}
+
+const initError = (error: unknown) => new GenServerInitError({ message: describe(error).message })
 
 /** The table of one node's processes and the machinery that runs them. */
 export class ProcessTable {
@@ -85,6 +112,10 @@ export class ProcessTable {
   private readonly byName = new Map<string, Proc>()
   private readonly reserved = new Set<string>()
   private readonly exitListeners = new Set<ExitListener>()
+  /** Starts still in `init`: shutdown gives them up. */
+  private readonly starting = new Set<Starting>()
+  /** Set by shutdown: no process starts after it. */
+  private closing = false
   private seq = 0
 
   constructor(
@@ -130,43 +161,47 @@ export class ProcessTable {
     name: string | undefined,
     args: ReadonlyArray<unknown>,
     initTimeoutMs: number
-  ): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R> {
-    return Effect.withFiberRuntime<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R>((fiber) => {
+  ): Effect.Effect<ServerRef, StartError, R> {
+    return Effect.withFiberRuntime<ServerRef, StartError, R>((fiber) => {
       const runtime = Runtime.make({
         context: fiber.currentContext,
         fiberRefs: fiber.getFiberRefs(),
         runtimeFlags: Runtime.defaultRuntimeFlags
       }) as Runtime.Runtime<R>
-      const started = this.startNow(behavior, name, args, initTimeoutMs, runtime)
-      switch (started._tag) {
-        case "Started":
-          return Effect.succeed(started.ref)
-        case "Failed":
-          return Effect.fail(started.error)
-        case "Pending":
-          return started.effect
-      }
+      // Interrupting the start gives the init up: the name is free at once and no process appears.
+      return Effect.async<ServerRef, StartError>((resume) => {
+        const pending = this.startWith(behavior, name, args, initTimeoutMs, runtime, resume)
+        return pending === undefined ? undefined : Effect.sync(pending.cancel)
+      })
     })
   }
 
   /**
-   * Starts a process without a fiber when `init` answers with a plain value (the
-   * common case, and what remote spawns are served with); otherwise hands back the
-   * effect that finishes the start. Handlers' effects run with `runtime`.
+   * Starts a process without a fiber: the name is reserved, `init` runs once, and
+   * `done` gets the outcome exactly once — at once when `init` answers with a plain
+   * value or throws (the common case, and what remote spawns are served with), later
+   * for a Promise or an Effect. The returned handle gives a start still in `init` up:
+   * the name is released at once, an Effect init is interrupted, and a Promise init's
+   * late value is terminated (reason `shutdown`) instead of registered; `done` is then
+   * not called. `undefined` means `done` was already called. Handlers' effects run
+   * with `runtime`.
    */
-  startNow<R>(
+  startWith<R>(
     behavior: AnyBehavior,
     name: string | undefined,
     args: ReadonlyArray<unknown>,
     initTimeoutMs: number,
-    runtime: Runtime.Runtime<R>
-  ):
-    | { readonly _tag: "Started"; readonly ref: ServerRef }
-    | { readonly _tag: "Failed"; readonly error: GenServerInitError | NameAlreadyRegisteredError }
-    | { readonly _tag: "Pending"; readonly effect: Effect.Effect<ServerRef, GenServerInitError, R> } {
+    runtime: Runtime.Runtime<R>,
+    done: StartDone
+  ): PendingStart | undefined {
+    if (this.closing) {
+      done(Exit.fail(new GenServerInitError({ message: "the node is shutting down" })))
+      return undefined
+    }
     if (name !== undefined) {
       if (this.byName.has(name) || this.reserved.has(name)) {
-        return { _tag: "Failed", error: new NameAlreadyRegisteredError({ name }) }
+        done(Exit.fail(new NameAlreadyRegisteredError({ name })))
+        return undefined
       }
       this.reserved.add(name)
     }
@@ -175,26 +210,72 @@ export class ProcessTable {
       initial = behavior.init(...args)
     } catch (error) {
       this.release(name)
-      return { _tag: "Failed", error: new GenServerInitError({ message: describe(error).message }) }
+      done(Exit.fail(initError(error)))
+      return undefined
     }
-    if (!isEffectOrThenable(initial)) return { _tag: "Started", ref: this.register(behavior, name, initial, runtime) }
-    const init: Effect.Effect<unknown, unknown, R> = Effect.isEffect(initial)
-      ? (initial as Effect.Effect<unknown, unknown, R>)
-      : Effect.tryPromise({ try: () => initial as PromiseLike<unknown>, catch: (e) => e })
-    const effect = init.pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.failCause(cause as Cause.Cause<never>)
-          : Effect.fail(new GenServerInitError({ message: describe(Cause.squash(cause)).message }))
-      ),
-      Effect.timeoutFail({
-        duration: initTimeoutMs,
-        onTimeout: () => new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` })
-      }),
-      Effect.onExit((exit) => Effect.sync(() => (Exit.isFailure(exit) ? this.release(name) : undefined))),
-      Effect.map((state) => this.register(behavior, name, state, runtime))
+    if (!isAsync(initial)) {
+      done(Exit.succeed(this.register(behavior, name, initial, runtime)))
+      return undefined
+    }
+    const start = new Starting(behavior, name, runtime, done, () => this.endStart(start, undefined))
+    this.starting.add(start)
+    // Armed before the init runs: an Effect init may complete synchronously, and ending it cancels the timer.
+    start.timer = this.timers.schedule(initTimeoutMs, () =>
+      this.endStart(start, Exit.fail(new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` })))
     )
-    return { _tag: "Pending", effect }
+    if (Effect.isEffect(initial)) {
+      const fiber = this.forkIn(runtime, initial as Effect.Effect<unknown, unknown, any>)
+      if (!start.settled) start.fiber = fiber
+      fiber.addObserver((exit) => {
+        start.fiber = undefined
+        if (Exit.isSuccess(exit)) this.initialized(start, exit.value)
+        else this.endStart(start, Exit.fail(initError(exit.cause)))
+      })
+    } else {
+      settlePromise(
+        initial as PromiseLike<unknown>,
+        (state) => this.initialized(start, state),
+        (error) => this.endStart(start, Exit.fail(initError(error))),
+        (defect) => this.logDefect("a start's completion threw", defect)
+      )
+    }
+    return start.settled ? undefined : start
+  }
+
+  /** An async init produced its state: register the process, unless the start already ended. */
+  private initialized(start: Starting, state: unknown): void {
+    if (start.settled) return this.discard(start, state)
+    this.settleStart(start)
+    start.done(Exit.succeed(this.register(start.behavior, start.name, state, start.runtime)))
+  }
+
+  /** Ends a start still in `init` with `exit` (a failure), or silently when the caller gave it up. */
+  private endStart(start: Starting, exit: Exit.Exit<never, GenServerInitError> | undefined): void {
+    if (start.settled) return
+    this.settleStart(start)
+    this.release(start.name)
+    const fiber = start.fiber
+    start.fiber = undefined
+    if (fiber !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
+    if (exit !== undefined) start.done(exit)
+  }
+
+  private settleStart(start: Starting): void {
+    start.settled = true
+    this.starting.delete(start)
+    this.timers.cancel(start.timer)
+  }
+
+  /**
+   * A state whose start ended before `init` delivered it (a Promise cannot be
+   * interrupted): it is never registered, and `terminate` runs on it with reason
+   * `shutdown` so what `init` acquired is released.
+   */
+  private discard(start: Starting, state: unknown): void {
+    const proc = new Proc(`${this.idPrefix}discarded`, undefined, start.behavior, state, start.runtime)
+    proc.stopReason = "shutdown"
+    proc.busy = true
+    this.terminate(proc)
   }
 
   /** The runtime the table runs its own effects with (a standalone behavior's handlers too). */
@@ -332,7 +413,7 @@ export class ProcessTable {
       this.failed(proc, env, error)
       return true
     }
-    if (!isEffectOrThenable(result)) {
+    if (!isAsync(result)) {
       this.applied(proc, env, result)
       return true
     }
@@ -347,8 +428,9 @@ export class ProcessTable {
         this.continue(proc)
       })
     } else {
-      proc.inFlight = PROMISE
-      ;(result as PromiseLike<unknown>).then(
+      proc.inFlight = env
+      settlePromise(
+        result as PromiseLike<unknown>,
         (value) => {
           this.applied(proc, env, value)
           this.continue(proc)
@@ -356,7 +438,8 @@ export class ProcessTable {
         (error) => {
           this.failed(proc, env, error)
           this.continue(proc)
-        }
+        },
+        (defect) => this.logDefect("a handler's completion threw", defect)
       )
     }
     return false
@@ -364,6 +447,9 @@ export class ProcessTable {
 
   private applied(proc: Proc, env: Envelope, result: unknown): void {
     if (env instanceof CastEnvelope) {
+      // `undefined` is almost always a `switch` without a `default` (a cast the handler does
+      // not know): keeping the state beats replacing it with nothing and failing every later call.
+      if (result === undefined && proc.state !== undefined) return this.keptState(proc)
       proc.state = result
       return
     }
@@ -423,6 +509,10 @@ export class ProcessTable {
    */
   stopAll(reason: ExitReason): Effect.Effect<void> {
     return Effect.async<void>((resume) => {
+      this.closing = true
+      for (const start of Array.from(this.starting)) {
+        this.endStart(start, Exit.fail(new GenServerInitError({ message: "init interrupted: the node is shutting down" })))
+      }
       let pending = 0
       const done = () => {
         if (--pending === 0) resume(Effect.void)
@@ -432,8 +522,12 @@ export class ProcessTable {
         ;(proc.stopWaiters ??= []).push(done)
         if (proc.stopReason === undefined) proc.stopReason = reason
         const inFlight = proc.inFlight
-        if (inFlight === PROMISE) {
+        if (inFlight instanceof CallEnvelope || inFlight instanceof CastEnvelope) {
+          // A Promise cannot be interrupted: its caller is answered now, its late value ignored.
           proc.inFlight = undefined
+          if (inFlight instanceof CallEnvelope) {
+            this.settle(inFlight, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+          }
           if (proc.alive) this.terminate(proc)
         } else if (inFlight !== undefined) {
           inFlight.unsafeInterruptAsFork(inFlight.id())
@@ -463,19 +557,21 @@ export class ProcessTable {
       this.logTerminateFailure(proc, error)
       return this.finish(proc, reason)
     }
-    if (!isEffectOrThenable(result)) return this.finish(proc, reason)
+    if (!isAsync(result)) return this.finish(proc, reason)
     if (Effect.isEffect(result)) {
       this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>).addObserver((exit) => {
         if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) this.logTerminateFailure(proc, exit.cause)
         this.finish(proc, reason)
       })
     } else {
-      ;(result as PromiseLike<unknown>).then(
+      settlePromise(
+        result as PromiseLike<unknown>,
         () => this.finish(proc, reason),
         (error) => {
           this.logTerminateFailure(proc, error)
           this.finish(proc, reason)
-        }
+        },
+        (defect) => this.logDefect("a terminate's completion threw", defect)
       )
     }
   }
@@ -489,6 +585,20 @@ export class ProcessTable {
     const waiters = proc.stopWaiters
     proc.stopWaiters = undefined
     if (waiters !== undefined) for (const waiter of waiters) waiter()
+  }
+
+  private keptState(proc: Proc): void {
+    this.fork(
+      Effect.logWarning("handleCast returned undefined; the state is kept").pipe(
+        Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id })
+      )
+    )
+  }
+
+  /** A bug of ours or a listener's, caught where it would otherwise become an unhandled rejection. */
+  private logDefect(what: string, defect: unknown): void {
+    const { message, name } = describe(defect)
+    this.fork(Effect.logError(what).pipe(Effect.annotateLogs({ nodeId: this.nodeId, error: `${name}: ${message}` })))
   }
 
   private logTerminateFailure(proc: Proc, error: unknown): void {

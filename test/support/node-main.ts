@@ -28,6 +28,7 @@ import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
 import type { ClusterConfig, NodeEvent } from "../../src/index.js"
 import { TcpTransport } from "../../src/node.js"
 import { GenServer as GenServerModule, GlobalRegistry, RemoteSpawn } from "../../src/index.js"
+import { makeProbe, rejecting } from "./probe.js"
 import * as TestBehaviors from "./test-behaviors.js"
 
 /** The services a node process runs effects with (commands that spawn or call use them). */
@@ -52,8 +53,15 @@ export interface Command {
 /** Answers a command: the fields of the reply, or a failure (sent as `ok: false`). */
 export type CommandHandler = (node: NodeContext, command: Command) => Effect.Effect<Record<string, unknown>, unknown>
 
+/** The spawn-matrix probe, with real timers: its slow Promise init waits on `setTimeout`. */
+const probe = makeProbe((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
 /** Behaviors this node registers before it accepts connections (for spawn commands). */
-export const behaviors: Record<string, BehaviorRegistry.RegisteredBehavior> = { ...TestBehaviors.all }
+export const behaviors: Record<string, BehaviorRegistry.RegisteredBehavior> = {
+  ...TestBehaviors.all,
+  probe: probe.behavior,
+  rejecting
+}
 
 const int = (value: unknown, fallback: number, field: string): Effect.Effect<number, string> =>
   value === undefined
@@ -101,6 +109,15 @@ export const commands: Record<string, CommandHandler> = {
       )
       return { leader: result._tag === "Right" }
     }).pipe(Effect.provide(node.context)),
+
+  /** How often the probe's `init` ran for each key, and the keys whose state `terminate` saw. */
+  initRuns: () => Effect.succeed({ runs: Object.fromEntries(probe.runs), terminated: [...probe.terminated] }),
+
+  /** The local process registered under `name` here, or null. */
+  whereisLocal: (node, command) =>
+    Effect.map(GenServerModule.whereis(String(command.name)), (ref) => ({ ref: ref._tag === "Some" ? ref.value : null })).pipe(
+      Effect.provide(node.context)
+    ),
 
   /** Live processes on this node. */
   processCount: (node) => Effect.map(GenServerModule.processCount, (count) => ({ count })).pipe(Effect.provide(node.context)),

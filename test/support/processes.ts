@@ -136,10 +136,21 @@ const STDERR_LINES = 400
 
 const tail = (lines: ReadonlyArray<string>, n = 40) => lines.slice(-n).join("\n")
 
+/** How the node process itself is run. */
+export interface StartOptions {
+  /** Extra flags for `node` (e.g. `--unhandled-rejections=strict`). */
+  readonly nodeFlags?: ReadonlyArray<string>
+}
+
 /** Spawns a node process and resolves once it is listening. */
-export const startNodeProcess = (config: NodeProcessConfig, readyTimeoutMs = 30_000): Promise<NodeProcess> =>
+export const startNodeProcess = (
+  config: NodeProcessConfig,
+  readyTimeoutMs = 30_000,
+  options: StartOptions = {}
+): Promise<NodeProcess> =>
   new Promise<NodeProcess>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(config)], {
+    const args = [...(options.nodeFlags ?? []), "--import", "tsx", script, JSON.stringify(config)]
+    const child = spawn(process.execPath, args, {
       cwd: root,
       stdio: ["pipe", "pipe", "pipe"]
     })

@@ -78,7 +78,10 @@ export class Replica {
     private readonly runtime: Runtime.Runtime<never>
   ) {
     remoting.registryRouter = (from, message) => this.receive(from, message)
-    remoting.serving.globalRegister = (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>
+    remoting.serving.globalNames = {
+      register: (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>,
+      holder: (name) => this.entries.get(name)?.nodeId
+    }
     membership.onUp((nodeId) => this.sync(nodeId))
     membership.onDown((nodeId) => this.dropNode(nodeId))
     table.onExit((ref) => this.processEnded(ref.id))

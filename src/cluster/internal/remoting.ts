@@ -29,7 +29,7 @@ import type { NodeMetrics } from "./metrics.js"
 import { MAX_WIRE_TIMEOUT_MS, NO_REPLY, Serving } from "./serving.js"
 import type { SpawnError, SpawnRequest } from "./serving.js"
 
-export type { GlobalRegister, SpawnError, SpawnRequest } from "./serving.js"
+export type { GlobalNames, SpawnError, SpawnRequest } from "./serving.js"
 
 interface CallPending {
   readonly kind: "call" | "stop"
@@ -201,14 +201,7 @@ export class Remoting {
 
   /** Spawns a process from a registered behavior on `nodeId` (this node included). */
   spawn(behaviorName: string, nodeId: NodeId, request: SpawnRequest): Effect.Effect<SpawnResult, SpawnError> {
-    if (nodeId === this.self) {
-      return this.serving.startLocal(behaviorName, request).pipe(
-        Effect.timeoutFail({
-          duration: request.timeoutMs,
-          onTimeout: () => new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })
-        })
-      )
-    }
+    if (nodeId === this.self) return this.spawnHere(behaviorName, request)
     return Effect.async<SpawnResult, SpawnError>((resume) => {
       const link = this.membership.linkTo(nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
@@ -219,14 +212,7 @@ export class Remoting {
         )
       }
       const spawnId = this.nextId()
-      const entry: Pending = { kind: "spawn", nodeId, behaviorName, resume, timer: undefined }
-      this.pending.set(spawnId, entry)
-      entry.timer = this.table.timers.schedule(request.timeoutMs, () => {
-        if (!this.pending.delete(spawnId)) return
-        this.abandon(nodeId, spawnId)
-        resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })))
-      })
-      link.offer({
+      const frame = Protocol.encode({
         _tag: "Spawn",
         spawnId,
         behaviorName,
@@ -235,10 +221,46 @@ export class Remoting {
         initTimeoutMs: Math.min(request.initTimeoutMs, MAX_WIRE_TIMEOUT_MS),
         args: args.right
       })
+      // Checked here, like a call: over the limit, the target would have to close the link.
+      if (frame.length > this.maxFrameBytes) {
+        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes })))
+      }
+      const entry: Pending = { kind: "spawn", nodeId, behaviorName, resume, timer: undefined }
+      this.pending.set(spawnId, entry)
+      entry.timer = this.table.timers.schedule(request.timeoutMs, () => {
+        if (!this.pending.delete(spawnId)) return
+        this.abandon(nodeId, spawnId)
+        resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })))
+      })
+      link.offerFrame(frame)
       return Effect.sync(() => {
         if (!this.pending.delete(spawnId)) return
         this.table.timers.cancel(entry.timer)
         this.abandon(nodeId, spawnId)
+      })
+    })
+  }
+
+  /**
+   * A spawn aimed at this node: served by the same code as a spawn from another
+   * node, with the caller's timeout on this node's timer wheel. Timing out or being
+   * interrupted gives the spawn up, so it leaves no process and no name behind.
+   */
+  private spawnHere(behaviorName: string, request: SpawnRequest): Effect.Effect<SpawnResult, SpawnError> {
+    return Effect.async<SpawnResult, SpawnError>((resume) => {
+      let timer: TimerEntry | undefined
+      const task = this.serving.spawnHere(behaviorName, request, (exit) => {
+        this.table.timers.cancel(timer)
+        resume(exit)
+      })
+      if (task === undefined) return
+      timer = this.table.timers.schedule(request.timeoutMs, () => {
+        task.cancel()
+        resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId: this.self, timeoutMs: request.timeoutMs })))
+      })
+      return Effect.sync(() => {
+        this.table.timers.cancel(timer)
+        task.cancel()
       })
     })
   }

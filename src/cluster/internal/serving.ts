@@ -20,7 +20,7 @@ import type {
   NodeNotReachableError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
-import type { ExitReason, ProcessTable } from "../../internal/process.js"
+import type { ExitReason, PendingStart, ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
@@ -45,9 +45,23 @@ export type SpawnError =
   | RemoteSpawnInitError
   | RemoteSpawnRegistrationError
   | RemoteSpawnTimeoutError
+  | MessageTooLargeError
 
-/** Registers a global name for a just-spawned process (installed by the GlobalRegistry). */
-export type GlobalRegister = (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError>
+/** The errors of a spawn served on this node (the caller adds the network's and its timeout). */
+export type LocalSpawnError = BehaviorNotFoundError | RemoteSpawnInitError | RemoteSpawnRegistrationError
+
+/** The global registry as spawns see it (installed by the GlobalRegistry). */
+export interface GlobalNames {
+  /** Registers a global name for a just-spawned process. */
+  readonly register: (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError>
+  /** The node holding `name`, if anyone does: a spawn for a taken name fails before `init` runs. */
+  readonly holder: (name: string) => NodeId | undefined
+}
+
+/** A spawn being served; `cancel` gives it up (the caller timed out, abandoned it, or went down). */
+export interface SpawnTask {
+  readonly cancel: () => void
+}
 
 /** The largest timeout a `Call` carries: a 31-bit integer of milliseconds (~24 days), i.e. "no timeout". */
 export const MAX_WIRE_TIMEOUT_MS = 2 ** 31 - 1
@@ -71,14 +85,14 @@ const problem = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.for
 
 /** The serving side of one node. */
 export class Serving {
-  /** Spawns this node is serving, by `from|spawnId`: abandoned ones are stopped when they complete. */
-  private readonly serving = new Map<string, { abandoned: boolean; readonly from: NodeId }>()
+  /** Spawns this node is serving for other nodes and that have not answered yet, by `from|spawnId`. */
+  private readonly serving = new Map<string, { readonly from: NodeId; readonly task: SpawnTask }>()
   /** Compiled validators of behavior schemas: behaviors are long-lived, messages are many. */
   private readonly validators = new WeakMap<Schema.Schema<any, any>, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
   private invalidCasts = 0
   private invalidCastLoggedAt = -Infinity
-  /** Registers a global name for a spawned process; installed by the GlobalRegistry. */
-  globalRegister: GlobalRegister | undefined = undefined
+  /** Global names for spawns with `registration: 'global'`; installed by the GlobalRegistry. */
+  globalNames: GlobalNames | undefined = undefined
 
   constructor(
     private readonly self: NodeId,
@@ -103,15 +117,22 @@ export class Serving {
     return validate
   }
 
-  /** The caller gave up on a spawn: stop what it started, when it completes. */
+  /** The caller gave up on a spawn: give up what it started (a spawn already answered is stopped by the caller). */
   abandon(from: NodeId, spawnId: number): void {
-    const entry = this.serving.get(`${from}|${spawnId}`)
-    if (entry !== undefined) entry.abandoned = true
+    const key = `${from}|${spawnId}`
+    const entry = this.serving.get(key)
+    if (entry === undefined) return
+    this.serving.delete(key)
+    entry.task.cancel()
   }
 
   /** A node went down: nobody will take the spawns it asked for and that are still starting. */
   callerDown(nodeId: NodeId): void {
-    for (const entry of this.serving.values()) if (entry.from === nodeId) entry.abandoned = true
+    for (const [key, entry] of this.serving) {
+      if (entry.from !== nodeId) continue
+      this.serving.delete(key)
+      entry.task.cancel()
+    }
   }
 
 
@@ -204,15 +225,6 @@ export class Serving {
         new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "the init arguments cannot be decoded" })
       )
     }
-    // Fast path: a known behavior whose init answers at once is started and answered without a fiber.
-    const behavior = this.registry.get(behaviorName)
-    if (Option.isNone(behavior)) return this.spawnFailed(link, spawnId, new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
-    if (message.registration !== "global") {
-      const localName = message.registration === "local" ? message.name : undefined
-      const started = this.table.startNow(behavior.value, localName, args.right, message.initTimeoutMs, this.table.baseRuntime)
-      if (started._tag === "Started") return this.spawned(link, spawnId, started.ref.id)
-      if (started._tag === "Failed") return this.spawnFailed(link, spawnId, this.spawnError(behaviorName, started.error))
-    }
     const request: SpawnRequest = {
       name: message.name,
       registration: message.registration,
@@ -221,24 +233,12 @@ export class Serving {
       args: args.right
     }
     const key = `${from}|${spawnId}`
-    const entry = { abandoned: false, from }
-    this.serving.set(key, entry)
-    this.log(
-      this.startLocal(behaviorName, request).pipe(
-        Effect.matchEffect({
-          onFailure: (error) => Effect.sync(() => this.spawnFailed(link, spawnId, error as Protocol.SpawnFailure)),
-          onSuccess: (result) =>
-            entry.abandoned
-              ? Effect.ignore(this.table.stop(result.serverId, "shutdown"))
-              : Effect.sync(() => this.spawned(link, spawnId, result.serverId))
-        }),
-        Effect.ensuring(Effect.sync(() => this.serving.delete(key)))
-      )
-    )
-  }
-
-  private spawned(link: Link, spawnId: number, serverId: string): void {
-    link.offer({ _tag: "Spawned", spawnId, serverId })
+    const task = this.spawnHere(behaviorName, request, (exit) => {
+      this.serving.delete(key)
+      if (Exit.isSuccess(exit)) link.offer({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
+      else this.spawnFailed(link, spawnId, Option.getOrThrow(Cause.failureOption(exit.cause)))
+    })
+    if (task !== undefined) this.serving.set(key, { from, task })
   }
 
   private spawnFailed(link: Link, spawnId: number, error: Protocol.SpawnFailure): void {
@@ -259,40 +259,88 @@ export class Serving {
         })
   }
 
-  /** Starts a registered behavior on this node, with the spawn's registration and its errors. */
-  startLocal(
-    behaviorName: string,
-    request: SpawnRequest
-  ): Effect.Effect<SpawnResult, BehaviorNotFoundError | RemoteSpawnInitError | RemoteSpawnRegistrationError> {
-    return Effect.gen(this, function* () {
-      const behavior = this.registry.get(behaviorName)
-      if (Option.isNone(behavior)) return yield* Effect.fail(new BehaviorNotFoundError({ behaviorName, nodeId: this.self }))
-      const name = request.registration === "none" ? undefined : request.name
-      const ref = yield* this.table
-        .start<never>(behavior.value, request.registration === "local" ? name : undefined, request.args, request.initTimeoutMs)
-        .pipe(Effect.mapError((error) => this.spawnError(behaviorName, error)))
-      if (request.registration === "global" && name !== undefined) {
-        const register = this.globalRegister
-        if (register !== undefined) {
-          yield* register(name, ref).pipe(
-            Effect.catchAll((conflict) =>
-              Effect.zipRight(
-                Effect.ignore(this.table.stop(ref.id, { conflict: name })),
-                Effect.fail(
-                  new RemoteSpawnRegistrationError({
-                    behaviorName,
-                    nodeId: this.self,
-                    name,
-                    message: `the global name '${name}' is already registered (held on ${conflict.nodeId})`
-                  })
-                )
-              )
-            )
-          )
-        }
-      }
-      return { serverId: ref.id, nodeId: this.self }
+  private globalClash(behaviorName: string, name: string, holder: NodeId): RemoteSpawnRegistrationError {
+    return new RemoteSpawnRegistrationError({
+      behaviorName,
+      nodeId: this.self,
+      name,
+      message: `the global name '${name}' is already registered (held on ${holder})`
     })
+  }
+
+  /**
+   * Starts a registered behavior on this node with the spawn's registration. Spawns
+   * from other nodes and spawns aimed at this node both come here, so they answer
+   * alike. `init` runs once; `done` gets the outcome exactly once, unless the task is
+   * cancelled first: then a start still in `init` is given up (its name free at once)
+   * and a process already started is stopped, so a spawn nobody takes leaves nothing
+   * behind. `undefined` means `done` was already called.
+   */
+  spawnHere(
+    behaviorName: string,
+    request: SpawnRequest,
+    done: (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => void
+  ): SpawnTask | undefined {
+    const behavior = this.registry.get(behaviorName)
+    if (Option.isNone(behavior)) {
+      done(Exit.fail(new BehaviorNotFoundError({ behaviorName, nodeId: this.self })))
+      return undefined
+    }
+    const globalName = request.registration === "global" ? request.name : undefined
+    const global = globalName === undefined ? undefined : this.globalNames
+    // As Erlang's `{global, Name}` starts: a taken name fails before `init` runs.
+    const holder = globalName === undefined ? undefined : global?.holder(globalName)
+    if (holder !== undefined) {
+      done(Exit.fail(this.globalClash(behaviorName, globalName!, holder)))
+      return undefined
+    }
+    let finished = false
+    let cancelled = false
+    let starting: PendingStart | undefined
+    const finish = (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => {
+      finished = true
+      if (!cancelled) done(exit)
+    }
+    starting = this.table.startWith(
+      behavior.value,
+      request.registration === "local" ? request.name : undefined,
+      request.args,
+      request.initTimeoutMs,
+      this.table.baseRuntime,
+      (exit) => {
+        starting = undefined
+        if (Exit.isFailure(exit)) {
+          return finish(Exit.fail(this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))))
+        }
+        const ref = exit.value
+        const result: SpawnResult = { serverId: ref.id, nodeId: this.self }
+        if (global === undefined || globalName === undefined) return finish(Exit.succeed(result))
+        this.log(
+          global.register(globalName, ref).pipe(
+            Effect.matchEffect({
+              onFailure: (conflict) =>
+                Effect.zipRight(
+                  Effect.ignore(this.table.stop(ref.id, { conflict: globalName })),
+                  Effect.sync(() => finish(Exit.fail(this.globalClash(behaviorName, globalName, conflict.nodeId))))
+                ),
+              onSuccess: () =>
+                cancelled
+                  ? Effect.ignore(this.table.stop(ref.id, "shutdown"))
+                  : Effect.sync(() => finish(Exit.succeed(result)))
+            })
+          )
+        )
+      }
+    )
+    if (finished) return undefined
+    return {
+      cancel: () => {
+        if (cancelled || finished) return
+        cancelled = true
+        // Still in `init`: give it up. Registering its global name: stopped once that ends.
+        starting?.cancel()
+      }
+    }
   }
 
   private log(effect: Effect.Effect<unknown, unknown>): void {

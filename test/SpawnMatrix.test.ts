@@ -1,0 +1,151 @@
+/**
+ * Every way a spawn can go, on the in-memory network: {sync, Promise, Effect} init ×
+ * {none, local, global} registration × {named, anonymous} × {success, init failure,
+ * initTimeout, caller timeout}, aimed at another node and at the caller's own node.
+ * Each row asserts the error class, that `init` ran exactly once, that a name the
+ * spawn did not end up holding is free at once, and that the target's process count
+ * is back where it was (after the slow part of a timed-out init would have ended).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Fiber, Option } from "effect"
+import { GenServer, GlobalRegistry, MemoryNetwork as Net, RemoteSpawn } from "../src/index.js"
+import type { MemoryNetwork } from "../src/index.js"
+import { makeProbe, SLOW_INIT_MS } from "./support/probe.js"
+import type { InitKind, InitOutcome } from "./support/probe.js"
+import { settle, simId, startNode } from "./support/sim.js"
+import type { SimNode } from "./support/sim.js"
+
+/** Slow Promise inits wait here until the test lets them finish (simulated time does not move Promises). */
+const gates: Array<() => void> = []
+const probe = makeProbe(() => new Promise<void>((resolve) => gates.push(resolve)))
+const releaseGates = Effect.sync(() => {
+  for (const open of gates.splice(0)) open()
+})
+
+const behaviors = { probe: probe.behavior }
+
+const pair = (net: MemoryNetwork) =>
+  Effect.gen(function* () {
+    const a = yield* startNode(net, "a", { behaviors })
+    const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")] })
+    yield* settle(200, 25)
+    return { a, b }
+  })
+
+type Ending = "success" | "init failure" | "initTimeout" | "caller timeout"
+type Registration = "none" | "local" | "global"
+
+const outcomeOf: Record<Ending, InitOutcome> = {
+  success: "ok",
+  "init failure": "fail",
+  initTimeout: "slow",
+  "caller timeout": "slow"
+}
+const errorOf: Record<Ending, string | undefined> = {
+  success: undefined,
+  "init failure": "RemoteSpawnInitError",
+  initTimeout: "RemoteSpawnInitError",
+  "caller timeout": "RemoteSpawnTimeoutError"
+}
+
+interface Row {
+  readonly target: "remote" | "local"
+  readonly kind: InitKind
+  readonly registration: Registration
+  readonly named: boolean
+  readonly ending: Ending
+}
+
+const rows: Array<Row> = []
+for (const target of ["remote", "local"] as const) {
+  for (const kind of ["sync", "promise", "effect"] as const) {
+    for (const registration of ["none", "local", "global"] as const) {
+      for (const named of [true, false]) {
+        for (const ending of ["success", "init failure", "initTimeout", "caller timeout"] as const) {
+          // A synchronous init has finished before any timer could fire.
+          if (kind === "sync" && (ending === "initTimeout" || ending === "caller timeout")) continue
+          rows.push({ target, kind, registration, named, ending })
+        }
+      }
+    }
+  }
+}
+
+let keys = 0
+
+/** What `name` resolves to on `node`: locally there, and in the global registry as `node` sees it. */
+const lookups = (node: SimNode, target: SimNode, name: string) =>
+  Effect.all({
+    local: target.run(GenServer.whereis(name)),
+    global: node.run(GlobalRegistry.whereis(name))
+  })
+
+const runRow = (row: Row) =>
+  Effect.gen(function* () {
+    const { a, b } = yield* pair(yield* Net.make)
+    const target = row.target === "remote" ? b : a
+    const key = `k${++keys}`
+    const name = row.named ? `name-${key}` : undefined
+    const spawnProbe = (args: { key: string; kind: InitKind; outcome: InitOutcome }, initTimeout: number, timeout: number) =>
+      a.run(RemoteSpawn.spawn("probe", target.id, { args: [args], name, registration: row.registration, initTimeout, timeout }))
+    const before = yield* target.run(GenServer.processCount)
+
+    const spawning = yield* Effect.fork(
+      Effect.either(
+        spawnProbe(
+          { key, kind: row.kind, outcome: outcomeOf[row.ending] },
+          row.ending === "initTimeout" ? 100 : 5000,
+          row.ending === "caller timeout" ? 100 : 10_000
+        )
+      )
+    )
+    yield* settle(300, 50)
+    const result = yield* Fiber.join(spawning)
+    const expected = errorOf[row.ending]
+    if (expected === undefined) {
+      expect(Either.isRight(result) ? "ok" : result.left._tag).toBe("ok")
+    } else {
+      expect(Either.isLeft(result) ? result.left._tag : "ok").toBe(expected)
+    }
+
+    // What the name resolves to now.
+    const registers = row.named && row.registration !== "none"
+    if (name !== undefined) {
+      const seen = yield* lookups(a, target, name)
+      const held = Either.isRight(result) && registers
+      const ref = Either.isRight(result) ? { id: result.right.serverId, nodeId: result.right.nodeId } : undefined
+      expect(Option.getOrUndefined(seen.local)).toEqual(held && row.registration === "local" ? ref : undefined)
+      expect(Option.getOrUndefined(seen.global)).toEqual(held && row.registration === "global" ? ref : undefined)
+      // A name the spawn does not hold is free at once: the same spawn with a quick init succeeds.
+      const again = yield* Effect.either(spawnProbe({ key: `${key}-again`, kind: "sync", outcome: "ok" }, 5000, 10_000))
+      if (held) expect(Either.isLeft(again) ? again.left._tag : "ok").toBe("RemoteSpawnRegistrationError")
+      else {
+        expect(Either.isRight(again) ? "ok" : again.left._tag).toBe("ok")
+        if (Either.isRight(again)) yield* a.run(GenServer.stop({ id: again.right.serverId, nodeId: target.id }))
+      }
+    }
+
+    // Let every slow init reach its end: its late result must not bring a process back.
+    yield* releaseGates
+    yield* settle(SLOW_INIT_MS + 500, 100)
+    expect(probe.runs.get(key)).toBe(1)
+    expect(yield* target.run(GenServer.processCount)).toBe(before + (Either.isRight(result) ? 1 : 0))
+    // A Promise init cannot be interrupted: the state it finally produced is terminated, never registered.
+    const lateState = row.kind === "promise" && outcomeOf[row.ending] === "slow"
+    expect(probe.terminated.filter((k) => k === key).length).toBe(lateState ? 1 : 0)
+    if (Either.isRight(result)) {
+      yield* a.run(GenServer.stop({ id: result.right.serverId, nodeId: target.id }))
+      expect(yield* target.run(GenServer.processCount)).toBe(before)
+      if (name !== undefined) {
+        const seen = yield* lookups(a, target, name)
+        expect(Option.isNone(seen.local) && Option.isNone(seen.global)).toBe(true)
+      }
+    }
+  })
+
+describe("RemoteSpawn matrix (simulated)", () => {
+  for (const row of rows) {
+    const title = `${row.target}: ${row.kind} init, registration '${row.registration}', ${row.named ? "named" : "anonymous"}: ${row.ending}`
+    it.scoped(title, () => runRow(row))
+  }
+})
