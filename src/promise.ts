@@ -84,6 +84,7 @@ export interface PromiseNode {
 export const createNode = (): PromiseNode => {
   const pending = new Map<string, GenServerBehavior<any, any, any, any, never>>()
   let runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined
+  let starting: Promise<void> | undefined
   const unsubscribers = new Set<() => void>()
 
   const live = () => {
@@ -113,20 +114,28 @@ export const createNode = (): PromiseNode => {
   return {
     Cluster: {
       async start(config) {
-        if (runtime !== undefined) throw new Error("the cluster is already started")
+        if (runtime !== undefined || starting !== undefined) throw new Error("the cluster is already started")
         const layer = ClusterModule.layer(config).pipe(
           Layer.provide(BehaviorRegistryModule.layer(Object.fromEntries(pending))),
           Layer.provide(TcpTransport.layer)
         )
         const candidate = ManagedRuntime.make(layer)
-        const built = await Effect.runPromiseExit(candidate.runtimeEffect)
-        if (Exit.isFailure(built)) {
-          await candidate.dispose()
-          throw Cause.squash(built.cause)
+        // A `stop()` while the node is still starting waits for it, then stops it: no node is left running unseen.
+        starting = Effect.runPromiseExit(candidate.runtimeEffect).then(async (built) => {
+          if (Exit.isFailure(built)) {
+            await candidate.dispose()
+            throw Cause.squash(built.cause)
+          }
+          runtime = candidate as ManagedRuntime.ManagedRuntime<Services, unknown>
+        })
+        try {
+          await starting
+        } finally {
+          starting = undefined
         }
-        runtime = candidate as ManagedRuntime.ManagedRuntime<Services, unknown>
       },
       async stop() {
+        if (starting !== undefined) await starting.catch(() => undefined)
         const current = runtime
         if (current === undefined) return
         for (const off of Array.from(unsubscribers)) off()

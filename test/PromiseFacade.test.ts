@@ -3,6 +3,7 @@
  * runs across OS processes; errors are thrown as their classes.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as net from "node:net"
 import * as Facade from "../src/promise.js"
 import { runNode, useChildren } from "./support/child.js"
 
@@ -67,5 +68,28 @@ describe("noex-effect/promise errors and instances", () => {
     } finally {
       await node.Cluster.stop()
     }
+  })
+})
+
+describe("noex-effect/promise start and stop", () => {
+  it("stops a node that is still starting once it has started: no listener is left behind", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as net.AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+    const node = Facade.createNode()
+    const started = node.Cluster.start({ nodeName: "early", port })
+    await expect(node.Cluster.start({ nodeName: "twice", port: 0 })).rejects.toThrow(/already started/)
+    await node.Cluster.stop()
+    await started
+    expect(() => node.Cluster.getLocalNodeId()).toThrow(Facade.ClusterNotStartedError)
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1")
+      socket.once("connect", () => (socket.destroy(), resolve(false)))
+      socket.once("error", () => resolve(true))
+    })
+    expect(refused).toBe(true)
   })
 })

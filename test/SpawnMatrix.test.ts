@@ -149,3 +149,50 @@ describe("RemoteSpawn matrix (simulated)", () => {
     it.scoped(title, () => runRow(row))
   }
 })
+
+describe("RemoteSpawn when the target shuts down during init (simulated)", () => {
+  for (const kind of ["promise", "effect"] as const) {
+    it.scoped(`fails a ${kind}-init spawn with NodeNotReachableError, and nothing of it survives`, () =>
+      Effect.gen(function* () {
+        const { a, b } = yield* pair(yield* Net.make)
+        const key = `k${++keys}`
+        const spawning = yield* Effect.fork(
+          Effect.flip(
+            a.run(RemoteSpawn.spawn("probe", b.id, { args: [{ key, kind, outcome: "slow" }], name: `name-${key}`, registration: "local" }))
+          )
+        )
+        yield* settle(100, 50)
+        yield* b.stop
+        yield* settle(100, 50)
+        expect(yield* Fiber.join(spawning)).toMatchObject({ _tag: "NodeNotReachableError", nodeId: b.id })
+        yield* releaseGates
+        yield* settle(SLOW_INIT_MS + 500, 100)
+        expect(probe.runs.get(key)).toBe(1)
+        // The Effect init was interrupted; the Promise init's late state was terminated, not registered.
+        expect(probe.terminated.filter((k) => k === key).length).toBe(kind === "promise" ? 1 : 0)
+        expect(yield* b.run(GenServer.processCount)).toBe(0)
+      }))
+  }
+
+  it.effect("fails a local start in init with GenServerInitError when its runtime closes, and frees the name", () =>
+    Effect.gen(function* () {
+      const key = `k${++keys}`
+      const starting = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const rt = yield* GenServer.make()
+          const fiber = yield* Effect.fork(
+            Effect.flip(rt.start(probe.behavior, { name: "held", args: [{ key, kind: "promise", outcome: "slow" }] }))
+          )
+          yield* Effect.yieldNow()
+          return fiber
+        })
+      )
+      const error = yield* Fiber.join(starting)
+      expect(error).toMatchObject({ _tag: "GenServerInitError" })
+      expect(error.message).toContain("shutting down")
+      yield* releaseGates
+      yield* Effect.repeatN(Effect.yieldNow(), 10)
+      expect(probe.runs.get(key)).toBe(1)
+      expect(probe.terminated.filter((k) => k === key).length).toBe(1)
+    }))
+})

@@ -15,6 +15,7 @@ import { Transport } from "../transport/Transport.js"
 import type { TransportError } from "../transport/Transport.js"
 import * as ClusterConfigModule from "./ClusterConfig.js"
 import type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
+import { isThenable } from "../internal/handler.js"
 import * as Metrics from "./internal/metrics.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import { Membership } from "./Membership.js"
@@ -68,7 +69,7 @@ const runCallback = (nodeId: NodeId, event: string, f: () => CallbackResult): Ef
   Effect.suspend(() => {
     const result = f()
     if (Effect.isEffect(result)) return result
-    if (result instanceof Promise) return Effect.tryPromise(() => result)
+    if (isThenable(result)) return Effect.tryPromise(() => Promise.resolve(result))
     return Effect.void
   }).pipe(
     Effect.catchAllCause((cause) =>

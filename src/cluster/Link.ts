@@ -45,6 +45,13 @@ export interface HandshakeConfig {
   readonly admit?: ((peer: PeerIdentity) => string | undefined) | undefined
   /** Counts frames and bytes both ways, when given. */
   readonly metrics?: NodeMetrics | undefined
+  /**
+   * The largest frame the peer accepts. Requests carrying user values are checked by
+   * their senders with a typed error; this is the last guard for everything else: an
+   * oversized message is dropped and logged, since sending it would make the peer
+   * close the link (and fail every request on it).
+   */
+  readonly maxFrameBytes?: number | undefined
 }
 
 /**
@@ -250,11 +257,24 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       }
       return frame
     }
+    const maxFrameBytes = config.maxFrameBytes ?? Infinity
+    const oversized = (message: WireMessage, bytes: number): boolean => {
+      Runtime.runFork(
+        runtime,
+        Effect.logError("dropped an outgoing message over the frame limit").pipe(
+          Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
+        )
+      )
+      return true
+    }
     const link: Link = {
       peer,
       remoteAddress: connection.remoteAddress,
       connection,
-      offer: (message) => connection.offer(counted(Protocol.encode(message))),
+      offer: (message) => {
+        const frame = Protocol.encode(message)
+        return frame.length > maxFrameBytes ? oversized(message, frame.length) : connection.offer(counted(frame))
+      },
       offerUrgent: (message) => connection.sendUrgent(counted(Protocol.encode(message))),
       sendFrame: (frame) => connection.send(counted(frame)),
       offerFrame: (frame) => connection.offer(counted(frame)),

@@ -162,7 +162,8 @@ export class Membership {
       handshakeTimeout: this.config.handshakeTimeout,
       expected,
       admit: (peer) => this.admit(peer, expected === undefined ? "in" : "out"),
-      metrics: this.metrics
+      metrics: this.metrics,
+      maxFrameBytes: this.config.maxFrameBytes
     }
   }
 

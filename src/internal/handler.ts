@@ -47,7 +47,8 @@ export const describe = (error: unknown): { readonly name: string; readonly mess
   return { name: "Error", message: bounded(safeString(error)) }
 }
 
-const bounded = (s: string): string =>
+/** Cuts a message to {@link MAX_ERROR_MESSAGE_CHARS}, saying how much was left out. */
+export const bounded = (s: string): string =>
   s.length <= MAX_ERROR_MESSAGE_CHARS
     ? s
     : `${s.slice(0, MAX_ERROR_MESSAGE_CHARS)}… (${s.length - MAX_ERROR_MESSAGE_CHARS} more characters)`

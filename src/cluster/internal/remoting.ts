@@ -16,6 +16,7 @@ import {
   RemoteSpawnTimeoutError
 } from "../../errors.js"
 import type { CallError, GlobalNameConflictError } from "../../errors.js"
+import { describe } from "../../internal/handler.js"
 import type { ExitReason, ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
 import type { NodeId } from "../../NodeId.js"
@@ -190,7 +191,11 @@ export class Remoting {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
       const link = this.membership.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
-      const reasonBytes = Either.getOrElse(this.codec.encodeEither(reason), () => this.codec.encode("normal"))
+      // A reason is any value (`{ error }`): one too large to send goes as its name and message.
+      let reasonBytes = Either.getOrElse(this.codec.encodeEither(reason), () => this.codec.encode("normal"))
+      if (reasonBytes.length > this.maxFrameBytes / 2 && typeof reason === "object" && "error" in reason) {
+        reasonBytes = this.codec.encode({ error: describe(reason.error) })
+      }
       const callId = this.nextId()
       // No deadline: like a local stop, it waits for terminate; a node going down ends it.
       return this.await(callId, "stop", ref.nodeId, ref.id, resume, Infinity, () =>

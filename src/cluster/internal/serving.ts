@@ -20,6 +20,7 @@ import type {
   NodeNotReachableError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
+import { bounded, describe } from "../../internal/handler.js"
 import type { ExitReason, PendingStart, ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
@@ -81,7 +82,8 @@ const decodeExitReason = Schema.decodeUnknownOption(ExitReasonSchema)
 
 
 
-const problem = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
+/** What a message that does not fit its schema got wrong; bounded, since the report quotes the value. */
+const problem = (error: ParseResult.ParseError) => bounded(ParseResult.TreeFormatter.formatErrorSync(error))
 
 /** The serving side of one node. */
 export class Serving {
@@ -108,10 +110,23 @@ export class Serving {
     return this.table.timers.now()
   }
 
+  /**
+   * The compiled validator of a behavior's schema. A user's filter may throw: that
+   * counts as the message not fitting (it must not escape into the socket's reader,
+   * where it would close the link).
+   */
   private validatorOf(schema: Schema.Schema<any, any>) {
     let validate = this.validators.get(schema)
     if (validate === undefined) {
-      validate = Schema.validateEither(schema as Schema.Schema<unknown, unknown>)
+      const compiled = Schema.validateEither(schema as Schema.Schema<unknown, unknown>)
+      validate = (u: unknown) => {
+        try {
+          return compiled(u)
+        } catch (defect) {
+          const { message, name } = describe(defect)
+          return Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(schema.ast, u, `the schema threw ${name}: ${message}`) }))
+        }
+      }
       this.validators.set(schema, validate)
     }
     return validate

@@ -1,0 +1,145 @@
+/**
+ * User code and user values must cost only what they touched: a schema that throws,
+ * a huge error or stop reason, a callback whose Promise comes from another realm, a
+ * table of names too large for one frame — none of it may close a link or end the
+ * node. Simulated nodes on the in-memory network.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger, Schema } from "effect"
+import * as vm from "node:vm"
+import { Cluster, GenServer, GlobalRegistry, LoadBalancer, MemoryNetwork as Net, RemoteCall, RemoteSpawn } from "../src/index.js"
+import type { MemoryNetwork } from "../src/index.js"
+import { makeProbe } from "./support/probe.js"
+import { settle, simId, startNode, story } from "./support/sim.js"
+
+const picky = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: { readonly n: number }, s: number) => [msg.n, s] as const,
+  handleCast: (_: { readonly n: number }, s: number) => s,
+  schemas: {
+    // A user's filter that throws on some input instead of returning false.
+    call: Schema.Struct({ n: Schema.Number }).pipe(
+      Schema.filter((m) => {
+        if (m.n < 0) throw new RangeError("negative")
+        return true
+      })
+    )
+  }
+})
+
+const loud = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: "shout" | "get", s: number) => {
+    if (msg === "shout") throw new Error("x".repeat(100_000))
+    return [s, s] as const
+  },
+  handleCast: (_: unknown, s: number) => s,
+  terminate: () => undefined
+})
+
+const probe = makeProbe(() => new Promise<void>(() => {}))
+
+const behaviors = { picky, loud, probe: probe.behavior }
+
+const pair = (net: MemoryNetwork, maxFrameBytes?: number) =>
+  Effect.gen(function* () {
+    const options = maxFrameBytes === undefined ? { behaviors } : { behaviors, maxFrameBytes }
+    const a = yield* startNode(net, "a", options)
+    const b = yield* startNode(net, "b", { ...options, seeds: [simId("a")] })
+    yield* settle(200, 25)
+    return { a, b }
+  })
+
+describe("user code and values cost only what they touched (simulated)", () => {
+  it.scoped("answers InvalidMessageError when a behavior's schema throws, and the link stays up", () =>
+    Effect.gen(function* () {
+      const { a, b } = yield* pair(yield* Net.make)
+      const ref = { id: (yield* a.run(RemoteSpawn.spawn("picky", b.id))).serverId, nodeId: b.id }
+      const error = yield* Effect.flip(a.run(RemoteCall.call(ref, { n: -1 })))
+      expect(error).toMatchObject({ _tag: "InvalidMessageError", serverId: ref.id })
+      expect(error.message).toContain("negative")
+      expect(yield* a.run(RemoteCall.call(ref, { n: 2 }))).toBe(2)
+      expect(story(a)).toEqual(["up b"])
+    }))
+
+  it.scoped("bounds a handler's huge error message, so its answer still fits a small frame limit", () =>
+    Effect.gen(function* () {
+      const { a, b } = yield* pair(yield* Net.make, 8192)
+      const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
+      const error = yield* Effect.flip(a.run(RemoteCall.call(ref, "shout")))
+      expect(error).toMatchObject({ _tag: "RemoteHandlerError", name: "Error" })
+      expect(error.message).toMatch(/^x{1024}… \(98976 more characters\)$/)
+      expect(yield* a.run(RemoteCall.call(ref, "get"))).toBe(0)
+      expect(story(a)).toEqual(["up b"])
+    }))
+
+  it.scoped("stops a remote process with a stop reason too large for a frame; the link stays up", () =>
+    Effect.gen(function* () {
+      const { a, b } = yield* pair(yield* Net.make, 8192)
+      const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
+      yield* a.run(GenServer.stop(ref, { error: new Error("y".repeat(50_000)) }))
+      expect(yield* b.run(GenServer.processCount)).toBe(0)
+      expect(story(a)).toEqual(["up b"])
+    }))
+
+  it.scoped("drops and logs an outgoing message over the peer's frame limit instead of losing the link", () =>
+    Effect.gen(function* () {
+      const errors: Array<string> = []
+      const net = yield* Net.make
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Error") errors.push(String(Array.isArray(message) ? message[0] : message))
+        })
+      )
+      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
+      // More names than one 4 KiB RegistrySync can carry, sent to every node that joins.
+      for (let i = 0; i < 60; i++) {
+        const ref = yield* a.run(GenServer.start(picky))
+        yield* a.run(GlobalRegistry.register(`a-rather-long-global-name-for-process-number-${i}`, ref))
+      }
+      const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 4096, seeds: [a.id] })
+      yield* settle(2000, 50)
+      expect(story(b)).toEqual(["up a"])
+      expect(story(a)).toEqual(["up b"])
+      expect(errors).toContain("dropped an outgoing message over the frame limit")
+    }))
+
+  it.scoped("handles a rejected Promise from another realm returned by an onNodeUp callback (logged, not unhandled)", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
+        })
+      )
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors })
+      const foreign = () => vm.runInNewContext("Promise.reject(new Error('from another realm'))") as Promise<void>
+      expect(vm.runInNewContext("Promise.resolve()") instanceof Promise).toBe(false)
+      yield* a.run(Cluster.onNodeUp(foreign)).pipe(Effect.provide(capture))
+      yield* startNode(net, "b", { behaviors, seeds: [a.id] })
+      yield* settle(200, 25)
+      expect(warnings).toContain("onNodeUp callback failed")
+    }))
+
+  it.scoped("ends spawnPreferLocal at once on a taken global name: no node runs init", () =>
+    Effect.gen(function* () {
+      const { a, b } = yield* pair(yield* Net.make)
+      const holder = yield* b.run(GenServer.start(picky))
+      yield* b.run(GlobalRegistry.register("the-one", holder))
+      yield* settle(50, 25)
+      const error = yield* Effect.flip(
+        a.run(
+          LoadBalancer.spawnPreferLocal("probe", {
+            name: "the-one",
+            registration: "global",
+            args: [{ key: "prefer", kind: "sync", outcome: "ok" }]
+          })
+        )
+      )
+      expect(error).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name: "the-one", nodeId: a.id })
+      expect(probe.runs.get("prefer")).toBeUndefined()
+    }))
+})
