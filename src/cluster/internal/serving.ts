@@ -309,56 +309,80 @@ export class Serving {
       done(Exit.fail(this.globalClash(behaviorName, globalName!, holder)))
       return undefined
     }
-    let finished = false
-    let cancelled = false
-    let starting: PendingStart | undefined
-    const finish = (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => {
-      finished = true
-      if (!cancelled) done(exit)
-    }
-    starting = this.table.startWith(
+    const task = new ServedSpawn(this, behaviorName, globalName, global, done)
+    task.starting = this.table.startWith(
       behavior.value,
       request.registration === "local" ? request.name : undefined,
       request.args,
       request.initTimeoutMs,
       this.table.baseRuntime,
-      (exit) => {
-        starting = undefined
-        if (Exit.isFailure(exit)) {
-          return finish(Exit.fail(this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))))
-        }
-        const ref = exit.value
-        const result: SpawnResult = { serverId: ref.id, nodeId: this.self }
-        if (global === undefined || globalName === undefined) return finish(Exit.succeed(result))
-        this.log(
-          global.register(globalName, ref).pipe(
-            Effect.matchEffect({
-              onFailure: (conflict) =>
-                Effect.zipRight(
-                  Effect.ignore(this.table.stop(ref.id, { conflict: globalName })),
-                  Effect.sync(() => finish(Exit.fail(this.globalClash(behaviorName, globalName, conflict.nodeId))))
-                ),
-              onSuccess: () =>
-                cancelled
-                  ? Effect.ignore(this.table.stop(ref.id, "shutdown"))
-                  : Effect.sync(() => finish(Exit.succeed(result)))
-            })
-          )
-        )
-      }
+      (exit) => task.started(exit)
     )
-    if (finished) return undefined
-    return {
-      cancel: () => {
-        if (cancelled || finished) return
-        cancelled = true
-        // Still in `init`: give it up. Registering its global name: stopped once that ends.
-        starting?.cancel()
-      }
-    }
+    return task.finished ? undefined : task
+  }
+
+  /** @internal Runs a spawn's global registration and hands its outcome to `task`. */
+  registerGlobally(task: ServedSpawn, global: GlobalNames, name: string, ref: ServerRef): void {
+    this.log(
+      global.register(name, ref).pipe(
+        Effect.matchEffect({
+          onFailure: (conflict) =>
+            Effect.zipRight(
+              Effect.ignore(this.table.stop(ref.id, { conflict: name })),
+              Effect.sync(() => task.finish(Exit.fail(this.globalClash(task.behaviorName, name, conflict.nodeId))))
+            ),
+          onSuccess: () =>
+            task.cancelled
+              ? Effect.ignore(this.table.stop(ref.id, "shutdown"))
+              : Effect.sync(() => task.finish(Exit.succeed({ serverId: ref.id, nodeId: this.self })))
+        })
+      )
+    )
+  }
+
+  /** @internal The spawn error for a failed local start. */
+  startFailed(behaviorName: string, exit: Exit.Failure<ServerRef, GenServerInitError | NameAlreadyRegisteredError>) {
+    return this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))
   }
 
   private log(effect: Effect.Effect<unknown, unknown>): void {
     Runtime.runFork(this.runtime, effect)
+  }
+}
+
+/** One spawn served by {@link Serving.spawnHere}: in `init`, registering its global name, or finished. */
+class ServedSpawn implements SpawnTask {
+  finished = false
+  cancelled = false
+  starting: PendingStart | undefined = undefined
+
+  constructor(
+    private readonly serving: Serving,
+    readonly behaviorName: string,
+    private readonly globalName: string | undefined,
+    private readonly global: GlobalNames | undefined,
+    private readonly done: (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => void
+  ) {}
+
+  started(exit: Exit.Exit<ServerRef, GenServerInitError | NameAlreadyRegisteredError>): void {
+    this.starting = undefined
+    if (Exit.isFailure(exit)) return this.finish(Exit.fail(this.serving.startFailed(this.behaviorName, exit)))
+    const ref = exit.value
+    if (this.global === undefined || this.globalName === undefined) {
+      return this.finish(Exit.succeed({ serverId: ref.id, nodeId: ref.nodeId }))
+    }
+    this.serving.registerGlobally(this, this.global, this.globalName, ref)
+  }
+
+  finish(exit: Exit.Exit<SpawnResult, LocalSpawnError>): void {
+    this.finished = true
+    if (!this.cancelled) this.done(exit)
+  }
+
+  cancel(): void {
+    if (this.cancelled || this.finished) return
+    this.cancelled = true
+    // Still in `init`: give it up. Registering its global name: stopped once that ends.
+    this.starting?.cancel()
   }
 }
