@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { RemoteSpawn } from "../src/index.js"
+import type { NodeId } from "../src/index.js"
 import { runNode, useChildren } from "./support/child.js"
+import { asNode } from "./support/tester.js"
 
 useChildren()
 
@@ -37,5 +41,15 @@ describe("noex-effect node (CLI)", () => {
     const bad = cli(["node", "--name", "a", "--host", "0.0.0.0", "--advertise-host", "10.1.2.3", "--port", "0"])
     expect(await bad.exited).not.toBe(0)
     expect(bad.output()).toContain("set a cookie")
+  })
+
+  it("stays up when a remote spawn's init rejects", async () => {
+    const a = cli(["node", "--name", "a", "--port", "0", "--behaviors", "test/fixtures/behaviors.ts"])
+    const [, aId] = await a.waitFor(/node (a@127\.0\.0\.1:\d+) is up/)
+    const error = await asNode([aId!], Effect.flip(RemoteSpawn.spawn("rejecting", aId! as NodeId)))
+    expect(error).toMatchObject({ _tag: "RemoteSpawnInitError", message: "init rejected" })
+    expect(await asNode([aId!], Effect.map(RemoteSpawn.spawn("counter", aId! as NodeId), (r) => r.nodeId))).toBe(aId)
+    a.child.kill("SIGTERM")
+    expect(await a.exited).toBe(0)
   })
 })
