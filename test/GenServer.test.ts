@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, FastCheck, Layer, Logger, Option, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, FastCheck, Layer, Option, TestClock } from "effect"
 import {
   GenServer,
   GenServerInitError,
@@ -11,6 +11,7 @@ import {
   RemoteServerNotRunningError
 } from "../src/index.js"
 import type { ExitReason, GenServerBehavior } from "../src/index.js"
+import { captureLogs } from "./support/logs.js"
 
 // The guide's worker behavior, verbatim apart from the import.
 interface WorkerState {
@@ -49,6 +50,18 @@ const counter = GenServer.behavior({
 
 const run = <A, E>(effect: Effect.Effect<A, E, GenServer.GenServerRuntime>) =>
   effect.pipe(Effect.provide(GenServer.layer))
+
+/** Starts `behavior` in a runtime of its own, calls it with `msg`, and closes the runtime while the call is in flight. */
+const callInFlightAtShutdown = <Msg, Cast, Reply>(behavior: GenServerBehavior<number, Msg, Cast, Reply>, msg: Msg) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const rt = yield* GenServer.make()
+      const ref = yield* rt.start(behavior)
+      const fiber = yield* Effect.fork(Effect.flip(rt.call(ref, msg, { timeout: "1 hour" })))
+      yield* Effect.yieldNow()
+      return fiber
+    })
+  )
 
 describe("GenServer behaviors", () => {
   it.effect("runs the guide's worker behavior unchanged", () =>
@@ -433,15 +446,7 @@ describe("GenServer shutdown", () => {
         handleCast: (_: never, s: number) => s,
         terminate: (reason: ExitReason) => void reasons.push(reason)
       })
-      const caller = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const rt = yield* GenServer.make()
-          const ref = yield* rt.start(stuck)
-          const fiber = yield* Effect.fork(Effect.flip(rt.call(ref, "hang", { timeout: "1 hour" })))
-          yield* Effect.yieldNow()
-          return fiber
-        })
-      )
+      const caller = yield* callInFlightAtShutdown(stuck, "hang")
       expect(yield* Fiber.join(caller)).toBeInstanceOf(RemoteServerNotRunningError)
       expect(reasons).toEqual(["shutdown"])
     }))
@@ -449,13 +454,7 @@ describe("GenServer shutdown", () => {
 
 describe("GenServer handler answers", () => {
   it.effect("keeps the state when handleCast returns undefined (the guide's worker given a cast it does not know), and logs why", () => {
-    const warnings: Array<string> = []
-    const capture = Logger.replace(
-      Logger.defaultLogger,
-      Logger.make(({ logLevel, message }) => {
-        if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
-      })
-    )
+    const { layer: capture, messages: warnings } = captureLogs("Warning")
     return run(
       Effect.gen(function* () {
         const ref = yield* GenServer.start(workerBehavior)
@@ -492,15 +491,7 @@ describe("GenServer handler answers", () => {
         handleCall: (_: "wait", s: number) => later.then(() => ["late", s] as const),
         handleCast: (_: unknown, s: number) => s
       })
-      const caller = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const rt = yield* GenServer.make()
-          const ref = yield* rt.start(waiting)
-          const fiber = yield* Effect.fork(Effect.flip(rt.call(ref, "wait", { timeout: "1 hour" })))
-          yield* Effect.yieldNow()
-          return fiber
-        })
-      )
+      const caller = yield* callInFlightAtShutdown(waiting, "wait")
       yield* Effect.repeatN(Effect.yieldNow(), 5)
       const exit = caller.unsafePoll()
       expect(exit !== null && Exit.isSuccess(exit) ? exit.value : exit).toBeInstanceOf(RemoteServerNotRunningError)

@@ -5,10 +5,11 @@
  * node. Simulated nodes on the in-memory network.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as vm from "node:vm"
 import { Cluster, GenServer, GlobalRegistry, LoadBalancer, MemoryNetwork as Net, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
+import { captureLogs } from "./support/logs.js"
 import { makeProbe } from "./support/probe.js"
 import { settle, simId, startNode, story } from "./support/sim.js"
 
@@ -84,14 +85,8 @@ describe("user code and values cost only what they touched (simulated)", () => {
 
   it.scoped("drops and logs an outgoing message over the peer's frame limit instead of losing the link", () =>
     Effect.gen(function* () {
-      const errors: Array<string> = []
+      const { layer: capture, messages: errors } = captureLogs("Error")
       const net = yield* Net.make
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.make(({ logLevel, message }) => {
-          if (logLevel._tag === "Error") errors.push(String(Array.isArray(message) ? message[0] : message))
-        })
-      )
       const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
       // More names than one 4 KiB RegistrySync can carry, sent to every node that joins.
       for (let i = 0; i < 60; i++) {
@@ -107,13 +102,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
 
   it.scoped("handles a rejected Promise from another realm returned by an onNodeUp callback (logged, not unhandled)", () =>
     Effect.gen(function* () {
-      const warnings: Array<string> = []
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.make(({ logLevel, message }) => {
-          if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message[0] : message))
-        })
-      )
+      const { layer: capture, messages: warnings } = captureLogs("Warning")
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors })
       const foreign = () => vm.runInNewContext("Promise.reject(new Error('from another realm'))") as Promise<void>
