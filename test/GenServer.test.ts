@@ -453,7 +453,7 @@ describe("GenServer shutdown", () => {
 })
 
 describe("GenServer handler answers", () => {
-  it.effect("keeps the state when handleCast returns undefined (the guide's worker given a cast it does not know), and logs why", () => {
+  it.effect("keeps the state when handleCast returns undefined (the guide's worker given a cast it does not know), and logs why once", () => {
     const { layer: capture, messages: warnings } = captureLogs("Warning")
     return run(
       Effect.gen(function* () {
@@ -461,12 +461,48 @@ describe("GenServer handler answers", () => {
         yield* GenServer.cast(ref, { type: "process_task", taskId: "t1", data: null })
         yield* GenServer.cast(ref, { type: "resize", size: 3 } as unknown as WorkerCast)
         yield* GenServer.cast(ref, { type: "process_task", taskId: "t2", data: null })
+        yield* GenServer.cast(ref, { type: "resize", size: 4 } as unknown as WorkerCast)
         expect(yield* GenServer.call(ref, { type: "get_stats" })).toEqual({ taskCount: 2 })
         yield* Effect.repeatN(Effect.yieldNow(), 5)
-        expect(warnings).toEqual(["handleCast returned undefined; the state is kept"])
+        expect(warnings).toEqual(["handleCast returned undefined; the state is kept (logged once per process)"])
       })
     ).pipe(Effect.provide(capture))
   })
+
+  it.effect("drains a long mailbox of Effect handlers that complete at once, without growing the stack", () =>
+    run(
+      Effect.gen(function* () {
+        const effectful = GenServer.behavior({
+          init: () => 0,
+          handleCall: (_: "get", n: number) => Effect.succeed([n, n] as const),
+          handleCast: (msg: "slow" | "inc", n: number) => (msg === "slow" ? Effect.as(Effect.sleep(20), n) : Effect.succeed(n + 1))
+        })
+        const ref = yield* GenServer.start(effectful)
+        yield* GenServer.cast(ref, "slow")
+        for (let i = 0; i < 20_000; i++) yield* GenServer.cast(ref, "inc")
+        const answer = yield* Effect.fork(GenServer.call(ref, "get"))
+        yield* TestClock.adjust(20)
+        expect(yield* Fiber.join(answer)).toBe(20_000)
+      })
+    ))
+
+  it.effect("treats a `then` getter that throws as the handler failing: the name is freed, the process goes on", () =>
+    run(
+      Effect.gen(function* () {
+        const evil = { get then(): unknown { throw new Error("then exploded") } }
+        const tricky = GenServer.behavior({
+          init: (bad: boolean) => (bad ? (evil as unknown as number) : 0),
+          handleCall: (msg: "evil" | "get", n: number) => (msg === "evil" ? (evil as unknown as readonly [number, number]) : [n, n] as const),
+          handleCast: (_: "evil", _n: number) => evil as unknown as number
+        })
+        const failed = yield* Effect.flip(GenServer.start(tricky, { name: "tricky", args: [true] }))
+        expect(failed).toMatchObject({ _tag: "GenServerInitError", message: "then exploded" })
+        const ref = yield* GenServer.start(tricky, { name: "tricky", args: [false] })
+        expect(yield* Effect.flip(GenServer.call(ref, "evil"))).toMatchObject({ _tag: "RemoteHandlerError", message: "then exploded" })
+        yield* GenServer.cast(ref, "evil")
+        expect(yield* GenServer.call(ref, "get")).toBe(0)
+      })
+    ))
 
   it.effect("lets a process whose state is undefined keep answering undefined, without a warning", () =>
     run(

@@ -114,6 +114,8 @@ export class ProcessTable {
   private readonly exitListeners = new Set<ExitListener>()
   /** Starts still in `init`: shutdown gives them up. */
   private readonly starting = new Set<Starting>()
+  /** Processes already warned that a `handleCast` answered `undefined` (a set, so an idle process pays nothing). */
+  private readonly keptStateWarned = new WeakSet<Proc>()
   /** Set by shutdown: no process starts after it. */
   private closing = false
   private seq = 0
@@ -206,14 +208,17 @@ export class ProcessTable {
       this.reserved.add(name)
     }
     let initial: unknown
+    let async: boolean
     try {
       initial = behavior.init(...args)
+      // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
+      async = isAsync(initial)
     } catch (error) {
       this.release(name)
       done(Exit.fail(initError(error)))
       return undefined
     }
-    if (!isAsync(initial)) {
+    if (!async) {
       done(Exit.succeed(this.register(behavior, name, initial, runtime)))
       return undefined
     }
@@ -407,24 +412,31 @@ export class ProcessTable {
   private step(proc: Proc, env: Envelope): boolean {
     const isCall = env instanceof CallEnvelope
     let result: unknown
+    let async: boolean
     try {
       result = isCall ? proc.behavior.handleCall(env.msg, proc.state) : proc.behavior.handleCast(env.msg, proc.state)
+      // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
+      async = isAsync(result)
     } catch (error) {
       this.failed(proc, env, error)
       return true
     }
-    if (!isAsync(result)) {
+    if (!async) {
       this.applied(proc, env, result)
       return true
     }
     if (Effect.isEffect(result)) {
       const fiber = this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>)
+      // An Effect that completed while forking is handled here, in the loop and its budget:
+      // continuing from its observer would nest one stack frame per queued message.
+      const exit = fiber.unsafePoll()
+      if (exit !== null) {
+        this.effectDone(proc, env, exit)
+        return true
+      }
       proc.inFlight = fiber
       fiber.addObserver((exit) => {
-        if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
-        else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
-          this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
-        } else this.failed(proc, env, exit.cause)
+        this.effectDone(proc, env, exit)
         this.continue(proc)
       })
     } else {
@@ -443,6 +455,13 @@ export class ProcessTable {
       )
     }
     return false
+  }
+
+  private effectDone(proc: Proc, env: Envelope, exit: Exit.Exit<unknown, unknown>): void {
+    if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
+    else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
+      this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+    } else this.failed(proc, env, exit.cause)
   }
 
   private applied(proc: Proc, env: Envelope, result: unknown): void {
@@ -551,13 +570,15 @@ export class ProcessTable {
     const terminate = proc.behavior.terminate
     if (terminate === undefined) return this.finish(proc, reason)
     let result: unknown
+    let async: boolean
     try {
       result = terminate(reason, proc.state)
+      async = isAsync(result)
     } catch (error) {
       this.logTerminateFailure(proc, error)
       return this.finish(proc, reason)
     }
-    if (!isAsync(result)) return this.finish(proc, reason)
+    if (!async) return this.finish(proc, reason)
     if (Effect.isEffect(result)) {
       this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>).addObserver((exit) => {
         if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) this.logTerminateFailure(proc, exit.cause)
@@ -587,9 +608,12 @@ export class ProcessTable {
     if (waiters !== undefined) for (const waiter of waiters) waiter()
   }
 
+  /** Once per process: a handler that mutates its state in place answers `undefined` on every cast. */
   private keptState(proc: Proc): void {
+    if (this.keptStateWarned.has(proc)) return
+    this.keptStateWarned.add(proc)
     this.fork(
-      Effect.logWarning("handleCast returned undefined; the state is kept").pipe(
+      Effect.logWarning("handleCast returned undefined; the state is kept (logged once per process)").pipe(
         Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id })
       )
     )
