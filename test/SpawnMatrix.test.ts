@@ -196,3 +196,50 @@ describe("RemoteSpawn when the target shuts down during init (simulated)", () =>
       expect(probe.terminated.filter((k) => k === key).length).toBe(1)
     }))
 })
+
+describe("RemoteSpawn of a name that is taken (simulated)", () => {
+  for (const target of ["remote", "local"] as const) {
+    for (const kind of ["sync", "promise", "effect"] as const) {
+      for (const registration of ["local", "global"] as const) {
+        it.scoped(`${target}: ${kind} init, registration '${registration}': fails without running init, and the holder keeps it`, () =>
+          Effect.gen(function* () {
+            const { a, b } = yield* pair(yield* Net.make)
+            const node = target === "remote" ? b : a
+            const key = `k${++keys}`
+            const name = `name-${key}`
+            const spawn = (args: { key: string; kind: InitKind; outcome: InitOutcome }) =>
+              a.run(RemoteSpawn.spawn("probe", node.id, { args: [args], name, registration }))
+            const holder = yield* spawn({ key: `${key}-holder`, kind: "sync", outcome: "ok" })
+            yield* settle(50, 25)
+            const before = yield* node.run(GenServer.processCount)
+            const clash = yield* Effect.flip(spawn({ key, kind, outcome: "ok" }))
+            expect(clash).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name, nodeId: node.id })
+            expect(probe.runs.get(key)).toBeUndefined()
+            expect(yield* node.run(GenServer.processCount)).toBe(before)
+            const seen = yield* lookups(a, node, name)
+            expect(Option.getOrUndefined(registration === "local" ? seen.local : seen.global)?.id).toBe(holder.serverId)
+          }))
+      }
+    }
+  }
+
+  for (const kind of ["promise", "effect"] as const) {
+    it.scoped(`fails a second global spawn of a name while the first is still in its ${kind} init, without running init`, () =>
+      Effect.gen(function* () {
+        const { a, b } = yield* pair(yield* Net.make)
+        const key = `k${++keys}`
+        const name = `name-${key}`
+        const spawn = (k: string, outcome: InitOutcome) =>
+          a.run(RemoteSpawn.spawn("probe", b.id, { args: [{ key: k, kind, outcome }], name, registration: "global" }))
+        const first = yield* Effect.fork(spawn(`${key}-first`, "slow"))
+        yield* settle(50, 25)
+        const second = yield* Effect.flip(spawn(key, "ok"))
+        expect(second).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name })
+        expect(probe.runs.get(key)).toBeUndefined()
+        yield* releaseGates
+        yield* settle(SLOW_INIT_MS + 200, 100)
+        const held = yield* Fiber.join(first)
+        expect(Option.getOrUndefined(yield* a.run(GlobalRegistry.whereis(name)))?.id).toBe(held.serverId)
+      }))
+  }
+})

@@ -37,6 +37,10 @@ describe("remote spawn with an async init, across OS processes", () => {
     const b = await strictNode("b")
     const baseline = await processCount(b)
     const keys: Array<string> = []
+    /** Slow Promise inits whose spawn ended first: their late state must reach `terminate`, once. */
+    const latePromise: Array<string> = []
+    /** Slow Effect inits whose spawn ended first: interrupted, so they never produce a state. */
+    const interrupted: Array<string> = []
     const failures: Array<string> = []
     await asNode([b.id], Effect.gen(function* () {
       const target = b.id as NodeId
@@ -48,6 +52,7 @@ describe("remote spawn with an async init, across OS processes", () => {
               const row = `${kind} init, '${registration}', ${named ? "named" : "anonymous"}, ${ending}`
               const key = `p${++n}`
               keys.push(key)
+              if (outcome === "slow") (kind === "promise" ? latePromise : interrupted).push(key)
               const name = named ? `name-${key}` : undefined
               const spawn = (args: unknown, initTimeout: number, timeout: number) =>
                 RemoteSpawn.spawn("probe", target, { args: [args], name, registration, initTimeout, timeout })
@@ -83,12 +88,18 @@ describe("remote spawn with an async init, across OS processes", () => {
       }
     }))
     expect(failures).toEqual([])
-    // Once every slow init has had time to end, nothing it produced is left running.
-    await eventually(async () => (await processCount(b)) === baseline, 10_000, "process count back to baseline")
-    await new Promise((r) => setTimeout(r, SLOW_MS))
+    type Probe = { runs: Record<string, number>; terminated: Array<string> }
+    const probe = async () => (await b.command({ cmd: "initRuns" })) as unknown as Probe
+    // Every late Promise init has delivered its state (to terminate): nothing it produced is left running.
+    await eventually(async () => {
+      const { terminated } = await probe()
+      return latePromise.every((k) => terminated.includes(k))
+    }, 10_000, "late Promise inits delivered")
     expect(await processCount(b)).toBe(baseline)
-    const { runs } = (await b.command({ cmd: "initRuns" })) as unknown as { runs: Record<string, number> }
+    const { runs, terminated } = await probe()
     expect(keys.filter((k) => runs[k] !== 1)).toEqual([])
+    expect(latePromise.filter((k) => terminated.filter((t) => t === k).length !== 1)).toEqual([])
+    expect(interrupted.filter((k) => terminated.includes(k))).toEqual([])
     expect(b.hasExited()).toBe(false)
   }, 120_000)
 

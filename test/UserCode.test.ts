@@ -83,21 +83,52 @@ describe("user code and values cost only what they touched (simulated)", () => {
       expect(story(a)).toEqual(["up b"])
     }))
 
-  it.scoped("drops and logs an outgoing message over the peer's frame limit instead of losing the link", () =>
+  it.scoped("replicates more names than one frame can carry, in several RegistrySync frames", () =>
+    Effect.gen(function* () {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 })
+      const names = Array.from({ length: 60 }, (_, i) => `a-rather-long-global-name-for-process-number-${i}`)
+      for (const name of names) yield* a.run(GlobalRegistry.register(name, yield* a.run(GenServer.start(picky))))
+      const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 4096, seeds: [a.id] })
+      yield* settle(500, 50)
+      expect([...(yield* b.run(GlobalRegistry.getNames))].sort()).toEqual([...names].sort())
+      expect(story(b)).toEqual(["up a"])
+      // After a reconnect (a new sync in several frames), b holds exactly a's names.
+      yield* a.run(GlobalRegistry.unregister(names[0]!))
+      yield* net.disconnect(a.id, b.id)
+      yield* settle(2000, 50)
+      expect((yield* b.run(GlobalRegistry.getNames)).length).toBe(59)
+    }))
+
+  it.scoped("drops and logs a message over the peer's frame limit instead of losing the link", () =>
     Effect.gen(function* () {
       const { layer: capture, messages: errors } = captureLogs("Error")
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
-      // More names than one 4 KiB RegistrySync can carry, sent to every node that joins.
-      for (let i = 0; i < 60; i++) {
-        const ref = yield* a.run(GenServer.start(picky))
-        yield* a.run(GlobalRegistry.register(`a-rather-long-global-name-for-process-number-${i}`, ref))
-      }
       const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 4096, seeds: [a.id] })
-      yield* settle(2000, 50)
-      expect(story(b)).toEqual(["up a"])
-      expect(story(a)).toEqual(["up b"])
+      yield* settle(200, 25)
+      const ref = yield* a.run(GenServer.start(picky))
+      yield* a.run(GlobalRegistry.register("n".repeat(5000), ref))
+      yield* settle(100, 25)
       expect(errors).toContain("dropped an outgoing message over the frame limit")
+      expect(story(a)).toEqual(["up b"])
+      expect(story(b)).toEqual(["up a"])
+    }))
+
+  it.scoped("checks what it sends against the smaller of both nodes' frame limits", () =>
+    Effect.gen(function* () {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 1024 * 1024 })
+      const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 8192, seeds: [a.id] })
+      yield* settle(200, 25)
+      const big = "z".repeat(20_000)
+      const spawn = yield* Effect.flip(a.run(RemoteSpawn.spawn("loud", b.id, { args: [big] })))
+      expect(spawn).toMatchObject({ _tag: "MessageTooLargeError", limit: 8192 })
+      const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
+      expect(yield* Effect.flip(a.run(RemoteCall.call(ref, big)))).toMatchObject({ _tag: "MessageTooLargeError", limit: 8192 })
+      yield* a.run(GenServer.stop(ref, { conflict: big }))
+      expect(yield* b.run(GenServer.processCount)).toBe(0)
+      expect(story(a)).toEqual(["up b"])
     }))
 
   it.scoped("handles a rejected Promise from another realm returned by an onNodeUp callback (logged, not unhandled)", () =>

@@ -138,7 +138,6 @@ export const make = (
       runtime.table,
       yield* BehaviorRegistryModule.BehaviorRegistry,
       makeCodec(),
-      resolved.maxFrameBytes,
       metrics,
       yield* Effect.runtime<never>()
     )

@@ -45,12 +45,7 @@ export interface HandshakeConfig {
   readonly admit?: ((peer: PeerIdentity) => string | undefined) | undefined
   /** Counts frames and bytes both ways, when given. */
   readonly metrics?: NodeMetrics | undefined
-  /**
-   * The largest frame the peer accepts. Requests carrying user values are checked by
-   * their senders with a typed error; this is the last guard for everything else: an
-   * oversized message is dropped and logged, since sending it would make the peer
-   * close the link (and fail every request on it).
-   */
+  /** The largest frame this node accepts; told to the peer in `Hello`. */
   readonly maxFrameBytes?: number | undefined
 }
 
@@ -81,6 +76,13 @@ const MAX_PENDING_HANDSHAKE_FRAMES = 8
 export interface Link {
   readonly peer: PeerIdentity
   readonly remoteAddress: string
+  /**
+   * The largest frame that may be sent on this link: the smaller of both sides' limits.
+   * Requests carrying user values check it where they are made, with a typed error;
+   * `offer` is the last guard for everything else: an oversized message is dropped and
+   * logged (`false`), since the peer would have to close the link for it.
+   */
+  readonly maxFrameBytes: number
   /** Queues a message without waiting (replies, casts): `false` once closed. */
   readonly offer: (message: WireMessage) => boolean
   /** Queues a control message ahead of data: `false` once closed. */
@@ -198,7 +200,8 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
         nodeId: config.self.nodeId,
         incarnation: config.self.incarnation,
         auth,
-        challenge: auth === "none" ? new Uint8Array(0) : myChallenge
+        challenge: auth === "none" ? new Uint8Array(0) : myChallenge,
+        ...(config.maxFrameBytes !== undefined ? { maxFrameBytes: config.maxFrameBytes } : {})
       })
       // Step 2.
       const hello = yield* expect("Hello")
@@ -228,13 +231,14 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       // Step 4.
       yield* send({ _tag: "Welcome" })
       yield* expect("Welcome")
-      return { nodeId: hello.nodeId, incarnation: hello.incarnation } satisfies PeerIdentity
+      const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }
+      return { identity, maxFrameBytes: Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity) }
     })
 
     const closedEarly = Effect.flatMap(connection.closed, (info) =>
       Effect.fail(new HandshakeFailed(`connection closed during the handshake: ${info.reason}`))
     )
-    const peer = yield* Effect.raceFirst(handshake, closedEarly).pipe(
+    const agreed = yield* Effect.raceFirst(handshake, closedEarly).pipe(
       Effect.timeoutFail({
         duration: config.handshakeTimeout,
         onTimeout: () => new HandshakeFailed(`handshake not completed within ${Duration.format(config.handshakeTimeout)}`)
@@ -257,7 +261,8 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       }
       return frame
     }
-    const maxFrameBytes = config.maxFrameBytes ?? Infinity
+    const peer = agreed.identity
+    const maxFrameBytes = agreed.maxFrameBytes
     const oversized = (message: WireMessage, bytes: number): boolean => {
       Runtime.runFork(
         runtime,
@@ -265,11 +270,12 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
           Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
         )
       )
-      return true
+      return false
     }
     const link: Link = {
       peer,
       remoteAddress: connection.remoteAddress,
+      maxFrameBytes,
       connection,
       offer: (message) => {
         const frame = Protocol.encode(message)

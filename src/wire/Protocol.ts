@@ -34,7 +34,9 @@ export const Hello = tagged("Hello", {
   nodeId: NodeId.schema,
   incarnation: Schema.String,
   auth: Schema.Literal("none", "hmac-sha256"),
-  challenge: Bytes
+  challenge: Bytes,
+  /** The largest frame the sender accepts: the peer checks what it sends against it (absent: the peer's own limit). */
+  maxFrameBytes: Schema.optionalWith(NonNegativeInt, { exact: true })
 })
 
 /** Step 3, both sides: HMAC-SHA256 over the peer's challenge, proving the cookie without sending it. */
@@ -135,8 +137,16 @@ export const RegistryEntry = Schema.Struct({
   seq: NonNegativeInt
 })
 
-/** The sender's own names, in full: sent at handshake and after a partition heals. */
-export const RegistrySync = tagged("RegistrySync", { entries: Schema.Array(RegistryEntry) })
+/**
+ * The sender's own names, in full: sent at handshake and after a partition heals, in
+ * as many frames as the frame limit needs. `more` marks every frame but the last: the
+ * receiver drops the names it holds for the sender and none of the frames listed only
+ * once the last has arrived.
+ */
+export const RegistrySync = tagged("RegistrySync", {
+  entries: Schema.Array(RegistryEntry),
+  more: Schema.optionalWith(Schema.Literal(true), { exact: true })
+})
 
 /** The sender registered a name. */
 export const RegistryRegister = tagged("RegistryRegister", { entry: RegistryEntry })

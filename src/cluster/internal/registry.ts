@@ -50,6 +50,10 @@ export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Ef
 
 const refOf = (entry: Entry): ServerRef => ({ id: entry.serverId, nodeId: entry.nodeId })
 
+/** An entry's share of a `RegistrySync` frame, over-estimated (UTF-8 is at most 3 bytes per UTF-16 unit). */
+const entrySize = (entry: Entry): number =>
+  3 * (entry.name.length + entry.serverId.length + entry.nodeId.length + entry.incarnation.length) + 64
+
 /** The deterministic winner of two live entries for one name. */
 export const winnerOf = (a: Entry, b: Entry): Entry => {
   if (a.seq !== b.seq) return a.seq < b.seq ? a : b
@@ -66,6 +70,8 @@ export class Replica {
   /** Local server id → the global names it holds. */
   private readonly owned = new Map<string, Set<string>>()
   private clock = 0
+  /** Names listed so far by a peer's `RegistrySync` that has more frames to come. */
+  private readonly syncing = new Map<NodeId, Set<string>>()
 
   constructor(
     private readonly self: NodeId,
@@ -79,7 +85,8 @@ export class Replica {
   ) {
     remoting.registryRouter = (from, message) => this.receive(from, message)
     remoting.serving.globalNames = {
-      register: (name, ref) => this.register(name, ref) as Effect.Effect<void, GlobalNameConflictError>,
+      // Spawned processes are local, so this is `registerLocal`: it cannot fail with NodeNotReachableError.
+      register: (name, ref) => Effect.suspend(() => this.registerLocal(name, ref.id)),
       holder: (name) => this.entries.get(name)?.nodeId
     }
     membership.onUp((nodeId) => this.sync(nodeId))
@@ -193,13 +200,36 @@ export class Replica {
     for (const nodeId of this.membership.connectedIds()) this.membership.linkTo(nodeId)?.offer(message)
   }
 
+  /** Sends this node's own names to a node that came up, in frames that fit the link's limit. */
   private sync(nodeId: NodeId): void {
-    const mine: Array<Entry> = []
-    for (const entry of this.entries.values()) if (entry.nodeId === this.self) mine.push(entry)
-    this.membership.linkTo(nodeId)?.offer({ _tag: "RegistrySync", entries: mine })
+    const link = this.membership.linkTo(nodeId)
+    if (link === undefined) return
+    // Half the limit per frame leaves room for the envelope and for the estimate below.
+    const budget = link.maxFrameBytes / 2
+    let chunk: Array<Entry> = []
+    let bytes = 0
+    for (const entry of this.entries.values()) {
+      if (entry.nodeId !== this.self) continue
+      const size = entrySize(entry)
+      if (size > budget) {
+        this.run(Effect.logError("a global name is too long to replicate; peers will not see it").pipe(
+          Effect.annotateLogs({ node: this.self, peer: nodeId, bytes: size, limit: link.maxFrameBytes })
+        ))
+        continue
+      }
+      if (bytes + size > budget) {
+        link.offer({ _tag: "RegistrySync", entries: chunk, more: true })
+        chunk = []
+        bytes = 0
+      }
+      chunk.push(entry)
+      bytes += size
+    }
+    link.offer({ _tag: "RegistrySync", entries: chunk })
   }
 
   private dropNode(nodeId: NodeId): void {
+    this.syncing.delete(nodeId)
     for (const entry of Array.from(this.entries.values())) {
       if (entry.nodeId !== nodeId) continue
       this.entries.delete(entry.name)
@@ -213,12 +243,15 @@ export class Replica {
         if (message.entry.nodeId === from) this.apply(message.entry)
         return
       case "RegistrySync": {
-        const listed = new Set<string>()
+        let listed = this.syncing.get(from)
+        if (listed === undefined) this.syncing.set(from, (listed = new Set()))
         for (const entry of message.entries) {
           if (entry.nodeId !== from) continue
           listed.add(entry.name)
           this.apply(entry)
         }
+        if (message.more === true) return
+        this.syncing.delete(from)
         // What we still hold for that node and it no longer lists is stale.
         for (const entry of Array.from(this.entries.values())) {
           if (entry.nodeId === from && !listed.has(entry.name)) {

@@ -16,7 +16,7 @@ import {
   RemoteSpawnTimeoutError
 } from "../../errors.js"
 import type { CallError, GlobalNameConflictError } from "../../errors.js"
-import { describe } from "../../internal/handler.js"
+import { bounded, describe } from "../../internal/handler.js"
 import type { ExitReason, ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
 import type { NodeId } from "../../NodeId.js"
@@ -66,11 +66,10 @@ export class Remoting {
     private readonly table: ProcessTable,
     registry: BehaviorRegistryService,
     private readonly codec: PayloadCodec,
-    private readonly maxFrameBytes: number,
     private readonly metrics: NodeMetrics,
     runtime: Runtime.Runtime<never>
   ) {
-    this.serving = new Serving(self, table, registry, codec, maxFrameBytes, metrics, runtime)
+    this.serving = new Serving(self, table, registry, codec, metrics, runtime)
     membership.setRouter((from, link, message) => this.route(from, link, message))
     membership.onDown((nodeId) => this.nodeDown(nodeId))
   }
@@ -111,8 +110,8 @@ export class Remoting {
         timeoutMs: Math.min(timeoutMs, MAX_WIRE_TIMEOUT_MS),
         payload: payload.right
       })
-      if (frame.length > this.maxFrameBytes) {
-        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes })))
+      if (frame.length > link.maxFrameBytes) {
+        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
       }
       return this.await(callId, "call", ref.nodeId, ref.id, resume, timeoutMs, () => link.offerFrame(frame))
     })
@@ -160,8 +159,8 @@ export class Remoting {
         )
       }
       const frame = Protocol.encode({ _tag: "Cast", serverId: ref.id, payload: payload.right })
-      if (frame.length > this.maxFrameBytes) {
-        return Effect.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes }))
+      if (frame.length > link.maxFrameBytes) {
+        return Effect.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes }))
       }
       return Effect.catchAll(link.sendFrame(frame), () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, [])))
     })
@@ -191,17 +190,32 @@ export class Remoting {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
       const link = this.membership.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
-      // A reason is any value (`{ error }`): one too large to send goes as its name and message.
-      let reasonBytes = Either.getOrElse(this.codec.encodeEither(reason), () => this.codec.encode("normal"))
-      if (reasonBytes.length > this.maxFrameBytes / 2 && typeof reason === "object" && "error" in reason) {
-        reasonBytes = this.codec.encode({ error: describe(reason.error) })
-      }
       const callId = this.nextId()
+      const frame = this.stopFrame(callId, ref.id, reason, link.maxFrameBytes)
+      // Only an id longer than any frame gets here; no process has such an id.
+      if (frame === undefined) return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: ref.id, nodeId: ref.nodeId })))
       // No deadline: like a local stop, it waits for terminate; a node going down ends it.
-      return this.await(callId, "stop", ref.nodeId, ref.id, resume, Infinity, () =>
-        link.offer({ _tag: "Stop", callId, serverId: ref.id, reason: reasonBytes })
-      )
+      return this.await(callId, "stop", ref.nodeId, ref.id, resume, Infinity, () => link.offerFrame(frame))
     })
+  }
+
+  /**
+   * A `Stop` frame that fits `limit`. A reason is any value (`{ error }`, `{ conflict }`):
+   * one too large to send goes as the error's name and message, or a bounded name.
+   */
+  private stopFrame(callId: number, serverId: string, reason: ExitReason, limit: number): Uint8Array | undefined {
+    const frameOf = (r: unknown) =>
+      Protocol.encode({
+        _tag: "Stop",
+        callId,
+        serverId,
+        reason: Either.getOrElse(this.codec.encodeEither(r), () => this.codec.encode("normal"))
+      })
+    let frame = frameOf(reason)
+    if (frame.length > limit && typeof reason === "object") {
+      frame = frameOf("error" in reason ? { error: describe(reason.error) } : { conflict: bounded(reason.conflict) })
+    }
+    return frame.length > limit ? undefined : frame
   }
 
   /** Spawns a process from a registered behavior on `nodeId` (this node included). */
@@ -227,8 +241,8 @@ export class Remoting {
         args: args.right
       })
       // Checked here, like a call: over the limit, the target would have to close the link.
-      if (frame.length > this.maxFrameBytes) {
-        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes })))
+      if (frame.length > link.maxFrameBytes) {
+        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
       }
       const entry: Pending = { kind: "spawn", nodeId, behaviorName, resume, timer: undefined }
       this.pending.set(spawnId, entry)

@@ -18,6 +18,7 @@ import type {
   GlobalNameConflictError,
   NameAlreadyRegisteredError,
   NodeNotReachableError,
+  RemoteServerNotRunningError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
 import { bounded, describe } from "../../internal/handler.js"
@@ -54,7 +55,7 @@ export type LocalSpawnError = BehaviorNotFoundError | RemoteSpawnInitError | Rem
 /** The global registry as spawns see it (installed by the GlobalRegistry). */
 export interface GlobalNames {
   /** Registers a global name for a just-spawned process. */
-  readonly register: (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError>
+  readonly register: (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError>
   /** The node holding `name`, if anyone does: a spawn for a taken name fails before `init` runs. */
   readonly holder: (name: string) => NodeId | undefined
 }
@@ -93,6 +94,8 @@ export class Serving {
   private readonly validators = new WeakMap<Schema.Schema<any, any>, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
   private invalidCasts = 0
   private invalidCastLoggedAt = -Infinity
+  /** Global names that spawns on this node are starting under (in `init` or registering). */
+  readonly startingGlobal = new Set<string>()
   /** Global names for spawns with `registration: 'global'`; installed by the GlobalRegistry. */
   globalNames: GlobalNames | undefined = undefined
 
@@ -101,7 +104,6 @@ export class Serving {
     private readonly table: ProcessTable,
     private readonly registry: BehaviorRegistryService,
     private readonly codec: PayloadCodec,
-    private readonly maxFrameBytes: number,
     private readonly metrics: NodeMetrics,
     private readonly runtime: Runtime.Runtime<never>
   ) {}
@@ -176,7 +178,7 @@ export class Serving {
         return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot encode the reply: ${payload.left.message}` }))
       }
       const frame = Protocol.encode({ _tag: "Reply", callId, payload: payload.right })
-      if (frame.length > this.maxFrameBytes) return this.callFailed(link, callId, new MessageTooLargeError({ bytes: frame.length, limit: this.maxFrameBytes }))
+      if (frame.length > link.maxFrameBytes) return this.callFailed(link, callId, new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes }))
       link.offerFrame(frame)
     })
   }
@@ -270,7 +272,7 @@ export class Serving {
           behaviorName,
           nodeId: this.self,
           name: error.name,
-          message: `the name '${error.name}' is already registered on ${this.self}`
+          message: `the name '${bounded(error.name)}' is already registered on ${this.self}`
         })
   }
 
@@ -279,7 +281,7 @@ export class Serving {
       behaviorName,
       nodeId: this.self,
       name,
-      message: `the global name '${name}' is already registered (held on ${holder})`
+      message: `the global name '${bounded(name)}' is already registered (held on ${holder})`
     })
   }
 
@@ -304,12 +306,14 @@ export class Serving {
     const globalName = request.registration === "global" ? request.name : undefined
     const global = globalName === undefined ? undefined : this.globalNames
     // As Erlang's `{global, Name}` starts: a taken name fails before `init` runs.
-    const holder = globalName === undefined ? undefined : global?.holder(globalName)
+    // A spawn of this node already starting under the name holds it too, so two such spawns do not both run `init`.
+    const holder = globalName === undefined ? undefined : this.startingGlobal.has(globalName) ? this.self : global?.holder(globalName)
     if (holder !== undefined) {
       done(Exit.fail(this.globalClash(behaviorName, globalName!, holder)))
       return undefined
     }
-    const task = new ServedSpawn(this, behaviorName, globalName, global, done)
+    if (global !== undefined && globalName !== undefined) this.startingGlobal.add(globalName)
+    const task = new ServedSpawn(this, behaviorName, global === undefined ? undefined : globalName, global, done)
     task.starting = this.table.startWith(
       behavior.value,
       request.registration === "local" ? request.name : undefined,
@@ -323,19 +327,39 @@ export class Serving {
 
   /** @internal Runs a spawn's global registration and hands its outcome to `task`. */
   registerGlobally(task: ServedSpawn, global: GlobalNames, name: string, ref: ServerRef): void {
+    const { behaviorName } = task
+    const fail = (reason: ExitReason, error: LocalSpawnError) =>
+      Effect.zipRight(
+        Effect.ignore(this.table.stop(ref.id, reason)),
+        Effect.sync(() => task.finish(Exit.fail(error)))
+      )
     this.log(
       global.register(name, ref).pipe(
-        Effect.matchEffect({
-          onFailure: (conflict) =>
-            Effect.zipRight(
-              Effect.ignore(this.table.stop(ref.id, { conflict: name })),
-              Effect.sync(() => task.finish(Exit.fail(this.globalClash(task.behaviorName, name, conflict.nodeId))))
-            ),
+        Effect.matchCauseEffect({
+          onFailure: (cause) => {
+            const failure = Cause.failureOption(cause)
+            if (Option.isNone(failure)) {
+              // Interrupted (the node is shutting down) or a defect: the process must not outlive its spawn.
+              return fail("shutdown", new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "interrupted while registering its global name" }))
+            }
+            const error = failure.value
+            return error._tag === "GlobalNameConflictError"
+              ? fail({ conflict: name }, this.globalClash(behaviorName, name, error.nodeId))
+              : fail("shutdown", new RemoteSpawnRegistrationError({
+                  behaviorName,
+                  nodeId: this.self,
+                  name,
+                  message: `the process ended before its global name '${bounded(name)}' was registered`
+                }))
+          },
           onSuccess: () =>
-            task.cancelled
-              ? Effect.ignore(this.table.stop(ref.id, "shutdown"))
-              : Effect.sync(() => task.finish(Exit.succeed({ serverId: ref.id, nodeId: this.self })))
-        })
+            Effect.suspend(() =>
+              task.cancelled
+                ? Effect.ignore(this.table.stop(ref.id, "shutdown"))
+                : Effect.sync(() => task.finish(Exit.succeed({ serverId: ref.id, nodeId: this.self })))
+            )
+        }),
+        Effect.ensuring(Effect.sync(() => this.startingGlobal.delete(name)))
       )
     )
   }
@@ -366,7 +390,10 @@ class ServedSpawn implements SpawnTask {
 
   started(exit: Exit.Exit<ServerRef, GenServerInitError | NameAlreadyRegisteredError>): void {
     this.starting = undefined
-    if (Exit.isFailure(exit)) return this.finish(Exit.fail(this.serving.startFailed(this.behaviorName, exit)))
+    if (Exit.isFailure(exit)) {
+      this.releaseGlobalName()
+      return this.finish(Exit.fail(this.serving.startFailed(this.behaviorName, exit)))
+    }
     const ref = exit.value
     if (this.global === undefined || this.globalName === undefined) {
       return this.finish(Exit.succeed({ serverId: ref.id, nodeId: ref.nodeId }))
@@ -383,6 +410,14 @@ class ServedSpawn implements SpawnTask {
     if (this.cancelled || this.finished) return
     this.cancelled = true
     // Still in `init`: give it up. Registering its global name: stopped once that ends.
-    this.starting?.cancel()
+    if (this.starting !== undefined) {
+      this.starting.cancel()
+      this.starting = undefined
+      this.releaseGlobalName()
+    }
+  }
+
+  private releaseGlobalName(): void {
+    if (this.globalName !== undefined) this.serving.startingGlobal.delete(this.globalName)
   }
 }
