@@ -8,21 +8,22 @@
  * Behaviors are the guide's plain objects: every handler may answer with a value,
  * a Promise or an Effect.
  */
-import { Context, Duration, Effect, FiberSet, Layer, Option, Random, Schema } from "effect"
-import {
+import { Context, Effect, Layer } from "effect"
+import type { Duration } from "effect"
+import type { Option, Schema, Scope } from "effect"
+import type {
+  CallError,
   GenServerInitError,
   NameAlreadyRegisteredError,
   NodeNotReachableError,
   RemoteServerNotRunningError
 } from "./errors.js"
-import type { CallError } from "./errors.js"
+import type { ExitReason } from "./ExitReason.js"
+import * as Runtime from "./internal/runtime.js"
 import { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
-import { ProcessTable } from "./internal/process.js"
-import type { ExitListener, ExitReason } from "./internal/process.js"
-import { Timers, toMillis } from "./internal/timers.js"
 
-export type { ExitReason } from "./internal/process.js"
+export type { ExitReason } from "./ExitReason.js"
 
 /** Something that is either a value, a Promise of it, or an Effect producing it. */
 export type Answer<A, R = never> = A | Promise<A> | Effect.Effect<A, unknown, R>
@@ -66,26 +67,9 @@ export interface CallOptions {
 }
 
 /** Defaults of the local runtime, each with its reason. */
-export const defaults = {
-  /** Erlang's gen_server default: long enough for real work, short enough to surface a stuck server. */
-  callTimeout: Duration.seconds(5),
-  /** The guide's default; init doing I/O on a loaded node should finish well within it. */
-  initTimeout: Duration.seconds(5),
-  /** How long graceful shutdown waits for `terminate` handlers before interrupting them. */
-  shutdownGrace: Duration.seconds(5)
-} as const
+export const defaults = Runtime.defaults
 
-/** How the cluster reaches processes on other nodes; installed by `Cluster.layer`. */
-export interface RemoteRouter {
-  readonly call: (ref: ServerRef, msg: unknown, timeoutMs: number) => Effect.Effect<unknown, CallError>
-  readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
-  readonly stop: (
-    ref: ServerRef,
-    reason: ExitReason
-  ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
-}
-
-/** The local GenServer runtime of one node: its process table and its router to other nodes. */
+/** The local GenServer runtime of one node. */
 export interface Service {
   readonly nodeId: NodeId
   readonly start: <State, CallMsg, CastMsg, Reply, R>(
@@ -102,12 +86,6 @@ export interface Service {
   readonly processCount: () => number
   /** The local process registered under `name`. */
   readonly whereis: (name: string) => Option.Option<ServerRef>
-  /** Subscribes to local process exits (used by registries); returns the unsubscribe function. */
-  readonly onExit: (listener: ExitListener) => () => void
-  /** Installs the router for refs on other nodes. */
-  readonly setRouter: (router: RemoteRouter | undefined) => void
-  /** The process table, for the cluster's own request handlers. */
-  readonly table: ProcessTable
 }
 
 /** The local GenServer runtime service. */
@@ -125,57 +103,10 @@ export interface MakeOptions {
 export const standaloneNodeId: NodeId = NodeId.make("nonode", "nohost", 4369)
 
 /** Builds a runtime in the current scope; closing the scope stops every process with reason `shutdown`. */
-export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, import("effect/Scope").Scope> =>
-  Effect.gen(function* () {
-    const nodeId = options.nodeId ?? standaloneNodeId
-    const incarnation = options.incarnation ?? (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-    const clock = yield* Effect.clock
-    const runtime = yield* Effect.runtime<never>()
-    const fibers = yield* FiberSet.make<any, any>()
-    const timers = new Timers(clock, runtime)
-    const table = new ProcessTable(nodeId, `${incarnation}.`, timers, fibers, runtime)
-    let router: RemoteRouter | undefined = undefined
-    // Decoded once: a call without options should not pay for decoding the default.
-    const defaultTimeoutMs = toMillis(defaults.callTimeout)
-    yield* Effect.addFinalizer(() =>
-      table.stopAll("shutdown").pipe(Effect.timeout(defaults.shutdownGrace), Effect.ignore, Effect.zipRight(timers.close()))
-    )
-    const notReachable = (ref: ServerRef) => new NodeNotReachableError({ nodeId: ref.nodeId })
-    const service: Service = {
-      nodeId,
-      table,
-      start: (behavior, opts) =>
-        table.start(
-          behavior,
-          opts?.name,
-          opts?.args ?? [],
-          toMillis(opts?.initTimeout ?? defaults.initTimeout)
-        ),
-      call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
-        const timeoutMs = opts?.timeout === undefined ? defaultTimeoutMs : toMillis(opts.timeout)
-        if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
-        return (router === undefined ? Effect.fail(notReachable(ref)) : router.call(ref, msg, timeoutMs)) as Effect.Effect<
-          Reply,
-          CallError
-        >
-      },
-      cast: (ref, msg) => {
-        if (ref.nodeId === nodeId) return Effect.sync(() => void table.cast(ref.id, msg))
-        return router === undefined ? Effect.void : router.cast(ref, msg)
-      },
-      stop: (ref, reason = "normal") => {
-        if (ref.nodeId === nodeId) return table.stop(ref.id, reason)
-        return router === undefined ? Effect.fail(notReachable(ref)) : router.stop(ref, reason)
-      },
-      processCount: () => table.count,
-      whereis: (name) => Option.fromNullable(table.whereis(name)),
-      onExit: (listener) => table.onExit(listener),
-      setRouter: (r) => {
-        router = r
-      }
-    }
-    return service
-  })
+export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.map(Runtime.makeTable(options.nodeId ?? standaloneNodeId, options.incarnation), (table) =>
+    Runtime.register(Runtime.makeService(table, undefined), table)
+  )
 
 /** A standalone runtime: local processes only, for programs that never cluster. */
 export const layer: Layer.Layer<GenServerRuntime> = Layer.scoped(GenServerRuntime, make())

@@ -9,14 +9,32 @@
  * `{ conflict: name }` (or as the `onNameConflict` strategy says). See
  * `docs/global-registry.md` for what a reader observes during and after a partition.
  */
-import { Context, Effect, Option, Stream } from "effect"
-import type { Replica } from "./cluster/internal/registry.js"
-import { GlobalNameNotFoundError } from "./errors.js"
-import type { GlobalNameConflictError, NodeNotReachableError, RemoteServerNotRunningError } from "./errors.js"
+import { Context, Effect } from "effect"
+import { Stream as StreamModule } from "effect"
+import type { Option, Stream } from "effect"
+import type { GlobalNameConflictError, GlobalNameNotFoundError, NodeNotReachableError, RemoteServerNotRunningError } from "./errors.js"
 import type { ServerRef } from "./ServerRef.js"
 
-export type { ConflictStrategy, NameConflict, RegistryEvent } from "./cluster/internal/registry.js"
-import type { RegistryEvent } from "./cluster/internal/registry.js"
+/** What the registry reports. */
+export type RegistryEvent =
+  | { readonly _tag: "Registered"; readonly name: string; readonly ref: ServerRef }
+  | { readonly _tag: "Unregistered"; readonly name: string; readonly ref: ServerRef }
+  | { readonly _tag: "ConflictResolved"; readonly name: string; readonly winner: ServerRef; readonly loser: ServerRef }
+
+/** A conflict as handed to a custom strategy, on the node that owns the loser. */
+export interface NameConflict {
+  readonly name: string
+  readonly winner: ServerRef
+  readonly loser: ServerRef
+}
+
+/**
+ * What the loser's node does with the losing process: `"stop"` (default) stops it with
+ * reason `{ conflict: name }`; `"keep"` leaves it running, unregistered; a function
+ * decides (it runs on the loser's node; its failures are logged).
+ */
+export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Effect.Effect<void, unknown>)
+
 
 /** The GlobalRegistry of one node. */
 export interface Service {
@@ -41,30 +59,10 @@ export interface Service {
   readonly getNames: Effect.Effect<ReadonlyArray<string>>
   /** `Registered`, `Unregistered` and `ConflictResolved`, from subscription on. */
   readonly events: Stream.Stream<RegistryEvent>
-  /** The replica, for the cluster's own services. */
-  readonly replica: Replica
 }
 
 /** The GlobalRegistry service. */
 export class GlobalRegistry extends Context.Tag("noex-effect/GlobalRegistry")<GlobalRegistry, Service>() {}
-
-/** Builds the service over a node's replica. */
-export const make = (replica: Replica): Service => ({
-  replica,
-  register: (name, ref) => replica.register(name, ref),
-  unregister: (name) => replica.unregister(name),
-  whereis: (name) => Effect.sync(() => replica.whereis(name)),
-  lookup: (name) =>
-    Effect.suspend(() =>
-      Option.match(replica.whereis(name), {
-        onNone: () => Effect.fail(new GlobalNameNotFoundError({ name })),
-        onSome: Effect.succeed
-      })
-    ),
-  isRegistered: (name) => Effect.sync(() => Option.isSome(replica.whereis(name))),
-  getNames: Effect.sync(() => replica.names()),
-  events: Stream.fromPubSub(replica.events)
-})
 
 /** Registers `name` for `ref` cluster-wide. */
 export const register = (
@@ -96,6 +94,6 @@ export const getNames: Effect.Effect<ReadonlyArray<string>, never, GlobalRegistr
 )
 
 /** The registry's events. */
-export const events: Stream.Stream<RegistryEvent, never, GlobalRegistry> = Stream.unwrap(
+export const events: Stream.Stream<RegistryEvent, never, GlobalRegistry> = StreamModule.unwrap(
   Effect.map(GlobalRegistry, (r) => r.events)
 )

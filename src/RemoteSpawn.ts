@@ -7,13 +7,25 @@
  * it started: a spawn the caller gave up on leaves no process behind).
  */
 import { Context, Duration, Effect } from "effect"
-import type { Remoting, SpawnError } from "./cluster/internal/remoting.js"
-import { defaults as genServerDefaults } from "./GenServer.js"
-import { toMillis } from "./internal/timers.js"
+import type {
+  BehaviorNotFoundError,
+  MessageTooLargeError,
+  NodeNotReachableError,
+  RemoteSpawnInitError,
+  RemoteSpawnRegistrationError,
+  RemoteSpawnTimeoutError
+} from "./errors.js"
 import type { NodeId } from "./NodeId.js"
 import type { SpawnResult } from "./ServerRef.js"
 
-export type { SpawnError } from "./cluster/internal/remoting.js"
+/** The errors a spawn can end with, each for its own cause. */
+export type SpawnError =
+  | NodeNotReachableError
+  | BehaviorNotFoundError
+  | RemoteSpawnInitError
+  | RemoteSpawnRegistrationError
+  | RemoteSpawnTimeoutError
+  | MessageTooLargeError
 
 /** Options of {@link spawn}, as in the guide, plus `args` for `init`. */
 export interface SpawnOptions {
@@ -42,18 +54,6 @@ export interface Service {
 
 /** The RemoteSpawn service. */
 export class RemoteSpawn extends Context.Tag("noex-effect/RemoteSpawn")<RemoteSpawn, Service>() {}
-
-/** Builds the service over the cluster's remoting. */
-export const make = (remoting: Remoting): Service => ({
-  spawn: (behaviorName, nodeId, options) =>
-    remoting.spawn(behaviorName, nodeId, {
-      name: options?.name,
-      registration: options?.registration ?? "none",
-      initTimeoutMs: toMillis(options?.initTimeout ?? genServerDefaults.initTimeout),
-      timeoutMs: toMillis(options?.timeout ?? defaults.timeout),
-      args: options?.args ?? []
-    })
-})
 
 /** Spawns a process from a registered behavior on `nodeId` (this node included). */
 export const spawn = (

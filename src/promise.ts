@@ -9,6 +9,7 @@
  * Like noex, the module-level functions drive one node per process. `createNode()`
  * gives an independent instance for programs (and tests) that want several.
  */
+import * as RuntimeInternal from "./internal/runtime.js"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
 import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
 import * as ClusterModule from "./cluster/Cluster.js"
@@ -189,7 +190,7 @@ export const createNode = (): PromiseNode => {
       _getRefById: (id) =>
         runSync(
           Effect.map(GenServerModule.GenServerRuntime, (rt) => {
-            const proc = rt.table.resolve(id)
+            const proc = RuntimeInternal.tableOf(rt)?.resolve(id)
             return proc === undefined || !proc.alive ? undefined : { id: proc.id, nodeId: rt.nodeId }
           })
         )

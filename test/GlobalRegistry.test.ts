@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import { Effect, FastCheck, Fiber, Option, Stream } from "effect"
 import { GenServer, GlobalRegistry, MemoryNetwork, RemoteSpawn } from "../src/index.js"
 import type { ExitReason, RegistryEvent } from "../src/index.js"
@@ -244,12 +245,12 @@ describe("GlobalRegistry convergence property (simulated)", () => {
           yield* net.heal
           yield* settle(25_000, 250)
           const live = nodes.filter((_, i) => alive.has(i))
-          const tables = yield* Effect.forEach(live, (n) => Effect.map(n.run(GlobalRegistry.GlobalRegistry), (r) => r.replica.snapshot()))
+          const tables = yield* Effect.forEach(live, (n) => Effect.sync(() => internalsOf(n.cluster).replica.snapshot()))
           for (const table of tables) expect(table).toEqual(tables[0])
           for (const [, ref] of tables[0]!) {
             const owner = live.find((n) => n.id === ref.nodeId)
             expect(owner).toBeDefined()
-            const proc = (yield* owner!.run(GenServer.GenServerRuntime)).table.resolve(ref.id)
+            const proc = internalsOf(owner!.cluster).table.resolve(ref.id)
             expect(proc?.alive).toBe(true)
           }
         })

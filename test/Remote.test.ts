@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import { Effect, Fiber, Schema } from "effect"
 import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { ExitReason } from "../src/index.js"
@@ -157,7 +158,7 @@ describe("RemoteCall (simulated)", () => {
       expect(yield* Fiber.join(call)).toMatchObject({ _tag: "RemoteCallTimeoutError", serverId, nodeId: b.id, timeoutMs: 500 })
       yield* settle(2000)
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(1)
-      expect(a.cluster.remoting.pendingCount()).toBe(0)
+      expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
     }))
 
   it.scoped("answers RemoteServerNotRunningError for an unknown id, a stopped process and a ref of a previous incarnation", () =>

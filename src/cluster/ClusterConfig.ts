@@ -7,7 +7,7 @@ import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
-import type { ConflictStrategy } from "./internal/registry.js"
+import type { ConflictStrategy } from "../GlobalRegistry.js"
 
 /** What a user passes to `Cluster.layer`. Only `nodeName` is required. */
 export interface ClusterConfig {

@@ -18,8 +18,10 @@ import { Duration, Effect, Either, type Fiber, FiberSet, PubSub, Random, Runtime
 import type { Scope } from "effect"
 import { NodeId } from "../NodeId.js"
 import type { Address, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
-import type { WireMessage } from "../wire/Protocol.js"
+import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
+import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
+import type { Dispatch, Handlers } from "./internal/dispatch.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import * as Link from "./Link.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
@@ -27,8 +29,29 @@ import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
 
-/** Receives every message that is not membership's own, with the link's bound peer id. */
-export type MessageRouter = (from: NodeId, link: Link.Link, message: WireMessage) => void
+/** What membership is built from. */
+export interface MembershipDeps {
+  readonly self: Link.PeerIdentity
+  readonly config: ResolvedConfig
+  readonly transport: TransportService
+  readonly events: PubSub.PubSub<NodeEvent>
+  readonly metrics: NodeMetrics
+  readonly fibers: FiberSet.FiberSet<any, any>
+  readonly runtime: Runtime.Runtime<never>
+  /** Live local processes, for heartbeats. */
+  readonly processCount: () => number
+  readonly now: () => number
+}
+
+/** How the rest of the node hears from membership; given at `start`, once everything is built. */
+export interface MembershipWiring {
+  /** Every message that arrives on a link, with the peer the link is bound to. */
+  readonly dispatch: Dispatch
+  /** Run synchronously when a node comes up, before `NodeUp` is published. */
+  readonly onUp: ReadonlyArray<(nodeId: NodeId) => void>
+  /** Run synchronously when a node goes down, before `NodeDown` is published. */
+  readonly onDown: ReadonlyArray<(nodeId: NodeId) => void>
+}
 
 /** What one peer looks like to this node. */
 class Peer {
@@ -54,40 +77,29 @@ export class Membership {
   /** Inbound handshakes admitted and not yet finished, by peer: while one runs we do not dial that peer. */
   private readonly accepting = new Map<NodeId, number>()
   private closing = false
-  private router: MessageRouter = () => {}
-  private readonly downHooks = new Set<(nodeId: NodeId) => void>()
-  private readonly upHooks = new Set<(nodeId: NodeId) => void>()
+  private wiring: MembershipWiring = { dispatch: () => {}, onUp: [], onDown: [] }
   private readonly startedAt: number
+  readonly self: Link.PeerIdentity
+  readonly events: PubSub.PubSub<NodeEvent>
+  private readonly config: ResolvedConfig
+  private readonly transport: TransportService
+  private readonly metrics: NodeMetrics
+  private readonly fibers: FiberSet.FiberSet<any, any>
+  private readonly runtime: Runtime.Runtime<never>
+  private readonly processCount: () => number
+  private readonly now: () => number
 
-  constructor(
-    readonly self: Link.PeerIdentity,
-    private readonly config: ResolvedConfig,
-    private readonly transport: TransportService,
-    readonly events: PubSub.PubSub<NodeEvent>,
-    private readonly metrics: NodeMetrics,
-    private readonly fibers: FiberSet.FiberSet<any, any>,
-    private readonly runtime: Runtime.Runtime<never>,
-    private readonly processCount: () => number,
-    private readonly now: () => number
-  ) {
-    this.startedAt = now()
-  }
-
-  /** Installs the receiver of non-membership messages (calls, spawns, registry). */
-  setRouter(router: MessageRouter): void {
-    this.router = router
-  }
-
-  /** Runs `hook` synchronously when a node goes down, before `NodeDown` is published. */
-  onDown(hook: (nodeId: NodeId) => void): () => void {
-    this.downHooks.add(hook)
-    return () => this.downHooks.delete(hook)
-  }
-
-  /** Runs `hook` synchronously when a node comes up, before `NodeUp` is published. */
-  onUp(hook: (nodeId: NodeId) => void): () => void {
-    this.upHooks.add(hook)
-    return () => this.upHooks.delete(hook)
+  constructor(deps: MembershipDeps) {
+    this.self = deps.self
+    this.events = deps.events
+    this.config = deps.config
+    this.transport = deps.transport
+    this.metrics = deps.metrics
+    this.fibers = deps.fibers
+    this.runtime = deps.runtime
+    this.processCount = deps.processCount
+    this.now = deps.now
+    this.startedAt = deps.now()
   }
 
   /** The current link to `nodeId`, if connected. */
@@ -133,8 +145,9 @@ export class Membership {
   // ---- start and stop ------------------------------------------------------------------------
 
   /** Serves inbound connections (forked into the scope) and starts dialing the seeds. */
-  start(listener: Listener): Effect.Effect<void, never, Scope.Scope> {
+  start(listener: Listener, wiring: MembershipWiring): Effect.Effect<void, never, Scope.Scope> {
     return Effect.gen(this, function* () {
+      this.wiring = wiring
       yield* Effect.forkScoped(listener.serve((connection) => this.accept(connection)))
       for (const seed of this.config.seeds) {
         if (seed === this.self.nodeId) continue
@@ -307,7 +320,8 @@ export class Membership {
           yield* Effect.forkDaemon(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
           if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
         }
-        link.receive((message) => this.receive(peer, link, message))
+        const dispatch = this.wiring.dispatch
+        link.receive((message) => dispatch(peer.nodeId, link, message))
         if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
         this.sendHeartbeat(link)
         this.gossip(link)
@@ -327,28 +341,37 @@ export class Membership {
     )
   }
 
-  private receive(peer: Peer, link: Link.Link, message: WireMessage): void {
-    switch (message._tag) {
-      case "Heartbeat":
-        peer.processCount = message.processCount
-        peer.peerUptimeMs = message.uptimeMs
-        peer.lastHeartbeatAt = this.now()
-        return
-      case "Gossip":
-        for (const member of message.members) this.learn(member.nodeId, member.incarnation)
-        return
-      case "Goodbye":
-        if (peer.link === link) peer.goodbye = true
-        return
-      case "Hello":
-      case "Proof":
-      case "Welcome":
-      case "Reject":
-        Runtime.runFork(this.runtime, link.close(`handshake message ${message._tag} after the handshake`))
-        return
-      default:
-        this.router(peer.nodeId, link, message)
-    }
+  // ---- the membership and handshake sub-protocols ---------------------------------------------
+
+  /** Handlers of the membership messages, and of handshake messages arriving after the handshake. */
+  readonly handlers: Handlers<MembershipMessage["_tag"] | HandshakeMessage["_tag"]> = {
+    Heartbeat: (from, link, message) => {
+      const peer = this.peers.get(from)
+      if (peer === undefined || peer.link !== link) return
+      peer.processCount = message.processCount
+      peer.peerUptimeMs = message.uptimeMs
+      peer.lastHeartbeatAt = this.now()
+    },
+    Gossip: (_from, _link, message) => {
+      for (const member of message.members) this.learn(member.nodeId, member.incarnation)
+    },
+    Goodbye: (from, link) => {
+      const peer = this.peers.get(from)
+      if (peer !== undefined && peer.link === link) peer.goodbye = true
+    },
+    Hello: (_from, link, message) => this.lateHandshake(link, message),
+    Proof: (_from, link, message) => this.lateHandshake(link, message),
+    Welcome: (_from, link, message) => this.lateHandshake(link, message),
+    Reject: (_from, link, message) => this.lateHandshake(link, message)
+  }
+
+  private lateHandshake(link: Link.Link, message: HandshakeMessage): void {
+    this.fork(link.close(`handshake message ${message._tag} after the handshake`))
+  }
+
+  /** Runs an effect started by a callback, owned by the node. */
+  private fork(effect: Effect.Effect<unknown>): void {
+    FiberSet.unsafeAdd(this.fibers, Runtime.runFork(this.runtime, effect))
   }
 
   /** A member named by gossip: dial it unless it is connected, or it said goodbye in that incarnation. */
@@ -408,7 +431,7 @@ export class Membership {
   private emitUp(nodeId: NodeId): Effect.Effect<void> {
     return Effect.gen(this, function* () {
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
-      for (const hook of this.upHooks) hook(nodeId)
+      for (const hook of this.wiring.onUp) hook(nodeId)
       // Tell everyone else about the newcomer, so the mesh closes without waiting for a gossip round.
       for (const peer of this.peers.values()) {
         if (peer.link !== undefined && peer.nodeId !== nodeId) this.gossip(peer.link)
@@ -421,7 +444,7 @@ export class Membership {
   private emitDown(nodeId: NodeId, reason: NodeDownReason): Effect.Effect<void> {
     return Effect.gen(this, function* () {
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
-      for (const hook of this.downHooks) hook(nodeId)
+      for (const hook of this.wiring.onDown) hook(nodeId)
       yield* Effect.logInfo("node down").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, reason }))
       yield* PubSub.publish(this.events, { _tag: "NodeDown", nodeId, reason })
     })

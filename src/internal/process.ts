@@ -15,14 +15,14 @@ import {
   RemoteHandlerError,
   RemoteServerNotRunningError
 } from "../errors.js"
-import type { CallError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import type { TimerEntry, Timers } from "./timers.js"
 
-/** Why a process ended. */
-export type ExitReason = "normal" | "shutdown" | { readonly error: unknown } | { readonly conflict: string }
+import type { ExitReason } from "../ExitReason.js"
+
+export type { ExitReason } from "../ExitReason.js"
 
 /** The shape the table runs; `GenServer.ts` publishes the typed version. */
 export interface AnyBehavior {
@@ -38,8 +38,11 @@ export interface AnyBehavior {
  */
 const BATCH = 64
 
+/** How a call to a process of this node can fail (a remote caller adds the network's errors). */
+export type LocalCallError = RemoteServerNotRunningError | RemoteCallTimeoutError | RemoteHandlerError
+
 /** Receives a call's outcome; `Exit` is an `Effect`, so an `Effect.async` resume accepts it as is. */
-export type Resume = (exit: Exit.Exit<unknown, CallError>) => void
+export type Resume = (exit: Exit.Exit<unknown, LocalCallError>) => void
 
 class CallEnvelope {
   timer: TimerEntry | undefined = undefined
@@ -311,8 +314,8 @@ export class ProcessTable {
   // ---- call / cast -------------------------------------------------------------------------
 
   /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
-  call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, CallError> {
-    return Effect.async<unknown, CallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
+  call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
+    return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
   }
 
   /**
@@ -345,7 +348,7 @@ export class ProcessTable {
     return true
   }
 
-  private settle(env: CallEnvelope, result: Exit.Exit<unknown, CallError>): void {
+  private settle(env: CallEnvelope, result: Exit.Exit<unknown, LocalCallError>): void {
     const resume = env.resume
     if (resume === undefined) return
     env.resume = undefined

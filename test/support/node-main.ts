@@ -20,6 +20,7 @@
  * `graceful_shutdown`) and exits on the `stop` command, on SIGTERM/SIGINT and when
  * stdin closes (the parent died). Importing this module runs nothing.
  */
+import { internalsOf } from "../../src/cluster/internal/node.js"
 import { Cause, Context, Effect, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
@@ -140,9 +141,9 @@ export const commands: Record<string, CommandHandler> = {
       const bytes = yield* int(command.bytes, 1024, "bytes")
       const kind = command.payload ?? "raw"
       if (kind !== "raw" && kind !== "codec") return yield* Effect.fail(`payload must be "raw" or "codec"`)
-      const link = node.cluster.membership.linkTo(to)
+      const link = internalsOf(node.cluster).membership.linkTo(to)
       if (link === undefined) return yield* Effect.fail(`not connected to ${to}`)
-      const codec = kind === "codec" ? Codec.makeCodec() : undefined
+      const codec = kind === "codec" ? Codec.make() : undefined
       const payload = () => (codec === undefined ? new Uint8Array(bytes) : codec.encode(new Uint8Array(bytes)))
       const started = performance.now()
       let accepted = 0
@@ -153,7 +154,7 @@ export const commands: Record<string, CommandHandler> = {
       // The reply means the frames are on the wire (or the link closed).
       while (
         link.connection.queuedBytes() > 0 &&
-        node.cluster.membership.linkTo(to) === link &&
+        internalsOf(node.cluster).membership.linkTo(to) === link &&
         performance.now() - started < 30_000
       ) {
         yield* Effect.sleep("2 millis")
@@ -273,7 +274,7 @@ export const main = (config: ClusterConfig): void => {
     const context = yield* Layer.buildWithScope(layer, scope)
     const cluster = Context.get(context, Cluster.Cluster)
     // Subscribe before yielding to anything, so no event after the build is missed.
-    const subscription = yield* Scope.extend(PubSub.subscribe(cluster.membership.events), scope)
+    const subscription = yield* Scope.extend(PubSub.subscribe(internalsOf(cluster).membership.events), scope)
     yield* Effect.forkIn(
       Effect.forever(Effect.flatMap(subscription.take, (event) => Effect.sync(() => write(eventLine(event))))),
       scope

@@ -3,6 +3,7 @@
  * over one shared `MemoryNetwork`, built in its own scope so a test can shut one
  * down gracefully (close its scope) or kill it (`net.kill`).
  */
+import { internalsOf } from "../../src/cluster/internal/node.js"
 import { Clock, Context, Effect, Exit, Layer, PubSub, Scope, TestClock } from "effect"
 import { BehaviorRegistry, Cluster, MemoryTransport, NodeId } from "../../src/index.js"
 import type { ClusterConfig, MemoryNetwork, NodeEvent } from "../../src/index.js"
@@ -46,7 +47,7 @@ export const startNode = (
     const events: Array<NodeEvent> = []
     const eventTimes: Array<number> = []
     // Subscribe before the first event can be published, then consume in the background.
-    const subscription = yield* Scope.extend(PubSub.subscribe(cluster.membership.events), scope)
+    const subscription = yield* Scope.extend(PubSub.subscribe(internalsOf(cluster).membership.events), scope)
     yield* Effect.forkIn(
       Effect.forever(
         Effect.flatMap(subscription.take, (e) =>

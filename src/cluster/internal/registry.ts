@@ -9,15 +9,18 @@
  * with one rule every node applies alike: the lower Lamport sequence wins, then the
  * lower NodeId. No wall clock is involved.
  */
-import { Effect, Option, PubSub, Runtime } from "effect"
-import { GlobalNameConflictError, RemoteServerNotRunningError } from "../../errors.js"
-import type { NodeNotReachableError } from "../../errors.js"
+import { Effect, Exit, Option, PubSub, Stream } from "effect"
+import { GlobalNameConflictError, NodeNotReachableError, RemoteServerNotRunningError } from "../../errors.js"
+import type { ConflictStrategy, NameConflict, RegistryEvent } from "../../GlobalRegistry.js"
 import type { ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef } from "../../ServerRef.js"
-import type { WireMessage } from "../../wire/Protocol.js"
-import type { Membership } from "../Membership.js"
-import type { Remoting } from "./remoting.js"
+import type { MessageOf, WireMessage } from "../../wire/Protocol.js"
+import type { RegistryFailure, RegistryMessage } from "../../wire/RegistryProtocol.js"
+import type { Link } from "../Link.js"
+import type { Handlers, Links } from "./dispatch.js"
+import { PendingRequests } from "./pending.js"
+import type { GlobalNames } from "./serving.js"
 
 /** One registration as replicated. `seq` is the owner's Lamport time at registration. */
 export interface Entry {
@@ -27,26 +30,6 @@ export interface Entry {
   readonly incarnation: string
   readonly seq: number
 }
-
-/** What the registry reports. */
-export type RegistryEvent =
-  | { readonly _tag: "Registered"; readonly name: string; readonly ref: ServerRef }
-  | { readonly _tag: "Unregistered"; readonly name: string; readonly ref: ServerRef }
-  | { readonly _tag: "ConflictResolved"; readonly name: string; readonly winner: ServerRef; readonly loser: ServerRef }
-
-/** A conflict as handed to a custom strategy, on the node that owns the loser. */
-export interface NameConflict {
-  readonly name: string
-  readonly winner: ServerRef
-  readonly loser: ServerRef
-}
-
-/**
- * What the loser's node does with the losing process: `"stop"` (default) stops it with
- * reason `{ conflict: name }`; `"keep"` leaves it running, unregistered; a function
- * decides (it runs on the loser's node; its failures are logged).
- */
-export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Effect.Effect<void, unknown>)
 
 const refOf = (entry: Entry): ServerRef => ({ id: entry.serverId, nodeId: entry.nodeId })
 
@@ -64,6 +47,23 @@ export const winnerOf = (a: Entry, b: Entry): Entry => {
 /** How long a registration forwarded to another node may take. */
 const FORWARD_TIMEOUT_MS = 5000
 
+/** A forwarded registration got no answer in time (taken as done, see `forward`). */
+class ForwardTimeout {
+  readonly _tag = "ForwardTimeout"
+}
+
+/** What a replica is built from. */
+export interface ReplicaDeps {
+  readonly self: NodeId
+  readonly incarnation: string
+  readonly links: Links
+  readonly table: ProcessTable
+  readonly events: PubSub.PubSub<RegistryEvent>
+  readonly strategy: ConflictStrategy
+  /** Runs an effect started by a callback, owned by the node (interrupted when it closes). */
+  readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
+}
+
 /** The replica of one node. */
 export class Replica {
   private readonly entries = new Map<string, Entry>()
@@ -73,25 +73,34 @@ export class Replica {
   /** Names listed so far by a peer's `RegistrySync` that has more frames to come. */
   private readonly syncing = new Map<NodeId, Set<string>>()
 
-  constructor(
-    private readonly self: NodeId,
-    private readonly incarnation: string,
-    private readonly membership: Membership,
-    private readonly remoting: Remoting,
-    private readonly table: ProcessTable,
-    readonly events: PubSub.PubSub<RegistryEvent>,
-    private readonly strategy: ConflictStrategy,
-    private readonly runtime: Runtime.Runtime<never>
-  ) {
-    remoting.registryRouter = (from, message) => this.receive(from, message)
-    remoting.serving.globalNames = {
-      // Spawned processes are local, so this is `registerLocal`: it cannot fail with NodeNotReachableError.
-      register: (name, ref) => Effect.suspend(() => this.registerLocal(name, ref.id)),
-      holder: (name) => this.entries.get(name)?.nodeId
-    }
-    membership.onUp((nodeId) => this.sync(nodeId))
-    membership.onDown((nodeId) => this.dropNode(nodeId))
-    table.onExit((ref) => this.processEnded(ref.id))
+  private readonly self: NodeId
+  private readonly incarnation: string
+  private readonly links: Links
+  private readonly table: ProcessTable
+  readonly events: PubSub.PubSub<RegistryEvent>
+  /** `events` as a stream: each run subscribes anew. */
+  readonly eventStream: Stream.Stream<RegistryEvent>
+  private readonly strategy: ConflictStrategy
+  private readonly run: (effect: Effect.Effect<unknown, unknown>) => void
+  /** Registrations forwarded to the node that owns the process, waiting for its answer. */
+  private readonly forwarded: PendingRequests<void, RegistryFailure | NodeNotReachableError | ForwardTimeout>
+
+  constructor(deps: ReplicaDeps) {
+    this.self = deps.self
+    this.incarnation = deps.incarnation
+    this.links = deps.links
+    this.table = deps.table
+    this.events = deps.events
+    this.eventStream = Stream.fromPubSub(deps.events)
+    this.strategy = deps.strategy
+    this.run = deps.fork
+    this.forwarded = new PendingRequests(deps.table.timers)
+  }
+
+  /** Global names as spawns see them: a spawned process is local, so it is registered here. */
+  readonly globalNames: GlobalNames = {
+    register: (name, ref) => Effect.suspend(() => this.registerLocal(name, ref.id)),
+    holder: (name) => this.entries.get(name)?.nodeId
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -117,18 +126,7 @@ export class Replica {
     name: string,
     ref: ServerRef
   ): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError> {
-    if (ref.nodeId !== this.self) {
-      return this.remoting
-        .request(ref.nodeId, ref.id, (callId) => ({ _tag: "RegistryRequest", callId, op: "register", name, serverId: ref.id }), FORWARD_TIMEOUT_MS)
-        .pipe(
-          Effect.catchTags({
-            RemoteCallTimeoutError: () => Effect.void,
-            RemoteHandlerError: () => Effect.void,
-            InvalidMessageError: () => Effect.void,
-            MessageTooLargeError: () => Effect.void
-          })
-        )
-    }
+    if (ref.nodeId !== this.self) return this.forward(ref.nodeId, "register", name, ref.id)
     return Effect.suspend(() => this.registerLocal(name, ref.id))
   }
 
@@ -155,12 +153,33 @@ export class Replica {
       const entry = this.entries.get(name)
       if (entry === undefined) return Effect.void
       if (entry.nodeId !== this.self) {
-        return this.remoting
-          .request(entry.nodeId, entry.serverId, (callId) => ({ _tag: "RegistryRequest", callId, op: "unregister", name, serverId: entry.serverId }), FORWARD_TIMEOUT_MS)
-          .pipe(Effect.catchIf((e): e is Exclude<typeof e, NodeNotReachableError> => e._tag !== "NodeNotReachableError", () => Effect.void))
+        return this.forward(entry.nodeId, "unregister", name, entry.serverId).pipe(
+          Effect.catchIf((e): e is RegistryFailure => e._tag !== "NodeNotReachableError", () => Effect.void)
+        )
       }
       return this.removeOwn(entry)
     })
+  }
+
+  /**
+   * Asks the node owning a process to register or unregister a name for it, and waits
+   * for its answer. Past {@link FORWARD_TIMEOUT_MS} the request is taken as done: the
+   * owner's broadcast, not this answer, is what makes the name visible.
+   */
+  private forward(
+    nodeId: NodeId,
+    op: "register" | "unregister",
+    name: string,
+    serverId: string
+  ): Effect.Effect<void, RegistryFailure | NodeNotReachableError> {
+    return Effect.async<void, RegistryFailure | NodeNotReachableError | ForwardTimeout>((resume) => {
+      const link = this.links.linkTo(nodeId)
+      if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
+      const callId = this.forwarded.nextId()
+      const cancel = this.forwarded.open(callId, nodeId, serverId, resume, FORWARD_TIMEOUT_MS, () => new ForwardTimeout())
+      link.offer({ _tag: "RegistryRequest", callId, op, name, serverId })
+      return cancel
+    }).pipe(Effect.catchTag("ForwardTimeout", () => Effect.void))
   }
 
   private removeOwn(entry: Entry): Effect.Effect<void> {
@@ -184,7 +203,8 @@ export class Replica {
     if (names.size === 0) this.owned.delete(entry.serverId)
   }
 
-  private processEnded(serverId: string): void {
+  /** A local process ended: the names it held are gone everywhere. */
+  processEnded(serverId: string): void {
     const names = this.owned.get(serverId)
     if (names === undefined) return
     for (const name of Array.from(names)) {
@@ -197,12 +217,12 @@ export class Replica {
   // ---- replication ----------------------------------------------------------------------------
 
   private broadcast(message: WireMessage): void {
-    for (const nodeId of this.membership.connectedIds()) this.membership.linkTo(nodeId)?.offer(message)
+    for (const nodeId of this.links.connectedIds()) this.links.linkTo(nodeId)?.offer(message)
   }
 
   /** Sends this node's own names to a node that came up, in frames that fit the link's limit. */
   private sync(nodeId: NodeId): void {
-    const link = this.membership.linkTo(nodeId)
+    const link = this.links.linkTo(nodeId)
     if (link === undefined) return
     // Half the limit per frame leaves room for the envelope and for the estimate below.
     const budget = link.maxFrameBytes / 2
@@ -237,53 +257,59 @@ export class Replica {
     }
   }
 
-  private receive(from: NodeId, message: WireMessage): void {
-    switch (message._tag) {
-      case "RegistryRegister":
-        if (message.entry.nodeId === from) this.apply(message.entry)
-        return
-      case "RegistrySync": {
-        let listed = this.syncing.get(from)
-        if (listed === undefined) this.syncing.set(from, (listed = new Set()))
-        for (const entry of message.entries) {
-          if (entry.nodeId !== from) continue
-          listed.add(entry.name)
-          this.apply(entry)
-        }
-        if (message.more === true) return
-        this.syncing.delete(from)
-        // What we still hold for that node and it no longer lists is stale.
-        for (const entry of Array.from(this.entries.values())) {
-          if (entry.nodeId === from && !listed.has(entry.name)) {
-            this.entries.delete(entry.name)
-            this.publish({ _tag: "Unregistered", name: entry.name, ref: refOf(entry) })
-          }
-        }
-        return
+  // ---- the registry sub-protocol -------------------------------------------------------------
+
+  /** Handlers of every message of the registry sub-protocol. A peer speaks only for its own names. */
+  readonly handlers: Handlers<RegistryMessage["_tag"]> = {
+    RegistryRegister: (from, _link, message) => {
+      if (message.entry.nodeId === from) this.apply(message.entry)
+    },
+    RegistrySync: (from, _link, message) => {
+      let listed = this.syncing.get(from)
+      if (listed === undefined) this.syncing.set(from, (listed = new Set()))
+      for (const entry of message.entries) {
+        if (entry.nodeId !== from) continue
+        listed.add(entry.name)
+        this.apply(entry)
       }
-      case "RegistryUnregister": {
-        const entry = this.entries.get(message.name)
-        if (entry !== undefined && entry.nodeId === from && entry.serverId === message.serverId) {
-          this.entries.delete(message.name)
-          const winner = message.winner
-          this.publish(
-            winner === undefined
-              ? { _tag: "Unregistered", name: entry.name, ref: refOf(entry) }
-              : { _tag: "ConflictResolved", name: entry.name, winner: { id: winner.serverId, nodeId: winner.nodeId }, loser: refOf(entry) }
-          )
+      if (message.more === true) return
+      this.syncing.delete(from)
+      // What we still hold for that node and it no longer lists is stale.
+      for (const entry of Array.from(this.entries.values())) {
+        if (entry.nodeId === from && !listed.has(entry.name)) {
+          this.entries.delete(entry.name)
+          this.publish({ _tag: "Unregistered", name: entry.name, ref: refOf(entry) })
         }
-        return
       }
-      case "RegistryRequest":
-        return this.serveRequest(from, message)
-      default:
-        return
-    }
+    },
+    RegistryUnregister: (from, _link, message) => {
+      const entry = this.entries.get(message.name)
+      if (entry === undefined || entry.nodeId !== from || entry.serverId !== message.serverId) return
+      this.entries.delete(message.name)
+      const winner = message.winner
+      this.publish(
+        winner === undefined
+          ? { _tag: "Unregistered", name: entry.name, ref: refOf(entry) }
+          : { _tag: "ConflictResolved", name: entry.name, winner: { id: winner.serverId, nodeId: winner.nodeId }, loser: refOf(entry) }
+      )
+    },
+    RegistryRequest: (_from, link, message) => this.serveRequest(link, message),
+    RegistryAck: (from, _link, message) => this.forwarded.take(message.callId, from)?.resume(Exit.void),
+    RegistryFailed: (from, _link, message) => this.forwarded.take(message.callId, from)?.resume(Exit.fail(message.error))
   }
 
-  private serveRequest(from: NodeId, message: Extract<WireMessage, { _tag: "RegistryRequest" }>): void {
-    const link = this.membership.linkTo(from)
-    if (link === undefined) return
+  /** A node came up: send it this node's own names. */
+  nodeUp(nodeId: NodeId): void {
+    this.sync(nodeId)
+  }
+
+  /** A node went down: its names disappear, and registrations forwarded to it fail. */
+  nodeDown(nodeId: NodeId): void {
+    this.forwarded.failNode(nodeId, new NodeNotReachableError({ nodeId }))
+    this.dropNode(nodeId)
+  }
+
+  private serveRequest(link: Link, message: MessageOf<"RegistryRequest">): void {
     const effect =
       message.op === "register"
         ? this.registerLocal(message.name, message.serverId)
@@ -294,7 +320,7 @@ export class Replica {
     this.run(
       effect.pipe(
         Effect.match({
-          onFailure: (error) => void link.offer({ _tag: "CallFailed", callId: message.callId, error }),
+          onFailure: (error) => void link.offer({ _tag: "RegistryFailed", callId: message.callId, error }),
           onSuccess: () => void link.offer({ _tag: "RegistryAck", callId: message.callId })
         })
       )
@@ -350,9 +376,5 @@ export class Replica {
 
   private publish(event: RegistryEvent): void {
     this.run(PubSub.publish(this.events, event))
-  }
-
-  private run(effect: Effect.Effect<unknown, unknown>): void {
-    Runtime.runFork(this.runtime, effect)
   }
 }

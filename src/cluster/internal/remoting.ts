@@ -4,8 +4,7 @@
  * or `NodeNotReachableError` the moment its node goes down; a late reply finds no
  * entry and is dropped). Requests from other nodes are served by `Serving`.
  */
-import { Effect, Either, Exit, Runtime } from "effect"
-import type { Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
+import { Effect, Either, Exit } from "effect"
 import {
   InvalidMessageError,
   MessageTooLargeError,
@@ -15,78 +14,64 @@ import {
   RemoteSpawnInitError,
   RemoteSpawnTimeoutError
 } from "../../errors.js"
-import type { CallError, GlobalNameConflictError } from "../../errors.js"
+import type { CallError } from "../../errors.js"
+import type { ExitReason } from "../../ExitReason.js"
 import { bounded, describe } from "../../internal/handler.js"
-import type { ExitReason, ProcessTable } from "../../internal/process.js"
+import type { ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
 import type { NodeId } from "../../NodeId.js"
+import type { SpawnError } from "../../RemoteSpawn.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
 import * as Protocol from "../../wire/Protocol.js"
-import type { WireMessage } from "../../wire/Protocol.js"
-import type { Link } from "../Link.js"
-import type { Membership } from "../Membership.js"
+import type { RequestMessage } from "../../wire/RequestProtocol.js"
+import type { Handlers, Links } from "./dispatch.js"
 import type { NodeMetrics } from "./metrics.js"
-import { MAX_WIRE_TIMEOUT_MS, NO_REPLY, Serving } from "./serving.js"
-import type { SpawnError, SpawnRequest } from "./serving.js"
+import { PendingRequests } from "./pending.js"
+import { MAX_WIRE_TIMEOUT_MS, NO_REPLY } from "./serving.js"
+import type { Serving, SpawnRequest } from "./serving.js"
 
-export type { GlobalNames, SpawnError, SpawnRequest } from "./serving.js"
-
-interface CallPending {
-  readonly kind: "call" | "stop"
-  readonly nodeId: NodeId
-  readonly serverId: string
-  /** Answers are checked against the request kind's error union by the Schema of the wire; any of them may arrive. */
-  readonly resume: (exit: Exit.Exit<unknown, Protocol.CallFailure>) => void
-  readonly startedAt: number
-  timer: TimerEntry | undefined
+/** What remoting is built from. */
+export interface RemotingDeps {
+  readonly self: NodeId
+  readonly links: Links
+  readonly table: ProcessTable
+  readonly serving: Serving
+  readonly codec: PayloadCodec
+  readonly metrics: NodeMetrics
 }
-
-interface SpawnPending {
-  readonly kind: "spawn"
-  readonly nodeId: NodeId
-  readonly behaviorName: string
-  readonly resume: (exit: Exit.Exit<SpawnResult, SpawnError>) => void
-  timer: TimerEntry | undefined
-}
-
-type Pending = CallPending | SpawnPending
 
 /** The remoting of one node. */
 export class Remoting {
-  private seq = 0
-  private readonly pending = new Map<number, Pending>()
-  /** Requests from other nodes. */
-  readonly serving: Serving
-  registryRouter: ((from: NodeId, message: WireMessage) => void) | undefined = undefined
+  private readonly self: NodeId
+  private readonly links: Links
+  private readonly table: ProcessTable
+  private readonly serving: Serving
+  private readonly codec: PayloadCodec
+  private readonly metrics: NodeMetrics
+  private readonly calls: PendingRequests<unknown, CallError>
+  private readonly stops: PendingRequests<void, RemoteServerNotRunningError | NodeNotReachableError>
+  private readonly spawns: PendingRequests<SpawnResult, SpawnError>
 
-  constructor(
-    private readonly self: NodeId,
-    private readonly membership: Membership,
-    private readonly table: ProcessTable,
-    registry: BehaviorRegistryService,
-    private readonly codec: PayloadCodec,
-    private readonly metrics: NodeMetrics,
-    runtime: Runtime.Runtime<never>
-  ) {
-    this.serving = new Serving(self, table, registry, codec, metrics, runtime)
-    membership.setRouter((from, link, message) => this.route(from, link, message))
-    membership.onDown((nodeId) => this.nodeDown(nodeId))
+  constructor(deps: RemotingDeps) {
+    this.self = deps.self
+    this.links = deps.links
+    this.table = deps.table
+    this.serving = deps.serving
+    this.codec = deps.codec
+    this.metrics = deps.metrics
+    const timers = deps.table.timers
+    this.calls = new PendingRequests(timers)
+    this.stops = new PendingRequests(timers)
+    // A spawn given up by its caller is given up on the target too: it stops what it started.
+    this.spawns = new PendingRequests(timers, (spawnId, entry) =>
+      this.links.linkTo(entry.nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
+    )
   }
 
   /** Requests waiting for an answer (calls, stops, spawns). */
   pendingCount(): number {
-    return this.pending.size
-  }
-
-  private nextId(): number {
-    // Wraps before 2^31 so ids stay small integers on the wire; 0 is reserved.
-    this.seq = this.seq >= 0x7fff_ffff ? 1 : this.seq + 1
-    return this.seq
-  }
-
-  private now(): number {
-    return this.table.timers.now()
+    return this.calls.size + this.stops.size + this.spawns.size
   }
 
   // ---- caller side ----------------------------------------------------------------------------
@@ -94,7 +79,7 @@ export class Remoting {
   /** Calls a process on another node. */
   call(ref: ServerRef, msg: unknown, timeoutMs: number): Effect.Effect<unknown, CallError> {
     return Effect.async<unknown, CallError>((resume) => {
-      const link = this.membership.linkTo(ref.nodeId)
+      const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
       const payload = this.codec.encodeEither(msg)
       if (Either.isLeft(payload)) {
@@ -102,7 +87,7 @@ export class Remoting {
           Exit.fail(new InvalidMessageError({ serverId: ref.id, nodeId: ref.nodeId, message: `cannot encode the message: ${payload.left.message}` }))
         )
       }
-      const callId = this.nextId()
+      const callId = this.calls.nextId()
       const frame = Protocol.encode({
         _tag: "Call",
         callId,
@@ -113,31 +98,9 @@ export class Remoting {
       if (frame.length > link.maxFrameBytes) {
         return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
       }
-      return this.await(callId, "call", ref.nodeId, ref.id, resume, timeoutMs, () => link.offerFrame(frame))
-    })
-  }
-
-  /**
-   * Registers a pending call-like request, sends it, and arms its timeout (unless
-   * `timeoutMs` is infinite). Returns the canceler for `Effect.async`.
-   */
-  private await(
-    callId: number,
-    kind: "call" | "stop",
-    nodeId: NodeId,
-    serverId: string,
-    resume: (exit: Exit.Exit<any, any>) => void,
-    timeoutMs: number,
-    send: () => void
-  ): Effect.Effect<void> {
-    const entry: CallPending = { kind, nodeId, serverId, resume, startedAt: this.now(), timer: undefined }
-    this.pending.set(callId, entry)
-    entry.timer = this.table.timers.schedule(timeoutMs, () => {
-      if (this.pending.delete(callId)) resume(Exit.fail(new RemoteCallTimeoutError({ serverId, nodeId, timeoutMs })))
-    })
-    send()
-    return Effect.sync(() => {
-      if (this.pending.delete(callId)) this.table.timers.cancel(entry.timer)
+      const cancel = this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut)
+      link.offerFrame(frame)
+      return cancel
     })
   }
 
@@ -147,7 +110,7 @@ export class Remoting {
    */
   cast(ref: ServerRef, msg: unknown): Effect.Effect<void, MessageTooLargeError | InvalidMessageError> {
     return Effect.suspend((): Effect.Effect<void, MessageTooLargeError | InvalidMessageError> => {
-      const link = this.membership.linkTo(ref.nodeId)
+      const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) {
         this.metrics.castsDropped.unsafeUpdate(1, [])
         return Effect.void
@@ -166,36 +129,19 @@ export class Remoting {
     })
   }
 
-  /**
-   * Sends a request built around a fresh call id to `nodeId` and waits for its
-   * answer (`RegistryAck` or `CallFailed`), like a call: timeout, node down and late
-   * answers are handled the same way.
-   */
-  request(
-    nodeId: NodeId,
-    serverId: string,
-    build: (callId: number) => WireMessage,
-    timeoutMs: number
-  ): Effect.Effect<void, CallError | GlobalNameConflictError> {
-    return Effect.async<void, CallError | GlobalNameConflictError>((resume) => {
-      const link = this.membership.linkTo(nodeId)
-      if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
-      const callId = this.nextId()
-      return this.await(callId, "call", nodeId, serverId, resume, timeoutMs, () => link.offer(build(callId)))
-    })
-  }
-
   /** Stops a process on another node and waits until it has terminated. */
   stop(ref: ServerRef, reason: ExitReason): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError> {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
-      const link = this.membership.linkTo(ref.nodeId)
+      const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
-      const callId = this.nextId()
+      const callId = this.stops.nextId()
       const frame = this.stopFrame(callId, ref.id, reason, link.maxFrameBytes)
       // Only an id longer than any frame gets here; no process has such an id.
       if (frame === undefined) return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: ref.id, nodeId: ref.nodeId })))
       // No deadline: like a local stop, it waits for terminate; a node going down ends it.
-      return this.await(callId, "stop", ref.nodeId, ref.id, resume, Infinity, () => link.offerFrame(frame))
+      const cancel = this.stops.open(callId, ref.nodeId, ref.id, resume, Infinity, neverTimesOut)
+      link.offerFrame(frame)
+      return cancel
     })
   }
 
@@ -222,7 +168,7 @@ export class Remoting {
   spawn(behaviorName: string, nodeId: NodeId, request: SpawnRequest): Effect.Effect<SpawnResult, SpawnError> {
     if (nodeId === this.self) return this.spawnHere(behaviorName, request)
     return Effect.async<SpawnResult, SpawnError>((resume) => {
-      const link = this.membership.linkTo(nodeId)
+      const link = this.links.linkTo(nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
       const args = this.codec.encodeEither(request.args)
       if (Either.isLeft(args)) {
@@ -230,7 +176,7 @@ export class Remoting {
           Exit.fail(new RemoteSpawnInitError({ behaviorName, nodeId, message: `cannot encode the init arguments: ${args.left.message}` }))
         )
       }
-      const spawnId = this.nextId()
+      const spawnId = this.spawns.nextId()
       const frame = Protocol.encode({
         _tag: "Spawn",
         spawnId,
@@ -244,19 +190,9 @@ export class Remoting {
       if (frame.length > link.maxFrameBytes) {
         return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
       }
-      const entry: Pending = { kind: "spawn", nodeId, behaviorName, resume, timer: undefined }
-      this.pending.set(spawnId, entry)
-      entry.timer = this.table.timers.schedule(request.timeoutMs, () => {
-        if (!this.pending.delete(spawnId)) return
-        this.abandon(nodeId, spawnId)
-        resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId, timeoutMs: request.timeoutMs })))
-      })
+      const cancel = this.spawns.open(spawnId, nodeId, behaviorName, resume, request.timeoutMs, spawnTimedOut)
       link.offerFrame(frame)
-      return Effect.sync(() => {
-        if (!this.pending.delete(spawnId)) return
-        this.table.timers.cancel(entry.timer)
-        this.abandon(nodeId, spawnId)
-      })
+      return cancel
     })
   }
 
@@ -284,77 +220,55 @@ export class Remoting {
     })
   }
 
-  /** Tells the target we gave up: it stops what it started for us, whether still starting or done. */
-  private abandon(nodeId: NodeId, spawnId: number): void {
-    this.membership.linkTo(nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
-  }
-
-  /** Fails every request pending on a node that went down. */
-  private nodeDown(nodeId: NodeId): void {
-    for (const [id, entry] of this.pending) {
-      if (entry.nodeId !== nodeId) continue
-      this.pending.delete(id)
-      this.table.timers.cancel(entry.timer)
-      entry.resume(Exit.fail(new NodeNotReachableError({ nodeId })))
-    }
-    // Spawns it asked for and that are still starting: nobody will take them.
+  /** A node went down: every request to it fails at once, and the spawns it asked for are given up. */
+  nodeDown(nodeId: NodeId): void {
+    const error = new NodeNotReachableError({ nodeId })
+    this.calls.failNode(nodeId, error)
+    this.stops.failNode(nodeId, error)
+    this.spawns.failNode(nodeId, error)
     this.serving.callerDown(nodeId)
   }
 
-  // ---- routing ------------------------------------------------------------------------------
+  // ---- the request sub-protocol ----------------------------------------------------------------
 
-  private route(from: NodeId, link: Link, message: WireMessage): void {
-    switch (message._tag) {
-      case "Call":
-        return this.serving.serveCall(link, message)
-      case "Cast":
-        return this.serving.serveCast(from, message)
-      case "Reply": {
-        const entry = this.take(message.callId, "call")
-        if (entry === undefined) return
-        const value = this.codec.decodeEither(message.payload)
-        this.metrics.callLatencyMs.unsafeUpdate(this.now() - entry.startedAt, [])
-        return entry.resume(
-          Either.isRight(value)
-            ? Exit.succeed(value.right)
-            : Exit.fail(new InvalidMessageError({ serverId: entry.serverId, nodeId: from, message: `cannot decode the reply: ${value.left.message}` }))
-        )
-      }
-      case "CallFailed": {
-        const entry = this.take(message.callId, "call") ?? this.take(message.callId, "stop")
-        return entry?.resume(Exit.fail(message.error))
-      }
-      case "Stopped":
-        return this.take(message.callId, "stop")?.resume(Exit.void)
-      case "RegistryAck":
-        return this.take(message.callId, "call")?.resume(Exit.void)
-      case "Stop":
-        return this.serving.serveStop(link, message)
-      case "Spawn":
-        return this.serving.serveSpawn(from, link, message)
-      case "Spawned": {
-        const entry = this.take(message.spawnId, "spawn")
-        if (entry !== undefined) return entry.resume(Exit.succeed({ serverId: message.serverId, nodeId: from }))
-        // A late answer to a spawn we gave up on: stop it, so no orphan is left behind.
-        link.offer({ _tag: "Stop", callId: NO_REPLY, serverId: message.serverId, reason: this.codec.encode("shutdown") })
-        return
-      }
-      case "SpawnFailed":
-        return this.take(message.spawnId, "spawn")?.resume(Exit.fail(message.error))
-      case "SpawnAbandoned":
-        return this.serving.abandon(from, message.spawnId)
-      default:
-        return this.registryRouter?.(from, message)
-    }
+  /** Handlers of every message of the request sub-protocol, both sides. */
+  readonly handlers: Handlers<RequestMessage["_tag"]> = {
+    Call: (_from, link, message) => this.serving.serveCall(link, message),
+    Cast: (from, _link, message) => this.serving.serveCast(from, message),
+    Spawn: (from, link, message) => this.serving.serveSpawn(from, link, message),
+    SpawnAbandoned: (from, _link, message) => this.serving.abandon(from, message.spawnId),
+    Stop: (_from, link, message) => this.serving.serveStop(link, message),
+    Reply: (from, _link, message) => {
+      const entry = this.calls.take(message.callId, from)
+      if (entry === undefined) return
+      this.metrics.callLatencyMs.unsafeUpdate(this.table.timers.now() - entry.startedAt, [])
+      const value = this.codec.decodeEither(message.payload)
+      entry.resume(
+        Either.isRight(value)
+          ? Exit.succeed(value.right)
+          : Exit.fail(new InvalidMessageError({ serverId: entry.subject, nodeId: from, message: `cannot decode the reply: ${value.left.message}` }))
+      )
+    },
+    CallFailed: (from, _link, message) => this.calls.take(message.callId, from)?.resume(Exit.fail(message.error)),
+    Stopped: (from, _link, message) => this.stops.take(message.callId, from)?.resume(Exit.void),
+    StopFailed: (from, _link, message) => this.stops.take(message.callId, from)?.resume(Exit.fail(message.error)),
+    Spawned: (from, link, message) => {
+      const entry = this.spawns.take(message.spawnId, from)
+      if (entry !== undefined) return entry.resume(Exit.succeed({ serverId: message.serverId, nodeId: from }))
+      // A late answer to a spawn we gave up on: stop it, so no orphan is left behind.
+      link.offer({ _tag: "Stop", callId: NO_REPLY, serverId: message.serverId, reason: this.codec.encode("shutdown") })
+    },
+    SpawnFailed: (from, _link, message) => this.spawns.take(message.spawnId, from)?.resume(Exit.fail(message.error))
   }
+}
 
-  private take(id: number, kind: "call" | "stop"): CallPending | undefined
-  private take(id: number, kind: "spawn"): SpawnPending | undefined
-  private take(id: number, kind: Pending["kind"]): Pending | undefined {
-    const entry = this.pending.get(id)
-    if (entry === undefined || entry.kind !== kind) return undefined
-    this.pending.delete(id)
-    this.table.timers.cancel(entry.timer)
-    return entry
-  }
+const callTimedOut = (entry: { readonly nodeId: NodeId; readonly subject: string }, timeoutMs: number) =>
+  new RemoteCallTimeoutError({ serverId: entry.subject, nodeId: entry.nodeId, timeoutMs })
+
+const spawnTimedOut = (entry: { readonly nodeId: NodeId; readonly subject: string }, timeoutMs: number) =>
+  new RemoteSpawnTimeoutError({ behaviorName: entry.subject, nodeId: entry.nodeId, timeoutMs })
+
+/** For requests without a deadline: their timeout never fires. */
+const neverTimesOut = (): never => {
+  throw new Error("a request without a deadline timed out")
 }

@@ -4,7 +4,7 @@
  * spawns started from the behavior registry, and messages validated against a
  * behavior's schemas before its handlers see them.
  */
-import { Cause, Effect, Either, Exit, Option, ParseResult, Runtime, Schema } from "effect"
+import { Cause, Effect, Either, Exit, Option, ParseResult, Schema } from "effect"
 import type { RegisteredBehavior, Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
 import {
   BehaviorNotFoundError,
@@ -17,17 +17,16 @@ import type {
   GenServerInitError,
   GlobalNameConflictError,
   NameAlreadyRegisteredError,
-  NodeNotReachableError,
-  RemoteServerNotRunningError,
-  RemoteSpawnTimeoutError
+  RemoteServerNotRunningError
 } from "../../errors.js"
+import type { ExitReason } from "../../ExitReason.js"
 import { bounded, describe } from "../../internal/handler.js"
-import type { ExitReason, PendingStart, ProcessTable } from "../../internal/process.js"
+import type { PendingStart, ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
 import * as Protocol from "../../wire/Protocol.js"
-import type { WireMessage } from "../../wire/Protocol.js"
+import type { MessageOf } from "../../wire/Protocol.js"
 import type { Link } from "../Link.js"
 import type { NodeMetrics } from "./metrics.js"
 
@@ -40,14 +39,6 @@ export interface SpawnRequest {
   readonly args: ReadonlyArray<unknown>
 }
 
-/** The errors a spawn can end with. */
-export type SpawnError =
-  | NodeNotReachableError
-  | BehaviorNotFoundError
-  | RemoteSpawnInitError
-  | RemoteSpawnRegistrationError
-  | RemoteSpawnTimeoutError
-  | MessageTooLargeError
 
 /** The errors of a spawn served on this node (the caller adds the network's and its timeout). */
 export type LocalSpawnError = BehaviorNotFoundError | RemoteSpawnInitError | RemoteSpawnRegistrationError
@@ -81,7 +72,18 @@ const ExitReasonSchema = Schema.Union(
 )
 const decodeExitReason = Schema.decodeUnknownOption(ExitReasonSchema)
 
-
+/** What the serving side is built from. */
+export interface ServingDeps {
+  readonly self: NodeId
+  readonly table: ProcessTable
+  readonly behaviors: BehaviorRegistryService
+  readonly codec: PayloadCodec
+  readonly metrics: NodeMetrics
+  /** Global names for spawns with `registration: 'global'`. */
+  readonly globalNames: GlobalNames
+  /** Runs an effect started by a callback, owned by the node (interrupted when it closes). */
+  readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
+}
 
 /** What a message that does not fit its schema got wrong; bounded, since the report quotes the value. */
 const problem = (error: ParseResult.ParseError) => bounded(ParseResult.TreeFormatter.formatErrorSync(error))
@@ -96,17 +98,23 @@ export class Serving {
   private invalidCastLoggedAt = -Infinity
   /** Global names that spawns on this node are starting under (in `init` or registering). */
   readonly startingGlobal = new Set<string>()
-  /** Global names for spawns with `registration: 'global'`; installed by the GlobalRegistry. */
-  globalNames: GlobalNames | undefined = undefined
+  private readonly self: NodeId
+  private readonly table: ProcessTable
+  private readonly behaviors: BehaviorRegistryService
+  private readonly codec: PayloadCodec
+  private readonly metrics: NodeMetrics
+  private readonly globalNames: GlobalNames
+  private readonly log: (effect: Effect.Effect<unknown, unknown>) => void
 
-  constructor(
-    private readonly self: NodeId,
-    private readonly table: ProcessTable,
-    private readonly registry: BehaviorRegistryService,
-    private readonly codec: PayloadCodec,
-    private readonly metrics: NodeMetrics,
-    private readonly runtime: Runtime.Runtime<never>
-  ) {}
+  constructor(deps: ServingDeps) {
+    this.self = deps.self
+    this.table = deps.table
+    this.behaviors = deps.behaviors
+    this.codec = deps.codec
+    this.metrics = deps.metrics
+    this.globalNames = deps.globalNames
+    this.log = deps.fork
+  }
 
   private now(): number {
     return this.table.timers.now()
@@ -153,7 +161,7 @@ export class Serving {
   }
 
 
-  serveCall(link: Link, message: Extract<WireMessage, { _tag: "Call" }>): void {
+  serveCall(link: Link, message: MessageOf<"Call">): void {
     const { callId, serverId } = message
     const decoded = this.codec.decodeEither(message.payload)
     if (Either.isLeft(decoded)) {
@@ -187,7 +195,7 @@ export class Serving {
     link.offer({ _tag: "CallFailed", callId, error })
   }
 
-  serveCast(from: NodeId, message: Extract<WireMessage, { _tag: "Cast" }>): void {
+  serveCast(from: NodeId, message: MessageOf<"Cast">): void {
     const decoded = this.codec.decodeEither(message.payload)
     const behavior = this.table.resolve(message.serverId)?.behavior as RegisteredBehavior | undefined
     const invalid = Either.isLeft(decoded)
@@ -213,7 +221,7 @@ export class Serving {
     if (!this.table.cast(message.serverId, decoded.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
   }
 
-  serveStop(link: Link, message: Extract<WireMessage, { _tag: "Stop" }>): void {
+  serveStop(link: Link, message: MessageOf<"Stop">): void {
     const reason = Either.match(this.codec.decodeEither(message.reason), {
       onLeft: () => "normal" as ExitReason,
       onRight: (u) => Option.getOrElse(decodeExitReason(u), () => "normal" as ExitReason)
@@ -222,7 +230,7 @@ export class Serving {
       this.table.stop(message.serverId, reason).pipe(
         Effect.match({
           onFailure: (error) => {
-            if (message.callId !== NO_REPLY) link.offer({ _tag: "CallFailed", callId: message.callId, error })
+            if (message.callId !== NO_REPLY) link.offer({ _tag: "StopFailed", callId: message.callId, error })
           },
           onSuccess: () => {
             if (message.callId !== NO_REPLY) link.offer({ _tag: "Stopped", callId: message.callId })
@@ -232,7 +240,7 @@ export class Serving {
     )
   }
 
-  serveSpawn(from: NodeId, link: Link, message: Extract<WireMessage, { _tag: "Spawn" }>): void {
+  serveSpawn(from: NodeId, link: Link, message: MessageOf<"Spawn">): void {
     const { behaviorName, spawnId } = message
     const args = this.codec.decodeEither(message.args)
     if (Either.isLeft(args) || !Array.isArray(args.right)) {
@@ -298,7 +306,7 @@ export class Serving {
     request: SpawnRequest,
     done: (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => void
   ): SpawnTask | undefined {
-    const behavior = this.registry.get(behaviorName)
+    const behavior = this.behaviors.get(behaviorName)
     if (Option.isNone(behavior)) {
       done(Exit.fail(new BehaviorNotFoundError({ behaviorName, nodeId: this.self })))
       return undefined
@@ -369,9 +377,6 @@ export class Serving {
     return this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))
   }
 
-  private log(effect: Effect.Effect<unknown, unknown>): void {
-    Runtime.runFork(this.runtime, effect)
-  }
 }
 
 /** One spawn served by {@link Serving.spawnHere}: in `init`, registering its global name, or finished. */

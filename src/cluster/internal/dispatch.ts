@@ -1,0 +1,34 @@
+/**
+ * The dispatch table: every wire message tag mapped to the one component that owns
+ * it. `Cluster.layer` builds the table from each sub-protocol's handlers; the type
+ * `Table` names every tag, so a message nobody handles does not compile.
+ */
+import type { NodeId } from "../../NodeId.js"
+import type { MessageOf, Tag, WireMessage } from "../../wire/Protocol.js"
+import type { Link } from "../Link.js"
+
+/** Handles one message from a link; `from` is the peer the handshake bound to the link. */
+export type Handler<K extends Tag> = (from: NodeId, link: Link, message: MessageOf<K>) => void
+
+/** Handlers for a set of tags: what a sub-protocol's owner contributes to the table. */
+export type Handlers<K extends Tag> = { readonly [P in K]: Handler<P> }
+
+/** The whole table: one handler for every tag. */
+export type Table = Handlers<Tag>
+
+/** Receives one message and hands it to its handler. */
+export type Dispatch = (from: NodeId, link: Link, message: WireMessage) => void
+
+/** The dispatcher of a complete table. */
+export const make =
+  (table: Table): Dispatch =>
+  (from, link, message) =>
+    (table[message._tag] as Handler<Tag>)(from, link, message)
+
+/** Where the other components find links: membership owns them. */
+export interface Links {
+  /** The current link to `nodeId`, if connected. */
+  readonly linkTo: (nodeId: NodeId) => Link | undefined
+  /** The nodes connected now. */
+  readonly connectedIds: () => Array<NodeId>
+}

@@ -1,0 +1,64 @@
+/**
+ * The public services of a node, built over its internal machinery. Each is a plain
+ * object of the shape its public module declares; the composition root
+ * (`internal/node.ts`) builds them once per node.
+ */
+import { Effect, Option } from "effect"
+import { GlobalNameNotFoundError } from "../../errors.js"
+import type * as GenServer from "../../GenServer.js"
+import { defaults as genServerDefaults } from "../../internal/runtime.js"
+import type * as GlobalRegistry from "../../GlobalRegistry.js"
+import { toMillis } from "../../internal/timers.js"
+import type * as RemoteCall from "../../RemoteCall.js"
+import type { CallOptions } from "../../RemoteCall.js"
+import type * as RemoteSpawn from "../../RemoteSpawn.js"
+import { defaults as spawnDefaults } from "../../RemoteSpawn.js"
+import type { ServerRef } from "../../ServerRef.js"
+import type { CallError } from "../../errors.js"
+import type { Replica } from "./registry.js"
+import type { Remoting } from "./remoting.js"
+
+/** `RemoteCall` over the local runtime and remoting: a local ref never touches the network. */
+export const remoteCall = (runtime: GenServer.Service, remoting: Remoting): RemoteCall.Service => {
+  // Decoded once: a call without options should not pay for decoding the default.
+  const defaultTimeoutMs = toMillis(genServerDefaults.callTimeout)
+  return {
+    call: <Reply>(ref: ServerRef, msg: unknown, options?: CallOptions) =>
+      ref.nodeId === runtime.nodeId
+        ? runtime.call<Reply>(ref, msg, options)
+        : (remoting.call(ref, msg, options?.timeout === undefined ? defaultTimeoutMs : toMillis(options.timeout)) as Effect.Effect<
+            Reply,
+            CallError
+          >),
+    cast: (ref, msg) => (ref.nodeId === runtime.nodeId ? runtime.cast(ref, msg) : remoting.cast(ref, msg))
+  }
+}
+
+/** `RemoteSpawn` over remoting, with the guide's defaults applied. */
+export const remoteSpawn = (remoting: Remoting): RemoteSpawn.Service => ({
+  spawn: (behaviorName, nodeId, options) =>
+    remoting.spawn(behaviorName, nodeId, {
+      name: options?.name,
+      registration: options?.registration ?? "none",
+      initTimeoutMs: toMillis(options?.initTimeout ?? genServerDefaults.initTimeout),
+      timeoutMs: toMillis(options?.timeout ?? spawnDefaults.timeout),
+      args: options?.args ?? []
+    })
+})
+
+/** `GlobalRegistry` over a node's replica. */
+export const globalRegistry = (replica: Replica): GlobalRegistry.Service => ({
+  register: (name, ref) => replica.register(name, ref),
+  unregister: (name) => replica.unregister(name),
+  whereis: (name) => Effect.sync(() => replica.whereis(name)),
+  lookup: (name) =>
+    Effect.suspend(() =>
+      Option.match(replica.whereis(name), {
+        onNone: () => Effect.fail(new GlobalNameNotFoundError({ name })),
+        onSome: Effect.succeed
+      })
+    ),
+  isRegistered: (name) => Effect.sync(() => Option.isSome(replica.whereis(name))),
+  getNames: Effect.sync(() => replica.names()),
+  events: replica.eventStream
+})

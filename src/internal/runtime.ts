@@ -1,0 +1,90 @@
+/**
+ * The local GenServer runtime of one node, built from its process table: local refs
+ * are served by the table, refs on other nodes by the router the cluster gives it
+ * (none for a standalone runtime: they fail with `NodeNotReachableError`).
+ */
+import { Duration, Effect, FiberSet, Option, Random } from "effect"
+import type { Scope } from "effect"
+import type { CallError, NodeNotReachableError, RemoteServerNotRunningError } from "../errors.js"
+import { NodeNotReachableError as NotReachable } from "../errors.js"
+import type { ExitReason } from "../ExitReason.js"
+import type { CallOptions, Service } from "../GenServer.js"
+import type { NodeId } from "../NodeId.js"
+import type { ServerRef } from "../ServerRef.js"
+import { ProcessTable } from "./process.js"
+import { Timers, toMillis } from "./timers.js"
+
+/** Defaults of the local runtime, each with its reason (published as `GenServer.defaults`). */
+export const defaults = {
+  /** Erlang's gen_server default: long enough for real work, short enough to surface a stuck server. */
+  callTimeout: Duration.seconds(5),
+  /** The guide's default; init doing I/O on a loaded node should finish well within it. */
+  initTimeout: Duration.seconds(5),
+  /** How long graceful shutdown waits for `terminate` handlers before interrupting them. */
+  shutdownGrace: Duration.seconds(5)
+} as const
+
+/** How a runtime reaches processes on other nodes; the cluster provides it. */
+export interface RemoteRouter {
+  readonly call: (ref: ServerRef, msg: unknown, timeoutMs: number) => Effect.Effect<unknown, CallError>
+  readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
+  readonly stop: (ref: ServerRef, reason: ExitReason) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+}
+
+/**
+ * Builds a node's process table in the current scope; closing the scope stops every
+ * process with reason `shutdown` (bounded by the shutdown grace) and then its timers.
+ */
+export const makeTable = (nodeId: NodeId, incarnation?: string): Effect.Effect<ProcessTable, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const prefix = incarnation ?? (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const fibers = yield* FiberSet.make<any, any>()
+    const timers = new Timers(clock, runtime)
+    const table = new ProcessTable(nodeId, `${prefix}.`, timers, fibers, runtime)
+    yield* Effect.addFinalizer(() =>
+      table.stopAll("shutdown").pipe(Effect.timeout(defaults.shutdownGrace), Effect.ignore, Effect.zipRight(timers.close()))
+    )
+    return table
+  })
+
+/** The `GenServer` service over `table`, routing refs on other nodes through `router`. */
+export const makeService = (table: ProcessTable, router: RemoteRouter | undefined): Service => {
+  const nodeId = table.nodeId
+  // Decoded once: a call without options should not pay for decoding the default.
+  const defaultTimeoutMs = toMillis(defaults.callTimeout)
+  const notReachable = (ref: ServerRef) => new NotReachable({ nodeId: ref.nodeId })
+  return {
+    nodeId,
+    start: (behavior, opts) =>
+      table.start(behavior, opts?.name, opts?.args ?? [], toMillis(opts?.initTimeout ?? defaults.initTimeout)),
+    call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
+      const timeoutMs = opts?.timeout === undefined ? defaultTimeoutMs : toMillis(opts.timeout)
+      if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
+      return (router === undefined ? Effect.fail(notReachable(ref)) : router.call(ref, msg, timeoutMs)) as Effect.Effect<Reply, CallError>
+    },
+    cast: (ref, msg) => {
+      if (ref.nodeId === nodeId) return Effect.sync(() => void table.cast(ref.id, msg))
+      return router === undefined ? Effect.void : router.cast(ref, msg)
+    },
+    stop: (ref, reason = "normal") => {
+      if (ref.nodeId === nodeId) return table.stop(ref.id, reason)
+      return router === undefined ? Effect.fail(notReachable(ref)) : router.stop(ref, reason)
+    },
+    processCount: () => table.count,
+    whereis: (name) => Option.fromNullable(table.whereis(name))
+  }
+}
+
+/** The table behind a runtime service, for the cluster's own machinery and the facade. */
+const tables = new WeakMap<Service, ProcessTable>()
+
+/** Remembers the table of a service built by {@link makeService}. */
+export const register = (service: Service, table: ProcessTable): Service => {
+  tables.set(service, table)
+  return service
+}
+
+/** The table of a runtime service. */
+export const tableOf = (service: Service): ProcessTable | undefined => tables.get(service)
