@@ -59,19 +59,19 @@ const promiseBaseline = async (): Promise<number> => {
 
 const gc = () => (globalThis as { gc?: () => void }).gc?.()
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const rt = yield* GenServer.GenServerRuntime
   const ref = yield* GenServer.start(counter)
 
   const timed = <E, R>(body: Effect.Effect<number, E, R>) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const t0 = performance.now()
       const n = yield* body
       return n / ((performance.now() - t0) / 1000)
     })
 
   const sequential = timed(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       let n = 0
       const deadline = performance.now() + DURATION_MS
       while (performance.now() < deadline) {
@@ -82,21 +82,20 @@ const program = Effect.gen(function* () {
     })
   )
   const outstanding64 = timed(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const perFiber = 20_000
       yield* Effect.all(
         Array.from({ length: 64 }, () =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             for (let i = 0; i < perFiber; i++) yield* rt.call(ref, "get")
-          })
-        ),
+          })),
         { concurrency: "unbounded", discard: true }
       )
       return 64 * perFiber
     })
   )
   const casts = timed(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const n = 1_000_000
       for (let i = 0; i < n; i++) yield* GenServer.cast(ref, "inc")
       yield* GenServer.call(ref, "get")
@@ -126,7 +125,10 @@ const program = Effect.gen(function* () {
     const after = process.memoryUsage().heapUsed
     // The refs array is the caller's, not the processes': subtract it (16 B per slot + ~80 B per ref).
     const perProcess = (after - before) / count
-    console.log(`heap per idle process (${fmt(count)} processes)`.padEnd(44), `${perProcess.toFixed(0).padStart(12)} B   (incl. the caller's ref)`)
+    console.log(
+      `heap per idle process (${fmt(count)} processes)`.padEnd(44),
+      `${perProcess.toFixed(0).padStart(12)} B   (incl. the caller's ref)`
+    )
     yield* Effect.forEach(refs, (r) => rt.stop(r), { discard: true })
   }
 })

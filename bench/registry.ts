@@ -14,7 +14,7 @@ const ROUNDS = 300
 const BULK = 5000
 
 const program = (remotes: ReadonlyArray<NodeId>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const cluster = yield* Cluster.Cluster
     const registry = yield* GlobalRegistry.GlobalRegistry
     // Every far node casts { name } here when it sees a registration.
@@ -62,7 +62,9 @@ const program = (remotes: ReadonlyArray<NodeId>) =>
     const p99 = percentile(latencies, 99)
     console.log("\n== GlobalRegistry, 3 nodes (2 OS processes + this one) ==")
     console.log(
-      `${"visible on all 3 nodes, p50 / p99".padEnd(44)} ${p50.toFixed(0).padStart(8)} / ${p99.toFixed(0)} µs   raw net round trip p50 ${rawP50.toFixed(0)} µs   ratio ${(p50 / rawP50).toFixed(2)}x`
+      `${"visible on all 3 nodes, p50 / p99".padEnd(44)} ${p50.toFixed(0).padStart(8)} / ${
+        p99.toFixed(0)
+      } µs   raw net round trip p50 ${rawP50.toFixed(0)} µs   ratio ${(p50 / rawP50).toFixed(2)}x`
     )
     console.log("  (measured until both far nodes' notifications arrive back: one extra one-way hop included)")
 
@@ -76,8 +78,17 @@ const program = (remotes: ReadonlyArray<NodeId>) =>
     const registered = performance.now()
     yield* Deferred.await(allSeen)
     const converged = performance.now()
-    report(`registrations/s (${fmt(BULK)} back to back)`, BULK / ((registered - t0) / 1000), "raw net seq rt", raw.perSecond)
-    console.log(`${"  all visible on 3 nodes after".padEnd(44)} ${((converged - t0)).toFixed(1).padStart(8)} ms   (${fmt(BULK / ((converged - t0) / 1000))} names/s end to end)`)
+    report(
+      `registrations/s (${fmt(BULK)} back to back)`,
+      BULK / ((registered - t0) / 1000),
+      "raw net seq rt",
+      raw.perSecond
+    )
+    console.log(
+      `${"  all visible on 3 nodes after".padEnd(44)} ${(converged - t0).toFixed(1).padStart(8)} ms   (${
+        fmt(BULK / ((converged - t0) / 1000))
+      } names/s end to end)`
+    )
   })
 
 const main = async () => {
@@ -86,7 +97,7 @@ const main = async () => {
     Layer.provide(TcpTransport.layer)
   )
   await Effect.runPromise(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const self = yield* Cluster.getLocalNodeId
       const script = fileURLToPath(new URL("./internal/registry-node.ts", import.meta.url))
       const b = yield* Effect.promise(() => startChild<{ nodeId: NodeId }>(script, [self, "b"]))

@@ -32,29 +32,28 @@ const rawOneWay = (port: number, count: number, bytes: number) =>
   })
 
 const timedLoop = <E, R>(body: Effect.Effect<unknown, E, R>, outstanding: number, durationMs = DURATION_MS) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const latencies: Array<number> = []
     let completed = 0
     const started = performance.now()
     const deadline = started + durationMs
     yield* Effect.all(
       Array.from({ length: outstanding }, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           while (performance.now() < deadline) {
             const t0 = performance.now()
             yield* body
             if (latencies.length < 200_000) latencies.push((performance.now() - t0) * 1000)
             completed++
           }
-        })
-      ),
+        })),
       { concurrency: "unbounded", discard: true }
     )
     return { perSecond: completed / ((performance.now() - started) / 1000), latencies }
   })
 
 const program = (server: { nodeId: NodeId; rawPort: number; sinkPort: number }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const cluster = yield* Cluster.Cluster
     while (!(yield* cluster.isNodeConnected(server.nodeId))) yield* Effect.sleep("10 millis")
     const echo = yield* RemoteSpawn.spawn("echo", server.nodeId)
@@ -84,7 +83,9 @@ const program = (server: { nodeId: NodeId; rawPort: number; sinkPort: number }) 
         const r50 = percentile(raw.latenciesUs, 50)
         const r99 = percentile(raw.latenciesUs, 99)
         console.log(
-          `${"  latency p50 / p99".padEnd(44)} ${p50.toFixed(0).padStart(6)} / ${p99.toFixed(0)} µs   raw net ${r50.toFixed(0)} / ${r99.toFixed(0)} µs   p99 ratio ${(p99 / r99).toFixed(2)}x`
+          `${"  latency p50 / p99".padEnd(44)} ${p50.toFixed(0).padStart(6)} / ${p99.toFixed(0)} µs   raw net ${
+            r50.toFixed(0)
+          } / ${r99.toFixed(0)} µs   p99 ratio ${(p99 / r99).toFixed(2)}x`
         )
       }
     }
@@ -135,4 +136,3 @@ main().catch((e) => {
   console.error(e)
   process.exit(1)
 })
-

@@ -13,8 +13,10 @@ const DURATION_MS = 2000
 
 const framePingPong = (port: number, bytes: number, outstanding: number) =>
   Effect.scoped(
-    Effect.gen(function* () {
-      const conn = yield* TcpTransport.make.dial({ host: "127.0.0.1", port, name: "echo" }, { maxFrameBytes: 16 * 1024 * 1024 })
+    Effect.gen(function*() {
+      const conn = yield* TcpTransport.make.dial({ host: "127.0.0.1", port, name: "echo" }, {
+        maxFrameBytes: 16 * 1024 * 1024
+      })
       const payload = new Uint8Array(bytes).fill(7)
       const done = yield* Deferred.make<number>()
       let completed = 0
@@ -30,7 +32,9 @@ const framePingPong = (port: number, bytes: number, outstanding: number) =>
           completed++
           inFlight--
           if (performance.now() < deadline) send()
-          else if (inFlight === 0) Deferred.unsafeDone(done, Exit.succeed(completed / ((performance.now() - started) / 1000)))
+          else if (inFlight === 0) {
+            Deferred.unsafeDone(done, Exit.succeed(completed / ((performance.now() - started) / 1000)))
+          }
         })
       )
       for (let i = 0; i < outstanding; i++) send()
@@ -49,7 +53,12 @@ const main = async () => {
         await Effect.runPromise(framePingPong(info.framePort, bytes, outstanding)) // warm-up
         const raw = await rawRemotePingPong({ port: info.rawPort, bytes, outstanding, durationMs: DURATION_MS })
         const ours = await Effect.runPromise(framePingPong(info.framePort, bytes, outstanding))
-        report(`${bytes} B frames, ${outstanding === 1 ? "sequential" : `${outstanding} outstanding`}`, ours, "raw net", raw.perSecond)
+        report(
+          `${bytes} B frames, ${outstanding === 1 ? "sequential" : `${outstanding} outstanding`}`,
+          ours,
+          "raw net",
+          raw.perSecond
+        )
       }
     }
   } finally {

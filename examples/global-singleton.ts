@@ -44,7 +44,7 @@ const describe = (event: RegistryEvent) =>
 /** The guide's code, on one node. */
 const contend = (node: LocalNode) =>
   node.run(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const localNodeId = yield* Cluster.getLocalNodeId
       if (!(yield* GlobalRegistry.isRegistered(LEADER_NAME))) {
         const result = yield* RemoteSpawn.spawn("leader", localNodeId, {
@@ -58,11 +58,12 @@ const contend = (node: LocalNode) =>
       return `${node.name}: Leader is on ${Option.match(leader, { onNone: () => "?", onSome: (l) => l.nodeId })}`
     }).pipe(
       // A contender that already sees the other registration when it registers is refused at once.
-      Effect.catchTag("RemoteSpawnRegistrationError", (e) => Effect.succeed(`${node.name}: lost at registration (${e.message})`))
+      Effect.catchTag("RemoteSpawnRegistrationError", (e) =>
+        Effect.succeed(`${node.name}: lost at registration (${e.message})`))
     )
   )
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const alpha = yield* startNode("alpha", { behaviors: { leader: leaderBehavior } })
   const beta = yield* startNode("beta", { seeds: [alpha.id], behaviors: { leader: leaderBehavior } })
   const gamma = yield* startNode("gamma", { seeds: [alpha.id], behaviors: { leader: leaderBehavior } })
@@ -75,10 +76,14 @@ const program = Effect.gen(function* () {
   for (const node of nodes) {
     yield* Effect.forkScoped(
       node.run(
-        Stream.runForEach(GlobalRegistry.events, (event) =>
-          Effect.sync(() => events.push({ node: node.name, event })).pipe(
-            Effect.zipRight(event._tag === "ConflictResolved" ? Console.log(`  [${node.name}] ${describe(event)}`) : Effect.void)
-          )
+        Stream.runForEach(
+          GlobalRegistry.events,
+          (event) =>
+            Effect.sync(() => events.push({ node: node.name, event })).pipe(
+              Effect.zipRight(
+                event._tag === "ConflictResolved" ? Console.log(`  [${node.name}] ${describe(event)}`) : Effect.void
+              )
+            )
         )
       )
     )
@@ -88,17 +93,22 @@ const program = Effect.gen(function* () {
 
   yield* Console.log(`\nThree contenders for '${LEADER_NAME}', released at the same moment:`)
   const go = yield* Deferred.make<void>()
-  const racing = Effect.forEach(nodes, (node) => Effect.zipRight(Deferred.await(go), contend(node)), { concurrency: "unbounded" })
+  const racing = Effect.forEach(nodes, (node) => Effect.zipRight(Deferred.await(go), contend(node)), {
+    concurrency: "unbounded"
+  })
   const fiber = yield* Effect.fork(racing)
   yield* Deferred.succeed(go, undefined)
   for (const line of yield* fiber.await.pipe(Effect.flatten)) yield* Console.log(`  ${line}`)
 
   // Converged: every replica names the same live process, and only one leader process runs.
   const views = Effect.forEach(nodes, (n) => n.run(GlobalRegistry.whereis(LEADER_NAME)))
-  const liveLeaders = Effect.map(Effect.forEach(nodes, (n) => n.run(GenServer.processCount)), (c) => c.reduce((a, b) => a + b, 0))
+  const liveLeaders = Effect.map(
+    Effect.forEach(nodes, (n) => n.run(GenServer.processCount)),
+    (c) => c.reduce((a, b) => a + b, 0)
+  )
   yield* waitUntil(
     "the registry to converge",
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const seen = yield* views
       const first = seen[0]!
       return (
@@ -114,10 +124,17 @@ const program = Effect.gen(function* () {
   yield* Console.log(`\nOutcome`)
   yield* Console.log(`  leader: ${leader.nodeId} (process ${leader.id})`)
   for (const [i, node] of nodes.entries()) {
-    yield* Console.log(`  ${node.name}: whereis('${LEADER_NAME}') -> ${Option.match(seen[i]!, { onNone: () => "none", onSome: show })}`)
+    yield* Console.log(
+      `  ${node.name}: whereis('${LEADER_NAME}') -> ${Option.match(seen[i]!, { onNone: () => "none", onSome: show })}`
+    )
   }
-  yield* Console.log(`  every node agrees: ${seen.every((o) => Option.isSome(o) && o.value.id === leader.id) ? "yes" : "no"}`)
-  const perNode = yield* Effect.forEach(nodes, (n) => Effect.map(n.run(GenServer.processCount), (c) => `${n.name}=${c}`))
+  yield* Console.log(
+    `  every node agrees: ${seen.every((o) => Option.isSome(o) && o.value.id === leader.id) ? "yes" : "no"}`
+  )
+  const perNode = yield* Effect.forEach(
+    nodes,
+    (n) => Effect.map(n.run(GenServer.processCount), (c) => `${n.name}=${c}`)
+  )
   yield* Console.log(`  live leader processes: ${yield* liveLeaders} (${perNode.join(" ")})`)
   const conflicts = events.filter((e) => e.event._tag === "ConflictResolved")
   yield* Console.log(

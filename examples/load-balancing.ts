@@ -32,7 +32,7 @@ const gpuJob = GenServer.behavior({
 /** Process counts as alpha sees them (from heartbeats), e.g. "beta=7 gamma=3". */
 const counts = (nodes: ReadonlyArray<NodeInfo>) => nodes.map((n) => `${short(n.id)}=${n.processCount}`).join(" ")
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const config = { heartbeatInterval: "200 millis" } as const
   const alpha = yield* startNode("alpha", { ...config, behaviors: { worker } })
   const beta = yield* startNode("beta", { ...config, seeds: [alpha.id], behaviors: { worker } })
@@ -40,7 +40,13 @@ const program = Effect.gen(function* () {
   const nodes = [alpha, beta, gamma]
   yield* awaitMesh(nodes)
   yield* Console.log(`Cluster: ${nodes.map((n) => n.id).join(", ")}`)
-  yield* Console.log(`  behaviors: ${(yield* Effect.forEach(nodes, (n) => Effect.map(n.run(BehaviorRegistry.getNames), (names) => `${n.name}=[${names.join(", ")}]`))).join(" ")}`)
+  yield* Console.log(
+    `  behaviors: ${
+      (yield* Effect.forEach(nodes, (n) =>
+        Effect.map(n.run(BehaviorRegistry.getNames), (names) =>
+          `${n.name}=[${names.join(", ")}]`))).join(" ")
+    }`
+  )
   const nodeOf = (id: NodeId) => nodes.find((n) => n.id === id)!.name
 
   // ---- 1. round-robin ------------------------------------------------------------------------
@@ -61,7 +67,7 @@ const program = Effect.gen(function* () {
   // Counts travel in heartbeats: wait until alpha's view matches what each node really runs.
   const caughtUp = waitUntil(
     "a heartbeat with the new process counts",
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const seen = yield* alpha.run(Cluster.getConnectedNodes)
       const actual = yield* Effect.forEach([beta, gamma], (n) => n.run(GenServer.processCount))
       return [beta, gamma].every((n, i) => seen.find((s) => s.id === n.id)?.processCount === actual[i])
@@ -75,13 +81,19 @@ const program = Effect.gen(function* () {
     // Wait a beat: the next heartbeat from that node carries its new count.
     yield* caughtUp
   }
-  yield* Console.log(`  counts seen by alpha: ${counts(yield* alpha.run(Cluster.getConnectedNodes))} (ties go to the first node in connection order)`)
+  yield* Console.log(
+    `  counts seen by alpha: ${
+      counts(yield* alpha.run(Cluster.getConnectedNodes))
+    } (ties go to the first node in connection order)`
+  )
 
   // ---- 3. locality-aware ---------------------------------------------------------------------
   yield* Console.log("\n3. Locality-aware (LoadBalancer.spawnPreferLocal: this node first, then the others)")
   const local = yield* alpha.run(LoadBalancer.spawnPreferLocal("worker"))
   yield* Console.log(`  'worker' from alpha -> ${nodeOf(local.nodeId)} (alpha has the behavior: spawned locally)`)
-  if (local.nodeId !== alpha.id) return yield* new ExampleError({ message: "expected the local spawn to stay on alpha" })
+  if (local.nodeId !== alpha.id) {
+    return yield* new ExampleError({ message: "expected the local spawn to stay on alpha" })
+  }
 
   const attempt = yield* Effect.flip(alpha.run(RemoteSpawn.spawn("gpu-job", alpha.id)))
   yield* Console.log(`  'gpu-job' on alpha itself fails: ${attempt._tag} (${attempt.message})`)
@@ -89,7 +101,9 @@ const program = Effect.gen(function* () {
   const fallback = yield* alpha.run(LoadBalancer.spawnPreferLocal("gpu-job"))
   const tried = ["alpha", ...order.slice(0, order.indexOf(fallback.nodeId) + 1).map(nodeOf)]
   yield* Console.log(`  'gpu-job' from alpha -> ${nodeOf(fallback.nodeId)} (fell back; tried ${tried.join(", then ")})`)
-  if (fallback.nodeId !== gamma.id) return yield* new ExampleError({ message: "expected the gpu-job to fall back to gamma" })
+  if (fallback.nodeId !== gamma.id) {
+    return yield* new ExampleError({ message: "expected the gpu-job to fall back to gamma" })
+  }
 
   yield* Console.log("\nWhere the processes are now:")
   for (const node of nodes) {

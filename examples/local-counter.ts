@@ -27,19 +27,25 @@ const counterBehavior = GenServer.behavior({
     Console.log(`  terminate(${JSON.stringify(reason)}) with final count ${count}`)
 })
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   yield* Console.log("Starting a counter named 'visits' at 10")
   const ref = yield* GenServer.start(counterBehavior, { name: "visits", args: [10] })
   yield* Console.log(`  started ${ref.id} on ${ref.nodeId}`)
 
   for (let i = 1; i <= 5; i++) yield* GenServer.cast(ref, { type: "add", amount: i })
-  yield* Console.log(`Cast add 1..5, then called get by name: ${yield* GenServer.call({ id: "visits", nodeId: ref.nodeId }, { type: "get" })}`)
+  yield* Console.log(
+    `Cast add 1..5, then called get by name: ${yield* GenServer.call({ id: "visits", nodeId: ref.nodeId }, {
+      type: "get"
+    })}`
+  )
 
   const duplicate = yield* Effect.flip(GenServer.start(counterBehavior, { name: "visits" }))
   yield* Console.log(`Starting a second 'visits' fails: ${duplicate._tag}`)
 
   const handlerError = yield* Effect.flip(GenServer.call(ref, { type: "divide", by: 0 }))
-  yield* Console.log(`A throwing handler answers the call with ${handlerError._tag} (${handlerError.message}); the counter goes on`)
+  yield* Console.log(
+    `A throwing handler answers the call with ${handlerError._tag} (${handlerError.message}); the counter goes on`
+  )
 
   const timeout = yield* Effect.flip(GenServer.call(ref, { type: "slow" }, { timeout: 100 }))
   yield* Console.log(`A call past its 100 ms timeout fails with ${timeout._tag}`)

@@ -16,9 +16,9 @@
  *   npx tsx examples/node-failures.ts
  */
 import { Console, Effect, Stream, SynchronizedRef } from "effect"
+import { randomBytes } from "node:crypto"
 import { Cluster, GenServer, LoadBalancer, RemoteCall, RemoteSpawn } from "noex-effect"
 import type { NodeId, ServerRef } from "noex-effect"
-import { randomBytes } from "node:crypto"
 import { describeExit, spawnChildNode } from "./support/child-node.js"
 import type { ChildNode } from "./support/child-node.js"
 import { ExampleError, nodeLayer, runExample, short, waitUntil } from "./support/nodes.js"
@@ -28,12 +28,16 @@ const MIN_WORKERS = 4
 const WORKERS_PER_NODE = 2
 const cookie = randomBytes(24).toString("base64url")
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const self = yield* Cluster.getLocalNodeId
   yield* Console.log(`Coordinator: ${self}; the pool keeps at least ${MIN_WORKERS} workers`)
   yield* Effect.forkScoped(
-    Stream.runForEach(Cluster.nodeEvents, (e) =>
-      e._tag === "NodeUp" ? Console.log(`  + ${e.nodeId} is up`) : Console.log(`  - ${e.nodeId} is down (${e.reason})`)
+    Stream.runForEach(
+      Cluster.nodeEvents,
+      (e) =>
+        e._tag === "NodeUp"
+          ? Console.log(`  + ${e.nodeId} is up`)
+          : Console.log(`  - ${e.nodeId} is down (${e.reason})`)
     )
   )
   yield* Effect.yieldNow()
@@ -79,17 +83,21 @@ const program = Effect.gen(function* () {
   let killedAt = 0
   yield* Cluster.onNodeDown((nodeId, reason) =>
     SynchronizedRef.updateEffect(pool, (workers) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const remaining = workers.filter((w) => w.nodeId !== nodeId)
         const since = killedAt > 0 ? `, ${Date.now() - killedAt} ms after the kill` : ""
         yield* Console.log(
-          `onNodeDown(${short(nodeId)}, ${reason})${since}: dropped ${workers.length - remaining.length} workers, ${remaining.length} left`
+          `onNodeDown(${short(nodeId)}, ${reason})${since}: dropped ${
+            workers.length - remaining.length
+          } workers, ${remaining.length} left`
         )
         const replacements: Array<ServerRef> = []
         while (remaining.length + replacements.length < MIN_WORKERS) {
           const result = yield* LoadBalancer.spawnOnLeastLoaded("worker")
           replacements.push({ id: result.serverId, nodeId: result.nodeId })
-          yield* Console.log(`  below the minimum of ${MIN_WORKERS}: replacement ${result.serverId} spawned on ${short(result.nodeId)}`)
+          yield* Console.log(
+            `  below the minimum of ${MIN_WORKERS}: replacement ${result.serverId} spawned on ${short(result.nodeId)}`
+          )
         }
         return [...remaining, ...replacements]
       }).pipe(
@@ -101,21 +109,26 @@ const program = Effect.gen(function* () {
             workers.filter((w) => w.nodeId !== nodeId)
           )
         )
-      )
-    )
+      ))
   )
 
   const submit = (from: number, count: number) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ws = yield* SynchronizedRef.get(pool)
       for (let i = from; i < from + count; i++) {
         yield* RemoteCall.cast(ws[i % ws.length]!, { type: "process_task", taskId: `task-${i}`, data: i })
       }
     })
-  const stats = Effect.flatMap(SynchronizedRef.get(pool), (ws) =>
-    Effect.forEach(ws, (w) => Effect.map(RemoteCall.call<WorkerReply>(w, { type: "get_stats" }), (s) => ({ worker: w, ...s })), {
-      concurrency: "unbounded"
-    })
+  const stats = Effect.flatMap(
+    SynchronizedRef.get(pool),
+    (ws) =>
+      Effect.forEach(
+        ws,
+        (w) => Effect.map(RemoteCall.call<WorkerReply>(w, { type: "get_stats" }), (s) => ({ worker: w, ...s })),
+        {
+          concurrency: "unbounded"
+        }
+      )
   )
 
   yield* submit(0, 20)
@@ -136,7 +149,11 @@ const program = Effect.gen(function* () {
   yield* submit(20, 20)
   const after = yield* stats
   const answered = after.length
-  yield* Console.log(`All ${answered} workers answer get_stats: ${after.map((s) => `${short(s.worker.nodeId)}/${s.worker.id}=${s.taskCount}`).join(" ")}`)
+  yield* Console.log(
+    `All ${answered} workers answer get_stats: ${
+      after.map((s) => `${short(s.worker.nodeId)}/${s.worker.id}=${s.taskCount}`).join(" ")
+    }`
+  )
   if (answered < MIN_WORKERS || after.some((s) => s.worker.nodeId !== worker1Id)) {
     return yield* new ExampleError({ message: "the pool did not recover on the surviving node" })
   }

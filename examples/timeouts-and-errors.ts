@@ -72,7 +72,8 @@ const handleSpawnErrors = (effect: Effect.Effect<unknown, RemoteSpawn.SpawnError
     Effect.flatMap(() => outcome("success", "the spawn succeeded")),
     Effect.catchTags({
       NodeNotReachableError: (error) => outcome(error._tag, `Node ${error.nodeId} is not connected`),
-      BehaviorNotFoundError: (error) => outcome(error._tag, `Behavior '${error.behaviorName}' not registered on target`),
+      BehaviorNotFoundError: (error) =>
+        outcome(error._tag, `Behavior '${error.behaviorName}' not registered on target`),
       RemoteSpawnTimeoutError: (error) => outcome(error._tag, `Spawn timed out (after ${error.timeoutMs}ms)`),
       RemoteSpawnInitError: (error) => outcome(error._tag, `Init failed: ${error.message}`),
       RemoteSpawnRegistrationError: (error) => outcome(error._tag, `Registration failed: ${error.message}`)
@@ -88,12 +89,14 @@ const handleCallErrors = (effect: Effect.Effect<unknown, CallError>) =>
       RemoteServerNotRunningError: (error) => outcome(error._tag, `Server ${error.serverId} is not running`),
       NodeNotReachableError: (error) => outcome(error._tag, `Node ${error.nodeId} disconnected`),
       RemoteHandlerError: (error) => outcome(error._tag, `The handler raised ${error.name}: ${error.message}`),
-      InvalidMessageError: (error) => outcome(error._tag, `Rejected by the behavior's schema: ${error.message.replace(/\s*\n\s*/g, " ")}`),
-      MessageTooLargeError: (error) => outcome(error._tag, `Message of ${error.bytes} bytes is over the ${error.limit}-byte frame limit`)
+      InvalidMessageError: (error) =>
+        outcome(error._tag, `Rejected by the behavior's schema: ${error.message.replace(/\s*\n\s*/g, " ")}`),
+      MessageTooLargeError: (error) =>
+        outcome(error._tag, `Message of ${error.bytes} bytes is over the ${error.limit}-byte frame limit`)
     })
   )
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const options = { maxFrameBytes: 64 * 1024, behaviors: { worker, slowInit, failingInit, adder } }
   const alpha = yield* startNode("alpha", options)
   const beta = yield* startNode("beta", { ...options, seeds: [alpha.id] })
@@ -117,9 +120,10 @@ const program = Effect.gen(function* () {
   yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("no-such-behavior", beta.id))).pipe(
     Effect.flatMap(report("BehaviorNotFoundError", "spawn of an unregistered behavior"))
   )
-  yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("slowInit", beta.id, { timeout: 300, initTimeout: "5 seconds" }))).pipe(
-    Effect.flatMap(report("RemoteSpawnTimeoutError", "spawn with timeout 300 ms, init takes 1 s"))
-  )
+  yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("slowInit", beta.id, { timeout: 300, initTimeout: "5 seconds" })))
+    .pipe(
+      Effect.flatMap(report("RemoteSpawnTimeoutError", "spawn with timeout 300 ms, init takes 1 s"))
+    )
   yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("failingInit", beta.id))).pipe(
     Effect.flatMap(report("RemoteSpawnInitError", "spawn whose init fails"))
   )
@@ -127,9 +131,10 @@ const program = Effect.gen(function* () {
     Effect.flatMap(report("RemoteSpawnInitError", "spawn with initTimeout 200 ms, init takes 1 s"))
   )
   yield* onAlpha(RemoteSpawn.spawn("worker", beta.id, { name: "singleton", registration: "local" }))
-  yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("worker", beta.id, { name: "singleton", registration: "local" }))).pipe(
-    Effect.flatMap(report("RemoteSpawnRegistrationError", "second spawn under the same local name"))
-  )
+  yield* handleSpawnErrors(onAlpha(RemoteSpawn.spawn("worker", beta.id, { name: "singleton", registration: "local" })))
+    .pipe(
+      Effect.flatMap(report("RemoteSpawnRegistrationError", "second spawn under the same local name"))
+    )
 
   // Call errors.
   const { serverId } = yield* onAlpha(RemoteSpawn.spawn("worker", beta.id))
@@ -164,7 +169,9 @@ const program = Effect.gen(function* () {
   // Registry errors.
   yield* onAlpha(GlobalRegistry.lookup("cache:primary")).pipe(
     Effect.flatMap(() => outcome("success", "found")),
-    Effect.catchTags({ GlobalNameNotFoundError: (error) => outcome(error._tag, `No process is registered as '${error.name}'`) }),
+    Effect.catchTags({
+      GlobalNameNotFoundError: (error) => outcome(error._tag, `No process is registered as '${error.name}'`)
+    }),
     Effect.flatMap(report("GlobalNameNotFoundError", "lookup of a global name nobody registered"))
   )
 

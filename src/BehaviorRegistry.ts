@@ -45,7 +45,9 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
           return Effect.fail(new BehaviorRegistrationError({ behaviorName: name, reason: "the name is empty" }))
         }
         if (behaviors.has(name)) {
-          return Effect.fail(new BehaviorRegistrationError({ behaviorName: name, reason: "the name is already registered" }))
+          return Effect.fail(
+            new BehaviorRegistrationError({ behaviorName: name, reason: "the name is already registered" })
+          )
         }
         behaviors.set(name, behavior)
         return Effect.void
@@ -62,7 +64,7 @@ export const layer = (
 ): Layer.Layer<BehaviorRegistry, BehaviorRegistrationError> =>
   Layer.effect(
     BehaviorRegistry,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const registry = yield* make
       for (const [name, behavior] of Object.entries(behaviors)) yield* registry.register(name, behavior)
       return registry

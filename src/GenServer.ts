@@ -36,7 +36,9 @@ export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
   readonly init: (...args: ReadonlyArray<any>) => Answer<State, R>
   readonly handleCall: (msg: CallMsg, state: State) => Answer<readonly [Reply, State], R>
   readonly handleCast: (msg: CastMsg, state: State) => Answer<State, R>
-  readonly terminate?: ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>) | undefined
+  readonly terminate?:
+    | ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>)
+    | undefined
   readonly schemas?: BehaviorSchemas<CallMsg, CastMsg, Reply> | undefined
 }
 
@@ -76,7 +78,11 @@ export interface Service {
     behavior: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>,
     options?: StartOptions
   ) => Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R>
-  readonly call: <Reply = unknown>(ref: ServerRef, msg: unknown, options?: CallOptions) => Effect.Effect<Reply, CallError>
+  readonly call: <Reply = unknown>(
+    ref: ServerRef,
+    msg: unknown,
+    options?: CallOptions
+  ) => Effect.Effect<Reply, CallError>
   readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
   readonly stop: (
     ref: ServerRef,
@@ -104,8 +110,9 @@ export const standaloneNodeId: NodeId = NodeId.make("nonode", "nohost", 4369)
 
 /** Builds a runtime in the current scope; closing the scope stops every process with reason `shutdown`. */
 export const make = (options: MakeOptions = {}): Effect.Effect<Service, never, Scope.Scope> =>
-  Effect.map(Runtime.makeTable(options.nodeId ?? standaloneNodeId, options.incarnation), (table) =>
-    Runtime.register(Runtime.makeService(table, undefined), table)
+  Effect.map(
+    Runtime.makeTable(options.nodeId ?? standaloneNodeId, options.incarnation),
+    (table) => Runtime.register(Runtime.makeService(table, undefined), table)
   )
 
 /** A standalone runtime: local processes only, for programs that never cluster. */
@@ -132,7 +139,8 @@ export const call = <Reply = unknown>(
   ref: ServerRef,
   msg: unknown,
   options?: CallOptions
-): Effect.Effect<Reply, CallError, GenServerRuntime> => Effect.flatMap(GenServerRuntime, (rt) => rt.call<Reply>(ref, msg, options))
+): Effect.Effect<Reply, CallError, GenServerRuntime> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.call<Reply>(ref, msg, options))
 
 /** Sends a message without waiting; never fails (a message to a missing process is dropped, as in Erlang). */
 export const cast = (ref: ServerRef, msg: unknown): Effect.Effect<void, never, GenServerRuntime> =>
@@ -146,8 +154,9 @@ export const stop = (
   Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason))
 
 /** Live processes on this node. */
-export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effect.map(GenServerRuntime, (rt) =>
-  rt.processCount()
+export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effect.map(
+  GenServerRuntime,
+  (rt) => rt.processCount()
 )
 
 /** The local process registered under `name`. */

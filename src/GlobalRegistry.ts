@@ -12,7 +12,12 @@
 import { Context, Effect } from "effect"
 import { Stream as StreamModule } from "effect"
 import type { Option, Stream } from "effect"
-import type { GlobalNameConflictError, GlobalNameNotFoundError, NodeNotReachableError, RemoteServerNotRunningError } from "./errors.js"
+import type {
+  GlobalNameConflictError,
+  GlobalNameNotFoundError,
+  NodeNotReachableError,
+  RemoteServerNotRunningError
+} from "./errors.js"
 import type { ServerRef } from "./ServerRef.js"
 
 /** What the registry reports. */
@@ -34,7 +39,6 @@ export interface NameConflict {
  * decides (it runs on the loser's node; its failures are logged).
  */
 export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Effect.Effect<void, unknown>)
-
 
 /** The GlobalRegistry of one node. */
 export interface Service {

@@ -21,7 +21,7 @@ export interface PlacementOptions {
 
 /** Node ids with their live process counts, in a stable order (connection order, local first when included). */
 const candidates = (options?: PlacementOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const cluster = yield* Cluster
     const nodes = (yield* cluster.getConnectedNodes).map((n) => ({ id: n.id, processCount: n.processCount }))
     if (options?.includeLocal === true) {
@@ -43,11 +43,13 @@ export interface RoundRobinSpawner {
 export const roundRobin = (placement?: PlacementOptions): Effect.Effect<RoundRobinSpawner> =>
   Effect.map(Ref.make(0), (index) => ({
     spawn: (behaviorName, options) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const nodes = yield* candidates(placement)
         if (nodes.length === 0) return yield* Effect.fail(new NoNodesAvailableError())
         const i = yield* Ref.getAndUpdate(index, (n) => n + 1)
-        return yield* RemoteSpawn.pipe(Effect.flatMap((s) => s.spawn(behaviorName, nodes[i % nodes.length]!.id, options)))
+        return yield* RemoteSpawn.pipe(
+          Effect.flatMap((s) => s.spawn(behaviorName, nodes[i % nodes.length]!.id, options))
+        )
       })
   }))
 
@@ -55,7 +57,7 @@ export const roundRobin = (placement?: PlacementOptions): Effect.Effect<RoundRob
 export const leastLoadedNode = (
   placement?: PlacementOptions
 ): Effect.Effect<NodeId, NoNodesAvailableError, Cluster | GenServerRuntime> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const nodes = yield* candidates(placement)
     if (nodes.length === 0) return yield* Effect.fail(new NoNodesAvailableError())
     let min = nodes[0]!
@@ -68,8 +70,9 @@ export const spawnOnLeastLoaded = (
   behaviorName: string,
   options?: SpawnOptions & PlacementOptions
 ): Effect.Effect<SpawnResult, SpawnError | NoNodesAvailableError, Cluster | RemoteSpawn | GenServerRuntime> =>
-  Effect.flatMap(leastLoadedNode(options), (nodeId) =>
-    Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
+  Effect.flatMap(
+    leastLoadedNode(options),
+    (nodeId) => Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
   )
 
 /**
@@ -83,7 +86,7 @@ export const spawnPreferLocal = (
   behaviorName: string,
   options?: SpawnOptions
 ): Effect.Effect<SpawnResult, SpawnError, Cluster | RemoteSpawn> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const cluster = yield* Cluster
     const spawner = yield* RemoteSpawn
     const local = yield* Effect.either(spawner.spawn(behaviorName, cluster.localNodeId, options))

@@ -20,7 +20,8 @@ const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const IPV6_BRACKETED = /^\[[0-9A-Fa-f:.]{2,45}\]$/
 /** RFC 1123 hostname: dot-separated labels of letters, digits and inner hyphens. */
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 const validateParts = (name: string, host: string, port: number): string | undefined => {
   if (!NAME.test(name)) return `name "${name}" must match ${NAME.source}`

@@ -19,7 +19,11 @@ export interface Service {
    * `RemoteServerNotRunningError`, `RemoteHandlerError`, `InvalidMessageError` or
    * `MessageTooLargeError`.
    */
-  readonly call: <Reply = unknown>(ref: ServerRef, msg: unknown, options?: CallOptions) => Effect.Effect<Reply, CallError>
+  readonly call: <Reply = unknown>(
+    ref: ServerRef,
+    msg: unknown,
+    options?: CallOptions
+  ) => Effect.Effect<Reply, CallError>
   /**
    * Sends `msg` without waiting. A cast to a node that is not connected, or to a
    * process that does not exist, is dropped (and counted in `noex_casts_dropped_total`);
@@ -42,4 +46,5 @@ export const call = <Reply = unknown>(
 export const cast = (
   ref: ServerRef,
   msg: unknown
-): Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> => Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))
+): Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> =>
+  Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))

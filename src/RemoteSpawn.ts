@@ -49,7 +49,11 @@ export const defaults = {
 
 /** The RemoteSpawn service of one node. */
 export interface Service {
-  readonly spawn: (behaviorName: string, nodeId: NodeId, options?: SpawnOptions) => Effect.Effect<SpawnResult, SpawnError>
+  readonly spawn: (
+    behaviorName: string,
+    nodeId: NodeId,
+    options?: SpawnOptions
+  ) => Effect.Effect<SpawnResult, SpawnError>
 }
 
 /** The RemoteSpawn service. */
@@ -60,4 +64,5 @@ export const spawn = (
   behaviorName: string,
   nodeId: NodeId,
   options?: SpawnOptions
-): Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> => Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
+): Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> =>
+  Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))

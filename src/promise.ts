@@ -9,7 +9,6 @@
  * Like noex, the module-level functions drive one node per process. `createNode()`
  * gives an independent instance for programs (and tests) that want several.
  */
-import * as RuntimeInternal from "./internal/runtime.js"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
 import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
 import * as ClusterModule from "./cluster/Cluster.js"
@@ -17,19 +16,20 @@ import type { ClusterConfig, NodeDownReason, NodeInfo } from "./cluster/Cluster.
 import * as GenServerModule from "./GenServer.js"
 import type { ExitReason, GenServerBehavior, StartOptions } from "./GenServer.js"
 import * as GlobalRegistryModule from "./GlobalRegistry.js"
-import type { NodeId } from "./NodeId.js"
+import * as RuntimeInternal from "./internal/runtime.js"
 import * as TcpTransport from "./node/TcpTransport.js"
+import type { NodeId } from "./NodeId.js"
 import * as RemoteCallModule from "./RemoteCall.js"
 import * as RemoteSpawnModule from "./RemoteSpawn.js"
 import type { SpawnOptions } from "./RemoteSpawn.js"
 import type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
 
+export type { NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
 export * from "./errors.js"
-export type { GenServerBehavior, ExitReason } from "./GenServer.js"
+export type { ExitReason, GenServerBehavior } from "./GenServer.js"
 export type { NodeId } from "./NodeId.js"
-export type { NodeInfo, NodeDownReason } from "./cluster/Cluster.js"
-export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
 export type { SpawnOptions as RemoteSpawnOptions } from "./RemoteSpawn.js"
+export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
 
 type Services = ClusterModule.ClusterServices
 
@@ -61,7 +61,11 @@ export interface PromiseNode {
     spawn(behaviorName: string, nodeId: NodeId | string, options?: SpawnOptions): Promise<SpawnResult>
   }
   readonly RemoteCall: {
-    call<T = unknown>(ref: SerializedRef | { id: string; nodeId: string }, msg: unknown, options?: { timeout?: number }): Promise<T>
+    call<T = unknown>(
+      ref: SerializedRef | { id: string; nodeId: string },
+      msg: unknown,
+      options?: { timeout?: number }
+    ): Promise<T>
     cast(ref: SerializedRef | { id: string; nodeId: string }, msg: unknown): void
   }
   readonly GlobalRegistry: {
@@ -102,7 +106,7 @@ export const createNode = (): PromiseNode => {
   const fire = (effect: Effect.Effect<unknown, unknown, Services>) => void live().runFork(Effect.ignoreLogged(effect))
   const asRef = (ref: { id: string; nodeId: string }): ServerRef => ({ id: ref.id, nodeId: ref.nodeId as NodeId })
 
-  const subscribe = (effect: Effect.Effect<void, never, Services | import("effect").Scope.Scope>): (() => void) => {
+  const subscribe = (effect: Effect.Effect<void, never, Services | import("effect").Scope.Scope>): () => void => {
     const fiber = live().runFork(Effect.scoped(Effect.zipRight(effect, Effect.never)))
     const off = () => {
       unsubscribers.delete(off)
@@ -164,7 +168,9 @@ export const createNode = (): PromiseNode => {
         const exit = live().runSyncExit(BehaviorRegistryModule.register(name, behavior))
         if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
       },
-      getNames: () => (runtime === undefined ? Array.from(pending.keys()) : Array.from(runSync(BehaviorRegistryModule.getNames))),
+      getNames: () => (runtime === undefined
+        ? Array.from(pending.keys())
+        : Array.from(runSync(BehaviorRegistryModule.getNames))),
       has: (name) => (runtime === undefined ? pending.has(name) : runSync(BehaviorRegistryModule.has(name)))
     },
     RemoteSpawn: {
@@ -184,7 +190,8 @@ export const createNode = (): PromiseNode => {
     },
     GenServer: {
       start: (behavior, options) => run(GenServerModule.start(behavior, options)),
-      call: <T>(ref: ServerRef, msg: unknown, options?: { timeout?: number }) => run(GenServerModule.call<T>(ref, msg, options)),
+      call: <T>(ref: ServerRef, msg: unknown, options?: { timeout?: number }) =>
+        run(GenServerModule.call<T>(ref, msg, options)),
       cast: (ref, msg) => fire(GenServerModule.cast(ref, msg)),
       stop: (ref, reason) => run(GenServerModule.stop(ref, reason)),
       _getRefById: (id) =>

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { BehaviorRegistrationError, BehaviorRegistry, GenServer, MemoryNetwork, RemoteCall, RemoteSpawn } from "../src/index.js"
+import {
+  BehaviorRegistrationError,
+  BehaviorRegistry,
+  GenServer,
+  MemoryNetwork,
+  RemoteCall,
+  RemoteSpawn
+} from "../src/index.js"
 import { settle, simId, startNode } from "./support/sim.js"
 
 interface WorkerConfig {
@@ -19,7 +26,7 @@ const workerBehavior = createWorkerBehavior({ maxConcurrency: 10, timeoutMs: 300
 
 describe("BehaviorRegistry", () => {
   it.effect("registers behaviors, lists their names in order and answers has()", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       yield* BehaviorRegistry.register("cache", workerBehavior)
       expect(yield* BehaviorRegistry.getNames).toEqual(["worker", "cache"])
       expect(yield* BehaviorRegistry.has("worker")).toBe(true)
@@ -27,7 +34,7 @@ describe("BehaviorRegistry", () => {
     }).pipe(Effect.provide(BehaviorRegistry.layer({ worker: workerBehavior }))))
 
   it.effect("refuses an empty or duplicate name with BehaviorRegistrationError", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const empty = yield* Effect.flip(BehaviorRegistry.register("  ", workerBehavior))
       expect(empty).toBeInstanceOf(BehaviorRegistrationError)
       expect(empty.reason).toContain("empty")
@@ -38,12 +45,18 @@ describe("BehaviorRegistry", () => {
     }).pipe(Effect.provide(BehaviorRegistry.layer({ worker: workerBehavior }))))
 
   it.scoped("spawns a factory-made behavior on another node with its configuration baked in", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a", { behaviors: { worker: workerBehavior } })
-      const b = yield* startNode(net, "b", { behaviors: { worker: createWorkerBehavior({ maxConcurrency: 2, timeoutMs: 5 }) }, seeds: [simId("a")] })
+      const b = yield* startNode(net, "b", {
+        behaviors: { worker: createWorkerBehavior({ maxConcurrency: 2, timeoutMs: 5 }) },
+        seeds: [simId("a")]
+      })
       yield* settle(200)
       const spawned = yield* a.run(RemoteSpawn.spawn("worker", b.id))
-      expect(yield* a.run(RemoteCall.call({ id: spawned.serverId, nodeId: b.id }, "config"))).toEqual({ maxConcurrency: 2, timeoutMs: 5 })
+      expect(yield* a.run(RemoteCall.call({ id: spawned.serverId, nodeId: b.id }, "config"))).toEqual({
+        maxConcurrency: 2,
+        timeoutMs: 5
+      })
     }))
 })

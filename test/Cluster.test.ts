@@ -13,7 +13,7 @@ const counter = GenServer.behavior({
 
 describe("Cluster join and gossip (simulated)", () => {
   it.scoped("joins three nodes into a full mesh through gossip: A seedless, B seeds A, C seeds only B", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -29,23 +29,24 @@ describe("Cluster join and gossip (simulated)", () => {
     }))
 
   it.scoped("meshes 20 nodes that all seed the first one", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const first = yield* startNode(net, "n0")
       const rest = yield* Effect.forEach(Array.from({ length: 19 }, (_, i) => `n${i + 1}`), (name) =>
-        startNode(net, name, { seeds: [first.id] })
-      )
+        startNode(net, name, { seeds: [first.id] }))
       const all = [first, ...rest]
       yield* settle(2000)
       for (const node of all) {
-        expect(yield* connected(node)).toEqual(ids(all.filter((n) => n !== node)))
+        expect(yield* connected(node)).toEqual(ids(all.filter((n) =>
+          n !== node
+        )))
         expect(node.events.filter((e) => e._tag === "NodeDown")).toEqual([])
       }
       expect(yield* net.connectionCount).toBe(20 * 19)
     }))
 
   it.scoped("meshes 10 nodes over links with latency without a single NodeDown", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       yield* net.setLatency("3 millis")
       const first = yield* startNode(net, "m0")
@@ -66,7 +67,7 @@ describe("Cluster join and gossip (simulated)", () => {
     }))
 
   it.scoped("reaches a seed that starts late, retrying with backoff", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
       yield* settle(3000, 50)
@@ -78,7 +79,7 @@ describe("Cluster join and gossip (simulated)", () => {
     }))
 
   it.scoped("keeps one connection when two nodes dial each other at the same moment", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* Effect.all(
         [startNode(net, "a", { seeds: [simId("b")] }), startNode(net, "b", { seeds: [simId("a")] })],
@@ -93,7 +94,7 @@ describe("Cluster join and gossip (simulated)", () => {
 
 describe("Cluster failure detection (simulated)", () => {
   it.scoped("reports heartbeat_timeout on both sides of a partition within the bound, and NodeUp after heal", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -122,7 +123,7 @@ describe("Cluster failure detection (simulated)", () => {
     }))
 
   it.scoped("turns one dropped link into exactly one down/up pair, then silence", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -134,7 +135,7 @@ describe("Cluster failure detection (simulated)", () => {
     }))
 
   it.scoped("reports connection_closed at once when a node dies, and stops redialing it after forgetAfter", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -153,7 +154,7 @@ describe("Cluster failure detection (simulated)", () => {
     }))
 
   it.scoped("reports graceful_shutdown when a node's layer closes, and NodeUp when it returns as a new incarnation", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -171,7 +172,7 @@ describe("Cluster failure detection (simulated)", () => {
 
 describe("Cluster graceful shutdown (simulated)", () => {
   it.scoped("reports graceful_shutdown to peers that dialed the stopping node, not only to those it dialed", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -187,7 +188,7 @@ describe("Cluster graceful shutdown (simulated)", () => {
 
 describe("Cluster service (simulated)", () => {
   it.scoped("publishes live process counts through heartbeats", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a")
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
@@ -202,21 +203,25 @@ describe("Cluster service (simulated)", () => {
     }))
 
   it.scoped("runs onNodeUp / onNodeDown callbacks; a failing one is logged and breaks nothing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const logs: Array<string> = []
       const a = yield* startNode(net, "a")
       const seen: Array<string> = []
       yield* a.run(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           yield* Cluster.onNodeUp((id) => {
             seen.push(`up ${id}`)
             throw new Error("callback bug")
           })
           yield* Cluster.onNodeUp((id) => Effect.sync(() => seen.push(`up2 ${id}`)))
-          yield* Cluster.onNodeDown((id, reason) => Promise.resolve().then(() => void seen.push(`down ${id} ${reason}`)))
+          yield* Cluster.onNodeDown((id, reason) =>
+            Promise.resolve().then(() => void seen.push(`down ${id} ${reason}`))
+          )
         })
-      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))))
+      ).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message)))))
+      )
       const b = yield* startNode(net, "b", { seeds: [simId("a")] })
       yield* settle(500)
       yield* b.stop
@@ -229,7 +234,7 @@ describe("Cluster service (simulated)", () => {
     }))
 
   it.effect("refuses invalid configuration with ClusterConfigError naming the field and the fix", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cases: Array<[Cluster.ClusterConfig, string]> = [
         [{ nodeName: "1bad" }, "nodeName"],
         [{ nodeName: "a", port: 70000 }, "port"],
@@ -246,7 +251,9 @@ describe("Cluster service (simulated)", () => {
         expect(error).toBeInstanceOf(ClusterConfigError)
         expect(error.field).toBe(field)
       }
-      const exposed = yield* Effect.flip(Cluster.resolveConfig({ nodeName: "a", host: "10.0.0.5" }, (h) => h !== "127.0.0.1"))
+      const exposed = yield* Effect.flip(
+        Cluster.resolveConfig({ nodeName: "a", host: "10.0.0.5" }, (h) => h !== "127.0.0.1")
+      )
       expect(exposed.field).toBe("cookie")
       expect(exposed.reason).toContain("set a cookie")
       const ok = yield* Cluster.resolveConfig({ nodeName: "a" }, () => false)
@@ -254,7 +261,7 @@ describe("Cluster service (simulated)", () => {
     }))
 
   it.effect("reads the same configuration from NOEX_* environment variables", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const provider = ConfigProvider.fromMap(
         new Map([
           ["NOEX_NODE_NAME", "envnode"],

@@ -24,8 +24,10 @@ useNodeProcesses()
 
 const TEST_TIMEOUT = 90_000
 
-const isUp = (peer: NodeProcess, since = 0) => (e: NodeEventLine) => e.event === "NodeUp" && e.nodeId === peer.id && e.at >= since
-const isDown = (peer: NodeProcess, since = 0) => (e: NodeEventLine) => e.event === "NodeDown" && e.nodeId === peer.id && e.at >= since
+const isUp = (peer: NodeProcess, since = 0) => (e: NodeEventLine) =>
+  e.event === "NodeUp" && e.nodeId === peer.id && e.at >= since
+const isDown = (peer: NodeProcess, since = 0) => (e: NodeEventLine) =>
+  e.event === "NodeDown" && e.nodeId === peer.id && e.at >= since
 const downs = (node: NodeProcess) => node.events.filter((e) => e.event === "NodeDown")
 const sorted = (nodes: ReadonlyArray<NodeProcess>) => nodes.map((n) => n.id).sort()
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -81,11 +83,17 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       console.log(
         [
           "join latency (child clocks, ms):",
-          `  B joins A (B seeds A):  from B's join start  A sees B +${since(b.joinStartedAt, aSeesB)}, B sees A +${since(b.joinStartedAt, bSeesA)}` +
-            `  | from B's ready line  A +${since(b.readyAt, aSeesB)}, B +${since(b.readyAt, bSeesA)}`,
-          `  C joins B (C seeds B):  from C's join start  B sees C +${since(c.joinStartedAt, bSeesC)}, C sees B +${since(c.joinStartedAt, cSeesB)}` +
-            `  | from C's ready line  B +${since(c.readyAt, bSeesC)}, C +${since(c.readyAt, cSeesB)}`,
-          `  C meets A via gossip:   from C's join start  A sees C +${since(c.joinStartedAt, aSeesC)}, C sees A +${since(c.joinStartedAt, cSeesA)}`
+          `  B joins A (B seeds A):  from B's join start  A sees B +${since(b.joinStartedAt, aSeesB)}, B sees A +${
+            since(b.joinStartedAt, bSeesA)
+          }` +
+          `  | from B's ready line  A +${since(b.readyAt, aSeesB)}, B +${since(b.readyAt, bSeesA)}`,
+          `  C joins B (C seeds B):  from C's join start  B sees C +${since(c.joinStartedAt, bSeesC)}, C sees B +${
+            since(c.joinStartedAt, cSeesB)
+          }` +
+          `  | from C's ready line  B +${since(c.readyAt, bSeesC)}, C +${since(c.readyAt, cSeesB)}`,
+          `  C meets A via gossip:   from C's join start  A sees C +${since(c.joinStartedAt, aSeesC)}, C sees A +${
+            since(c.joinStartedAt, cSeesA)
+          }`
         ].join("\n")
       )
     },
@@ -152,8 +160,16 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
           c.waitFor(isUp(b, contAt), 15_000)
         ])
         console.log(
-          `SIGCONT → NodeUp again: A +${aUp.at - contAt} ms, B +${bUp.at - contAt} ms; C sees A +${cUpA.at - contAt} ms, B +${cUpB.at - contAt} ms; ` +
-            `C's events after resume: ${JSON.stringify(c.events.filter((e) => e.at >= contAt).map((e) => `${e.event} ${e.nodeId.split("@")[0]} ${e.reason ?? ""}`.trim()))}`
+          `SIGCONT → NodeUp again: A +${aUp.at - contAt} ms, B +${bUp.at - contAt} ms; C sees A +${
+            cUpA.at - contAt
+          } ms, B +${cUpB.at - contAt} ms; ` +
+            `C's events after resume: ${
+              JSON.stringify(
+                c.events.filter((e) => e.at >= contAt).map((e) =>
+                  `${e.event} ${e.nodeId.split("@")[0]} ${e.reason ?? ""}`.trim()
+                )
+              )
+            }`
         )
         await fullMesh([a, b, c])
       } finally {
@@ -176,7 +192,11 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       const exit = await c.stopGracefully()
       expect(exit).toEqual({ code: 0, signal: null })
       const [aDown, bDown] = await Promise.all([a.waitFor(isDown(c)), b.waitFor(isDown(c))])
-      console.log(`stop (dialing node) → NodeDown ${aDown.reason}/${bDown.reason}: A +${aDown.at - stoppedAt} ms, B +${bDown.at - stoppedAt} ms`)
+      console.log(
+        `stop (dialing node) → NodeDown ${aDown.reason}/${bDown.reason}: A +${aDown.at - stoppedAt} ms, B +${
+          bDown.at - stoppedAt
+        } ms`
+      )
       expect(aDown.reason).toBe("graceful_shutdown")
       expect(bDown.reason).toBe("graceful_shutdown")
       // A departed node that said goodbye is not redialed; A and B stay together.
@@ -218,7 +238,8 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       int.kill("SIGINT")
       orphan.closeStdin()
       const exits = await Promise.all([term.exited, int.exited, orphan.exited])
-      const logs = [term, int, orphan].map((n) => `--- ${n.name} (${n.id}) stderr:\n${n.stderr.slice(-30).join("\n")}`).join("\n")
+      const logs = [term, int, orphan].map((n) => `--- ${n.name} (${n.id}) stderr:\n${n.stderr.slice(-30).join("\n")}`)
+        .join("\n")
       expect(exits, logs).toEqual([
         { code: 0, signal: null },
         { code: 0, signal: null },
@@ -247,8 +268,12 @@ describe("Cluster over real OS processes (TCP, 127.0.0.1)", () => {
       const floodMs = performance.now() - started
       await delay(1500)
       console.log(
-        `flood A → B: 25,000 × 1 KB in ${floodMs.toFixed(0)} ms (${((25_000 * 1024) / 1024 / 1024 / (floodMs / 1000)).toFixed(1)} MiB/s); ` +
-          `per round offered/drained ms: ${rounds.map((r) => `${r.offeredMs.toFixed(0)}/${r.drainedMs.toFixed(0)}`).join(", ")}`
+        `flood A → B: 25,000 × 1 KB in ${floodMs.toFixed(0)} ms (${
+          ((25_000 * 1024) / 1024 / 1024 / (floodMs / 1000)).toFixed(1)
+        } MiB/s); ` +
+          `per round offered/drained ms: ${
+            rounds.map((r) => `${r.offeredMs.toFixed(0)}/${r.drainedMs.toFixed(0)}`).join(", ")
+          }`
       )
       expect(downs(a)).toEqual([])
       expect(downs(b)).toEqual([])

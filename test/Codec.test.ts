@@ -11,7 +11,12 @@ const roundTrip = <A>(value: A): A => codec.decode(codec.encode(value)) as A
  * (Buffer vs Uint8Array, Map vs object), -0, holes, own `undefined` properties, and
  * the sharing topology (a → b must be a bijection between original and decoded objects).
  */
-const same = (a: unknown, b: unknown, there = new Map<object, unknown>(), back = new Map<unknown, object>()): boolean => {
+const same = (
+  a: unknown,
+  b: unknown,
+  there = new Map<object, unknown>(),
+  back = new Map<unknown, object>()
+): boolean => {
   if (typeof a !== "object" || a === null) return Object.is(a, b)
   if (typeof b !== "object" || b === null) return false
   if (there.has(a)) return there.get(a) === b
@@ -90,7 +95,9 @@ const { tree } = fc.letrec((tie) => ({
   }).map(({ Ctor, cause, message, name, props }) => {
     const error = cause === undefined ? new Ctor(message) : new Ctor(message, { cause })
     if (name !== undefined) error.name = name
-    for (const [k, v] of Object.entries(props)) Object.defineProperty(error, k, { value: v, enumerable: true, writable: true, configurable: true })
+    for (const [k, v] of Object.entries(props)) {
+      Object.defineProperty(error, k, { value: v, enumerable: true, writable: true, configurable: true })
+    }
     return error
   }),
   // the same object reached twice must decode to one object reached twice
@@ -183,7 +190,7 @@ describe("Codec", () => {
     const decoded = roundTrip({ u: undefined, arr: [1, undefined, 3] })
     expect(Object.keys(decoded)).toEqual(["u", "arr"])
     expect(1 in decoded.arr).toBe(true)
-    // eslint-disable-next-line no-sparse-arrays
+
     const holey = roundTrip([1, , 3])
     expect(holey.length).toBe(3)
     expect(1 in holey).toBe(false)
@@ -284,7 +291,10 @@ describe("Codec", () => {
     if (Either.isLeft(result)) expect(result.left).toBeInstanceOf(CodecError)
   }, { fastCheck: { numRuns: 2000 } })
 
-  it.prop("gives a CodecError for garbage behind a valid format tag", [fc.constantFrom(0x01, 0x02, 0xff), fc.uint8Array({ maxLength: 64 })], ([tag, body]) => {
+  it.prop("gives a CodecError for garbage behind a valid format tag", [
+    fc.constantFrom(0x01, 0x02, 0xff),
+    fc.uint8Array({ maxLength: 64 })
+  ], ([tag, body]) => {
     const bytes = Uint8Array.of(tag, ...(tag === 0xff ? [0x0f] : []), ...body)
     const result = codec.decodeEither(bytes)
     if (Either.isLeft(result)) expect(result.left).toBeInstanceOf(CodecError)

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, FastCheck, Layer, Option, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, FastCheck, Fiber, Layer, Option, TestClock } from "effect"
 import {
   GenServer,
   GenServerInitError,
   NameAlreadyRegisteredError,
-  NodeNotReachableError,
   NodeId,
+  NodeNotReachableError,
   RemoteCallTimeoutError,
   RemoteHandlerError,
   RemoteServerNotRunningError
@@ -54,7 +54,7 @@ const run = <A, E>(effect: Effect.Effect<A, E, GenServer.GenServerRuntime>) =>
 /** Starts `behavior` in a runtime of its own, calls it with `msg`, and closes the runtime while the call is in flight. */
 const callInFlightAtShutdown = <Msg, Cast, Reply>(behavior: GenServerBehavior<number, Msg, Cast, Reply>, msg: Msg) =>
   Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const rt = yield* GenServer.make()
       const ref = yield* rt.start(behavior)
       const fiber = yield* Effect.fork(Effect.flip(rt.call(ref, msg, { timeout: "1 hour" })))
@@ -66,7 +66,7 @@ const callInFlightAtShutdown = <Msg, Cast, Reply>(behavior: GenServerBehavior<nu
 describe("GenServer behaviors", () => {
   it.effect("runs the guide's worker behavior unchanged", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const ref = yield* GenServer.start(workerBehavior)
         for (let i = 0; i < 5; i++) yield* GenServer.cast(ref, { type: "process_task", taskId: `t${i}`, data: i })
         const stats = yield* GenServer.call<WorkerReply>(ref, { type: "get_stats" })
@@ -76,15 +76,15 @@ describe("GenServer behaviors", () => {
 
   it.effect("accepts handlers answering with a plain value, a Promise or an Effect", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const mixed = GenServer.behavior({
           init: () => Promise.resolve(10),
           handleCall: (msg: "plain" | "promise" | "effect", s: number) =>
             msg === "plain"
               ? ([`plain:${s}`, s + 1] as const)
               : msg === "promise"
-                ? Promise.resolve([`promise:${s}`, s + 1] as const)
-                : Effect.succeed([`effect:${s}`, s + 1] as const),
+              ? Promise.resolve([`promise:${s}`, s + 1] as const)
+              : Effect.succeed([`effect:${s}`, s + 1] as const),
           handleCast: (msg: "p" | "e", s: number) => (msg === "p" ? Promise.resolve(s * 2) : Effect.succeed(s * 3))
         })
         const ref = yield* GenServer.start(mixed)
@@ -99,7 +99,7 @@ describe("GenServer behaviors", () => {
 
   it.effect("passes start args to init", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const ref = yield* GenServer.start(counter, { args: [41] })
         yield* GenServer.cast(ref, "inc")
         expect(yield* GenServer.call(ref, "get")).toBe(42)
@@ -110,14 +110,14 @@ describe("GenServer behaviors", () => {
 describe("GenServer ordering", () => {
   it.effect("handles one message at a time, in arrival order, even when handlers suspend", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let active = 0
         let maxActive = 0
         const log: Array<string> = []
         const slow = GenServer.behavior({
           init: () => 0,
           handleCall: (msg: string, s: number) =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               active++
               maxActive = Math.max(maxActive, active)
               yield* Effect.sleep("10 millis")
@@ -126,7 +126,7 @@ describe("GenServer ordering", () => {
               return [msg, s] as const
             }),
           handleCast: (msg: string, s: number) =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               active++
               maxActive = Math.max(maxActive, active)
               yield* Effect.sleep("5 millis")
@@ -153,7 +153,7 @@ describe("GenServer ordering", () => {
 
   it.effect("delivers casts from one sender in order", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const list = GenServer.behavior({
           init: () => [] as Array<number>,
           handleCall: (_: "get", s: Array<number>) => [s, s] as const,
@@ -171,7 +171,10 @@ describe("GenServer ordering", () => {
     [
       FastCheck.array(
         FastCheck.oneof(
-          FastCheck.record({ kind: FastCheck.constant("cast" as const), n: FastCheck.integer({ min: -100, max: 100 }) }),
+          FastCheck.record({
+            kind: FastCheck.constant("cast" as const),
+            n: FastCheck.integer({ min: -100, max: 100 })
+          }),
           FastCheck.record({ kind: FastCheck.constant("call" as const), n: FastCheck.integer({ min: -100, max: 100 }) })
         ),
         { maxLength: 60 }
@@ -179,7 +182,7 @@ describe("GenServer ordering", () => {
     ],
     ([ops]) =>
       run(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           // state' = state * 3 + n (mod a prime) on a cast; a call replies state + n and keeps it.
           const step = (s: number, n: number) => (s * 3 + n) % 1_000_003
           const server = GenServer.behavior({
@@ -211,8 +214,13 @@ describe("GenServer ordering", () => {
 describe("GenServer init", () => {
   it.effect("fails start with GenServerInitError when init throws, fails or rejects", () =>
     run(
-      Effect.gen(function* () {
-        const throwing = { ...counter, init: () => { throw new Error("bad config") } }
+      Effect.gen(function*() {
+        const throwing = {
+          ...counter,
+          init: () => {
+            throw new Error("bad config")
+          }
+        }
         const failing = { ...counter, init: () => Effect.fail("no database") }
         const rejecting = { ...counter, init: () => Promise.reject(new Error("rejected")) }
         const e1 = yield* Effect.flip(GenServer.start(throwing))
@@ -229,7 +237,7 @@ describe("GenServer init", () => {
 
   it.effect("fails start with GenServerInitError when init runs past initTimeout (default 5 s)", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const sleepy = { ...counter, init: () => Effect.as(Effect.sleep("1 hour"), 0) }
         const custom = yield* Effect.fork(Effect.flip(GenServer.start(sleepy, { initTimeout: 200, name: "sleepy" })))
         const byDefault = yield* Effect.fork(Effect.flip(GenServer.start(sleepy)))
@@ -250,7 +258,7 @@ describe("GenServer init", () => {
 describe("GenServer call errors", () => {
   it.effect("times out a call with RemoteCallTimeoutError naming the local node (default 5 s)", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const rt = yield* GenServer.GenServerRuntime
         const stuck = GenServer.behavior({
           init: () => 0,
@@ -273,7 +281,7 @@ describe("GenServer call errors", () => {
 
   it.effect("drops a reply that arrives after the timeout and keeps serving", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const slowOnce = GenServer.behavior({
           init: () => 0,
           handleCall: (msg: "slow" | "fast", s: number) =>
@@ -292,7 +300,7 @@ describe("GenServer call errors", () => {
 
   it.effect("fails calls to unknown and stopped processes with RemoteServerNotRunningError", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const rt = yield* GenServer.GenServerRuntime
         const unknown = yield* Effect.flip(GenServer.call({ id: "nope", nodeId: rt.nodeId }, "get"))
         expect(unknown).toBeInstanceOf(RemoteServerNotRunningError)
@@ -306,7 +314,7 @@ describe("GenServer call errors", () => {
 
   it.effect("answers a throwing or failing handler with RemoteHandlerError and goes on serving", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const ref = yield* GenServer.start(counter, { args: [7] })
         const thrown = yield* Effect.flip(GenServer.call(ref, "boom"))
         expect(thrown).toBeInstanceOf(RemoteHandlerError)
@@ -317,10 +325,10 @@ describe("GenServer call errors", () => {
             msg === "fail"
               ? Effect.fail({ _tag: "OutOfStock", message: "no more" })
               : msg === "die"
-                ? Effect.die(new TypeError("defect"))
-                : msg === "reject"
-                  ? Promise.reject(new Error("rejected"))
-                  : (["ok", s] as const),
+              ? Effect.die(new TypeError("defect"))
+              : msg === "reject"
+              ? Promise.reject(new Error("rejected"))
+              : (["ok", s] as const),
           handleCast: (_: "crash", _s: number): number => {
             throw new Error("cast crash")
           }
@@ -337,7 +345,7 @@ describe("GenServer call errors", () => {
 
   it.effect("fails a call to another node with NodeNotReachableError when not clustered", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const other = NodeId.make("other", "127.0.0.1", 4370)
         const e = yield* Effect.flip(GenServer.call({ id: "x", nodeId: other }, "get"))
         expect(e).toBeInstanceOf(NodeNotReachableError)
@@ -350,7 +358,7 @@ describe("GenServer call errors", () => {
 describe("GenServer names", () => {
   it.effect("registers names, rejects duplicates, resolves refs by name and releases the name on exit", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const rt = yield* GenServer.GenServerRuntime
         const ref = yield* GenServer.start(counter, { name: "counter", args: [3] })
         const dup = yield* Effect.flip(GenServer.start(counter, { name: "counter" }))
@@ -371,7 +379,7 @@ describe("GenServer names", () => {
 describe("GenServer stop", () => {
   it.effect("runs terminate with the reason and fails queued calls with RemoteServerNotRunningError", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const terminated: Array<[ExitReason, number]> = []
         const gate = yield* Deferred.make<void>()
         const gated = GenServer.behavior({
@@ -404,7 +412,7 @@ describe("GenServer stop", () => {
 
   it.effect("waits for an asynchronous terminate before stop completes", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let cleaned = false
         const b = {
           ...counter,
@@ -421,11 +429,11 @@ describe("GenServer stop", () => {
     ))
 
   it.effect("terminates every process with reason 'shutdown' when the layer closes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const reasons: Array<ExitReason> = []
       const b = { ...counter, terminate: (reason: ExitReason) => void reasons.push(reason) }
       yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const rt = yield* GenServer.make()
           yield* rt.start(b)
           yield* rt.start(b)
@@ -438,7 +446,7 @@ describe("GenServer stop", () => {
 
 describe("GenServer shutdown", () => {
   it.effect("interrupts a handler stuck at shutdown: its caller learns the server is gone, terminate still runs", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const reasons: Array<ExitReason> = []
       const stuck = GenServer.behavior({
         init: () => 0,
@@ -456,7 +464,7 @@ describe("GenServer handler answers", () => {
   it.effect("keeps the state when handleCast returns undefined (the guide's worker given a cast it does not know), and logs why once", () => {
     const { layer: capture, messages: warnings } = captureLogs("Warning")
     return run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const ref = yield* GenServer.start(workerBehavior)
         yield* GenServer.cast(ref, { type: "process_task", taskId: "t1", data: null })
         yield* GenServer.cast(ref, { type: "resize", size: 3 } as unknown as WorkerCast)
@@ -471,11 +479,14 @@ describe("GenServer handler answers", () => {
 
   it.effect("drains a long mailbox of Effect handlers that complete at once, without growing the stack", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const effectful = GenServer.behavior({
           init: () => 0,
           handleCall: (_: "get", n: number) => Effect.succeed([n, n] as const),
-          handleCast: (msg: "slow" | "inc", n: number) => (msg === "slow" ? Effect.as(Effect.sleep(20), n) : Effect.succeed(n + 1))
+          handleCast: (
+            msg: "slow" | "inc",
+            n: number
+          ) => (msg === "slow" ? Effect.as(Effect.sleep(20), n) : Effect.succeed(n + 1))
         })
         const ref = yield* GenServer.start(effectful)
         yield* GenServer.cast(ref, "slow")
@@ -488,17 +499,27 @@ describe("GenServer handler answers", () => {
 
   it.effect("treats a `then` getter that throws as the handler failing: the name is freed, the process goes on", () =>
     run(
-      Effect.gen(function* () {
-        const evil = { get then(): unknown { throw new Error("then exploded") } }
+      Effect.gen(function*() {
+        const evil = {
+          get then(): unknown {
+            throw new Error("then exploded")
+          }
+        }
         const tricky = GenServer.behavior({
           init: (bad: boolean) => (bad ? (evil as unknown as number) : 0),
-          handleCall: (msg: "evil" | "get", n: number) => (msg === "evil" ? (evil as unknown as readonly [number, number]) : [n, n] as const),
+          handleCall: (
+            msg: "evil" | "get",
+            n: number
+          ) => (msg === "evil" ? (evil as unknown as readonly [number, number]) : [n, n] as const),
           handleCast: (_: "evil", _n: number) => evil as unknown as number
         })
         const failed = yield* Effect.flip(GenServer.start(tricky, { name: "tricky", args: [true] }))
         expect(failed).toMatchObject({ _tag: "GenServerInitError", message: "then exploded" })
         const ref = yield* GenServer.start(tricky, { name: "tricky", args: [false] })
-        expect(yield* Effect.flip(GenServer.call(ref, "evil"))).toMatchObject({ _tag: "RemoteHandlerError", message: "then exploded" })
+        expect(yield* Effect.flip(GenServer.call(ref, "evil"))).toMatchObject({
+          _tag: "RemoteHandlerError",
+          message: "then exploded"
+        })
         yield* GenServer.cast(ref, "evil")
         expect(yield* GenServer.call(ref, "get")).toBe(0)
       })
@@ -506,7 +527,7 @@ describe("GenServer handler answers", () => {
 
   it.effect("lets a process whose state is undefined keep answering undefined, without a warning", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const stateless = GenServer.behavior({
           init: () => undefined,
           handleCall: (_: "get", s: undefined) => [s, s] as const,
@@ -519,7 +540,7 @@ describe("GenServer handler answers", () => {
     ))
 
   it.effect("fails a call held by a Promise handler at once when the runtime shuts down, and ignores the late value", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       let release: (() => void) | undefined
       const later = new Promise<void>((resolve) => (release = resolve))
       const waiting = GenServer.behavior({
@@ -539,7 +560,7 @@ describe("GenServer handler answers", () => {
 describe("GenServer runtime", () => {
   it.effect("counts live processes", () =>
     run(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const refs = yield* Effect.forEach(Array.from({ length: 10 }), () => GenServer.start(counter))
         expect(yield* GenServer.processCount).toBe(10)
         yield* Effect.forEach(refs.slice(0, 4), (r) => GenServer.stop(r))
@@ -548,14 +569,14 @@ describe("GenServer runtime", () => {
     ))
 
   it.effect("keeps two runtimes in one process independent", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       class A extends Context.Tag("A")<A, GenServer.Service>() {}
       class B extends Context.Tag("B")<B, GenServer.Service>() {}
       const layers = Layer.merge(
         Layer.scoped(A, GenServer.make({ nodeId: NodeId.make("a", "127.0.0.1", 1) })),
         Layer.scoped(B, GenServer.make({ nodeId: NodeId.make("b", "127.0.0.1", 2) }))
       )
-      yield* Effect.gen(function* () {
+      yield* Effect.gen(function*() {
         const a = yield* A
         const b = yield* B
         const ra = yield* a.start(counter, { name: "shared-name" })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { internalsOf } from "../src/cluster/internal/node.js"
 import { Effect, FastCheck, Fiber, Option, Stream } from "effect"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, GlobalRegistry, MemoryNetwork, RemoteSpawn } from "../src/index.js"
 import type { ExitReason, RegistryEvent } from "../src/index.js"
 import { flush, settle, startNode } from "./support/sim.js"
@@ -15,19 +15,23 @@ const worker = GenServer.behavior({
 })
 
 const mesh = (net: MemoryNetwork, names: ReadonlyArray<string>, extra: Parameters<typeof startNode>[2] = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const nodes: Array<SimNode> = []
     for (const name of names) {
-      nodes.push(yield* startNode(net, name, { behaviors: { worker }, seeds: nodes.length > 0 ? [nodes[0]!.id] : [], ...extra }))
+      nodes.push(
+        yield* startNode(net, name, { behaviors: { worker }, seeds: nodes.length > 0 ? [nodes[0]!.id] : [], ...extra })
+      )
     }
     yield* settle(300)
     return nodes
   })
 
 const recordEvents = (node: SimNode) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const events: Array<RegistryEvent> = []
-    yield* Effect.forkScoped(node.run(GlobalRegistry.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))))))
+    yield* Effect.forkScoped(
+      node.run(GlobalRegistry.events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e)))))
+    )
     yield* flush
     return events
   })
@@ -36,7 +40,7 @@ const where = (node: SimNode, name: string) => node.run(GlobalRegistry.whereis(n
 
 describe("GlobalRegistry (simulated)", () => {
   it.scoped("makes a registration visible on every node within a round trip, and to a late joiner", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       yield* net.setLatency("5 millis")
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
@@ -54,7 +58,7 @@ describe("GlobalRegistry (simulated)", () => {
     }))
 
   it.scoped("treats the same ref again as a no-op and another live ref as a conflict", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"])
       const ref = yield* a!.run(GenServer.start(worker))
@@ -69,7 +73,7 @@ describe("GlobalRegistry (simulated)", () => {
     }))
 
   it.scoped("removes a name everywhere on unregister (from any node), on process exit, and when the owner goes down", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
       const eventsOnC = yield* recordEvents(c!)
@@ -101,7 +105,7 @@ describe("GlobalRegistry (simulated)", () => {
     }))
 
   it.scoped("resolves a conflict after a partition heals: one winner everywhere, the loser stopped, an event on every node", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
       const events = yield* Effect.forEach([a!, b!, c!], recordEvents)
@@ -130,7 +134,7 @@ describe("GlobalRegistry (simulated)", () => {
     }))
 
   it.scoped("lets the loser's node keep its process unregistered with the 'keep' strategy", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"], { onNameConflict: "keep" })
       yield* net.partition([a!.id], [b!.id])
@@ -149,27 +153,31 @@ describe("GlobalRegistry (simulated)", () => {
     }))
 
   it.scoped("registers through RemoteSpawn 'global', and fails a taken name with RemoteSpawnRegistrationError stopping the new process", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"])
       const first = yield* a!.run(RemoteSpawn.spawn("worker", b!.id, { name: "cache:primary", registration: "global" }))
       yield* settle(20)
       expect(yield* where(a!, "cache:primary")).toEqual(Option.some({ id: first.serverId, nodeId: b!.id }))
       const count = yield* a!.run(GenServer.processCount)
-      const clash = yield* Effect.flip(a!.run(RemoteSpawn.spawn("worker", a!.id, { name: "cache:primary", registration: "global" })))
+      const clash = yield* Effect.flip(
+        a!.run(RemoteSpawn.spawn("worker", a!.id, { name: "cache:primary", registration: "global" }))
+      )
       expect(clash).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name: "cache:primary" })
       expect(yield* a!.run(GenServer.processCount)).toBe(count)
     }))
 
   it.scoped("runs the guide's singleton pattern: three contenders at once, exactly one leader", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const nodes = yield* mesh(net, ["a", "b", "c"])
       const contend = (node: SimNode) =>
         node.run(
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             if (!(yield* GlobalRegistry.isRegistered("cluster:leader"))) {
-              yield* Effect.ignore(RemoteSpawn.spawn("worker", node.id, { name: "cluster:leader", registration: "global" }))
+              yield* Effect.ignore(
+                RemoteSpawn.spawn("worker", node.id, { name: "cluster:leader", registration: "global" })
+              )
             }
           })
         )
@@ -201,7 +209,13 @@ describe("GlobalRegistry convergence property (simulated)", () => {
     { weight: 2, arbitrary: FastCheck.record({ op: FastCheck.constant("unregister" as const), node, name }) },
     { weight: 2, arbitrary: FastCheck.record({ op: FastCheck.constant("stop" as const), node, name }) },
     { weight: 1, arbitrary: FastCheck.record({ op: FastCheck.constant("kill" as const), node }) },
-    { weight: 2, arbitrary: FastCheck.record({ op: FastCheck.constant("partition" as const), split: FastCheck.integer({ min: 1, max: 4 }) }) },
+    {
+      weight: 2,
+      arbitrary: FastCheck.record({
+        op: FastCheck.constant("partition" as const),
+        split: FastCheck.integer({ min: 1, max: 4 })
+      })
+    },
     { weight: 1, arbitrary: FastCheck.record({ op: FastCheck.constant("heal" as const) }) }
   )
 
@@ -210,7 +224,7 @@ describe("GlobalRegistry convergence property (simulated)", () => {
     [FastCheck.integer({ min: 3, max: 5 }), FastCheck.array(op, { minLength: 1, maxLength: 12 })],
     ([size, ops]) =>
       Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const net = yield* MemoryNetwork.make
           const nodes = yield* mesh(net, Array.from({ length: size }, (_, i) => `n${i}`))
           const alive = new Set(nodes.map((_, i) => i))
@@ -237,7 +251,9 @@ describe("GlobalRegistry convergence property (simulated)", () => {
                 yield* Effect.fork(Effect.ignore(n.run(GlobalRegistry.unregister(key))))
               } else {
                 const ref = yield* where(n, key)
-                if (Option.isSome(ref) && ref.value.nodeId === n.id) yield* Effect.ignore(n.run(GenServer.stop(ref.value)))
+                if (Option.isSome(ref) && ref.value.nodeId === n.id) {
+                  yield* Effect.ignore(n.run(GenServer.stop(ref.value)))
+                }
               }
             }
             yield* settle(300, 50)
@@ -245,7 +261,10 @@ describe("GlobalRegistry convergence property (simulated)", () => {
           yield* net.heal
           yield* settle(25_000, 250)
           const live = nodes.filter((_, i) => alive.has(i))
-          const tables = yield* Effect.forEach(live, (n) => Effect.sync(() => internalsOf(n.cluster).replica.snapshot()))
+          const tables = yield* Effect.forEach(
+            live,
+            (n) => Effect.sync(() => internalsOf(n.cluster).replica.snapshot())
+          )
           for (const table of tables) expect(table).toEqual(tables[0])
           for (const [, ref] of tables[0]!) {
             const owner = live.find((n) => n.id === ref.nodeId)

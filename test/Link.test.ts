@@ -21,7 +21,7 @@ const config = (self: NodeId, cookie?: string, extra: Partial<Link.HandshakeConf
  * dials from its own transport; `a` listens too when `aListens`, so the network knows it.
  */
 const ends = (net: MemoryNetwork, options: { readonly aListens?: boolean; readonly serverMax?: number } = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ta = MemoryTransport.makeTransport(net)
     const tb = MemoryTransport.makeTransport(net)
     if (options.aListens !== false) yield* ta.listen(addr(a), { maxFrameBytes: MAX })
@@ -31,13 +31,13 @@ const ends = (net: MemoryNetwork, options: { readonly aListens?: boolean; readon
 
 /** Listens as `b` with `serverConfig`, dials from `a` with `clientConfig`; returns both handshake outcomes. */
 const pair = (serverConfig: Link.HandshakeConfig, clientConfig: Link.HandshakeConfig) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const net = yield* MemoryNetwork.make
     const { listener, ta } = yield* ends(net)
     const server = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
     yield* Effect.forkScoped(
       listener.serve((conn) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const result = yield* Effect.either(Link.establish(conn, serverConfig))
           yield* Deferred.succeed(server, result)
           if (Either.isRight(result)) yield* result.right.closed
@@ -51,14 +51,14 @@ const pair = (serverConfig: Link.HandshakeConfig, clientConfig: Link.HandshakeCo
 
 describe("Link handshake", () => {
   it.scoped("binds each side to the other's identity and incarnation, without a cookie", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { client, server } = yield* pair(config(b), config(a, undefined, { expected: b }))
       expect(Either.getOrThrow(client).peer).toEqual({ nodeId: b, incarnation: `${b}-1` })
       expect(Either.getOrThrow(server).peer).toEqual({ nodeId: a, incarnation: `${a}-1` })
     }))
 
   it.scoped("exchanges messages in order once established", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { client, server } = yield* pair(config(b), config(a))
       const c = Either.getOrThrow(client)
       const s = Either.getOrThrow(server)
@@ -70,17 +70,19 @@ describe("Link handshake", () => {
       })
       for (let i = 0; i < 100; i++) c.offer({ _tag: "Cast", serverId: `s${i}`, payload: new Uint8Array([i]) })
       yield* Deferred.await(done)
-      expect(got.map((m) => (m._tag === "Cast" ? m.serverId : "?"))).toEqual(Array.from({ length: 100 }, (_, i) => `s${i}`))
+      expect(got.map((m) => (m._tag === "Cast" ? m.serverId : "?"))).toEqual(
+        Array.from({ length: 100 }, (_, i) => `s${i}`)
+      )
     }))
 
   it.scoped("succeeds when both sides prove the same cookie", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { client, server } = yield* pair(config(b, "secret"), config(a, "secret"))
       expect(Either.isRight(client) && Either.isRight(server)).toBe(true)
     }))
 
   it.scoped("refuses a wrong cookie on both sides", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { client, server } = yield* pair(config(b, "secret"), config(a, "guess"))
       expect(Either.isLeft(client)).toBe(true)
       expect(Either.isLeft(server)).toBe(true)
@@ -89,7 +91,7 @@ describe("Link handshake", () => {
     }))
 
   it.scoped("refuses a peer without a cookie when one is required, and the reverse", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const one = yield* pair(config(b, "secret"), config(a))
       expect(Either.isLeft(one.server) && one.server.left.reason).toContain("peer has none")
       const two = yield* pair(config(b), config(a, "secret"))
@@ -97,19 +99,21 @@ describe("Link handshake", () => {
     }))
 
   it.scoped("refuses when the dialed node answers with another id", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const other = NodeId.make("c", "sim", 1)
       const { client } = yield* pair(config(b), config(a, undefined, { expected: other }))
       expect(Either.isLeft(client) && client.left.reason).toContain(`dialed ${other} but reached ${b}`)
     }))
 
   it.scoped("closes a connection that stays silent past the handshake deadline", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const { listener, ta } = yield* ends(net, { aListens: false })
       const outcome = yield* Deferred.make<Either.Either<Link.Link, Link.HandshakeFailed>>()
       yield* Effect.forkScoped(
-        listener.serve((conn) => Effect.either(Link.establish(conn, config(b))).pipe(Effect.flatMap((r) => Deferred.succeed(outcome, r))))
+        listener.serve((conn) =>
+          Effect.either(Link.establish(conn, config(b))).pipe(Effect.flatMap((r) => Deferred.succeed(outcome, r)))
+        )
       )
       const silent = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
       const closed = yield* Effect.fork(silent.run(() => {}))
@@ -124,7 +128,7 @@ describe("Link handshake", () => {
 
 describe("MemoryTransport", () => {
   it.scoped("applies latency through the Clock and keeps order", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const { listener, ta } = yield* ends(net)
       const got: Array<number> = []
@@ -139,13 +143,15 @@ describe("MemoryTransport", () => {
     }))
 
   it.scoped("partitions hold frames and refuse dials; heal delivers them in order; kill closes the peer's side at once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const { listener, ta } = yield* ends(net)
       const got: Array<number> = []
       const serverClosed = yield* Deferred.make<Transport.CloseInfo>()
       yield* Effect.forkScoped(
-        listener.serve((conn) => conn.run((f) => got.push(f[0]!)).pipe(Effect.flatMap((i) => Deferred.succeed(serverClosed, i))))
+        listener.serve((conn) =>
+          conn.run((f) => got.push(f[0]!)).pipe(Effect.flatMap((i) => Deferred.succeed(serverClosed, i)))
+        )
       )
       const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
       const clientClosed = yield* Effect.fork(conn.run(() => {}))
@@ -167,11 +173,13 @@ describe("MemoryTransport", () => {
     }))
 
   it.scoped("closes the receiving side on a frame over the limit", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const { listener, ta } = yield* ends(net, { aListens: false, serverMax: 10 })
       const info = yield* Deferred.make<Transport.CloseInfo>()
-      yield* Effect.forkScoped(listener.serve((conn) => conn.run(() => {}).pipe(Effect.flatMap((i) => Deferred.succeed(info, i)))))
+      yield* Effect.forkScoped(
+        listener.serve((conn) => conn.run(() => {}).pipe(Effect.flatMap((i) => Deferred.succeed(info, i))))
+      )
       const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
       conn.offer(new Uint8Array(11))
       yield* TestClock.adjust(1)
@@ -181,9 +189,9 @@ describe("MemoryTransport", () => {
 
 describe("MemoryNetwork loss", () => {
   it.scoped("drops frames with the configured probability, deterministically", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const run = (loss: number) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const net = yield* MemoryNetwork.make
           const { listener, ta } = yield* ends(net, { aListens: false })
           let got = 0

@@ -10,7 +10,7 @@ const worker = GenServer.behavior({
 })
 
 /** a, b, c fully connected; "worker" everywhere, "remoteOnly" on b and c only. */
-const cluster = Effect.gen(function* () {
+const cluster = Effect.gen(function*() {
   const net = yield* MemoryNetwork.make
   const a = yield* startNode(net, "a", { behaviors: { worker } })
   const b = yield* startNode(net, "b", { behaviors: { worker, remoteOnly: worker }, seeds: [simId("a")] })
@@ -21,7 +21,7 @@ const cluster = Effect.gen(function* () {
 
 describe("LoadBalancer on a 3-node cluster (simulated)", () => {
   it.scoped("round-robin places processes on each connected node in turn", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b, c } = yield* cluster
       const spawner = yield* LoadBalancer.roundRobin()
       const placed = yield* a.run(Effect.forEach(Array.from({ length: 6 }), () => spawner.spawn("worker")))
@@ -35,7 +35,7 @@ describe("LoadBalancer on a 3-node cluster (simulated)", () => {
     }))
 
   it.scoped("least-loaded picks the node with the fewest live processes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b, c } = yield* cluster
       yield* b.run(Effect.forEach([1, 2, 3, 4, 5], () => GenServer.start(worker)))
       yield* c.run(GenServer.start(worker))
@@ -47,7 +47,7 @@ describe("LoadBalancer on a 3-node cluster (simulated)", () => {
     }))
 
   it.scoped("prefer-local spawns here when it can and falls back to another node when it cannot", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b, c } = yield* cluster
       expect((yield* a.run(LoadBalancer.spawnPreferLocal("worker"))).nodeId).toBe(a.id)
       const fallback = yield* a.run(LoadBalancer.spawnPreferLocal("remoteOnly"))
@@ -57,7 +57,7 @@ describe("LoadBalancer on a 3-node cluster (simulated)", () => {
     }))
 
   it.scoped("fails with NoNodesAvailableError when no node is connected", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const alone = yield* startNode(net, "alone", { behaviors: { worker } })
       const spawner = yield* LoadBalancer.roundRobin()

@@ -5,7 +5,7 @@ import { InvalidNodeIdError, NodeId, ServerRef } from "../src/index.js"
 
 describe("NodeId", () => {
   it.effect("parses name@host:port for IPv4, bracketed IPv6 and hostnames", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const v4 = yield* NodeId.parse("app1@127.0.0.1:4369")
       expect(NodeId.components(v4)).toEqual({ name: "app1", host: "127.0.0.1", port: 4369 })
       const v6 = yield* NodeId.parse("b_2@[::1]:65535")
@@ -16,7 +16,7 @@ describe("NodeId", () => {
     }))
 
   it.effect("rejects malformed ids with InvalidNodeIdError saying why", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const cases: Array<[string, string]> = [
         ["app1", "missing '@'"],
         ["app1@127.0.0.1", "missing ':port'"],

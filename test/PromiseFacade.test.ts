@@ -48,15 +48,25 @@ describe("noex-effect/promise errors and instances", () => {
       handleCall: (_: unknown, s: number) => [s, s] as const,
       handleCast: (_: unknown, s: number) => s
     })
-    expect(() => node.BehaviorRegistry.register("counter", { init: () => 0, handleCall: (_: unknown, s: number) => [s, s] as const, handleCast: (_: unknown, s: number) => s })).toThrow(/already registered/)
+    expect(() =>
+      node.BehaviorRegistry.register("counter", {
+        init: () => 0,
+        handleCall: (_: unknown, s: number) => [s, s] as const,
+        handleCast: (_: unknown, s: number) => s
+      })
+    ).toThrow(/already registered/)
     await node.Cluster.start({ nodeName: "solo", port: 0 })
     try {
       const self = node.Cluster.getLocalNodeId()
       await expect(node.RemoteSpawn.spawn("nope", self)).rejects.toBeInstanceOf(Facade.BehaviorNotFoundError)
-      await expect(node.RemoteSpawn.spawn("counter", "ghost@127.0.0.1:1")).rejects.toBeInstanceOf(Facade.NodeNotReachableError)
+      await expect(node.RemoteSpawn.spawn("counter", "ghost@127.0.0.1:1")).rejects.toBeInstanceOf(
+        Facade.NodeNotReachableError
+      )
       const { serverId } = await node.RemoteSpawn.spawn("counter", self)
       expect(await node.RemoteCall.call({ id: serverId, nodeId: self }, "get")).toBe(0)
-      await expect(node.RemoteCall.call({ id: "missing", nodeId: self }, "get")).rejects.toBeInstanceOf(Facade.RemoteServerNotRunningError)
+      await expect(node.RemoteCall.call({ id: "missing", nodeId: self }, "get")).rejects.toBeInstanceOf(
+        Facade.RemoteServerNotRunningError
+      )
       await node.GlobalRegistry.register("only", { id: serverId, nodeId: self })
       expect(node.GlobalRegistry.whereis("only")).toEqual({ id: serverId, nodeId: self })
       expect(node.GlobalRegistry.isRegistered("nothing")).toBe(false)

@@ -10,10 +10,10 @@ const plain = (value: unknown): unknown =>
   value instanceof Uint8Array
     ? { bytes: Array.from(value) }
     : Array.isArray(value)
-      ? value.map(plain)
-      : typeof value === "object" && value !== null
-        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
-        : value
+    ? value.map(plain)
+    : typeof value === "object" && value !== null
+    ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]))
+    : value
 
 describe("Protocol", () => {
   it.prop("round-trips every wire message", [Arbitrary.make(Protocol.WireMessage)], ([message]) => {
@@ -23,7 +23,9 @@ describe("Protocol", () => {
 
   it("gives a typed ProtocolError for an unknown tag, a malformed field, or bytes that are not msgpack", () => {
     const unknown = Protocol.decode(pack({ _tag: "TakeOver" }))
-    const malformed = Protocol.decode(pack({ _tag: "Call", callId: -1, serverId: "x", timeoutMs: 5, payload: new Uint8Array() }))
+    const malformed = Protocol.decode(
+      pack({ _tag: "Call", callId: -1, serverId: "x", timeoutMs: 5, payload: new Uint8Array() })
+    )
     const missing = Protocol.decode(pack({ _tag: "Reply", callId: 1 }))
     const garbage = Protocol.decode(new Uint8Array([0xc1, 0xff, 0x00]))
     const empty = Protocol.decode(new Uint8Array())

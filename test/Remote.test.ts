@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { internalsOf } from "../src/cluster/internal/node.js"
 import { Effect, Fiber, Schema } from "effect"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { ExitReason } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
@@ -52,7 +52,7 @@ const behaviors = { counter, list, failingInit, slowInit, typed }
 
 /** Two connected simulated nodes, `a` and `b`, both knowing every behavior. */
 const pair = (net: MemoryNetwork, options: { maxFrameBytes?: number } = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const a = yield* startNode(net, "a", { behaviors, ...options })
     const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")], ...options })
     yield* settle(200)
@@ -61,7 +61,7 @@ const pair = (net: MemoryNetwork, options: { maxFrameBytes?: number } = {}) =>
 
 describe("RemoteSpawn (simulated)", () => {
   it.scoped("spawns on another node, then calls and casts to the process there", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const result = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [10] }))
       expect(result.nodeId).toBe(b.id)
@@ -74,7 +74,7 @@ describe("RemoteSpawn (simulated)", () => {
     }))
 
   it.scoped("registers locally on the target with registration 'local', and nothing with 'none'", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       yield* a.run(RemoteSpawn.spawn("counter", b.id, { name: "worker-1", registration: "local", args: [7] }))
       expect(yield* a.run(RemoteCall.call({ id: "worker-1", nodeId: b.id }, { type: "get" }))).toBe(7)
@@ -85,7 +85,7 @@ describe("RemoteSpawn (simulated)", () => {
     }))
 
   it.scoped("fails each way with its own error", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const { a, b } = yield* pair(net)
       const notConnected = yield* Effect.flip(a.run(RemoteSpawn.spawn("counter", simId("zed"))))
@@ -95,33 +95,41 @@ describe("RemoteSpawn (simulated)", () => {
       const initFailed = yield* Effect.flip(a.run(RemoteSpawn.spawn("failingInit", b.id)))
       expect(initFailed).toMatchObject({ _tag: "RemoteSpawnInitError", behaviorName: "failingInit", nodeId: b.id })
       expect(initFailed.message).toContain("no database")
-      const initSlow = yield* Effect.fork(Effect.flip(a.run(RemoteSpawn.spawn("slowInit", b.id, { initTimeout: "1 second" }))))
+      const initSlow = yield* Effect.fork(
+        Effect.flip(a.run(RemoteSpawn.spawn("slowInit", b.id, { initTimeout: "1 second" })))
+      )
       yield* settle(1100)
       const slow = yield* Fiber.join(initSlow)
       expect(slow._tag).toBe("RemoteSpawnInitError")
       expect(slow.message).toContain("1000ms")
       yield* a.run(RemoteSpawn.spawn("counter", b.id, { name: "taken", registration: "local" }))
       const before = yield* b.run(GenServer.processCount)
-      const clash = yield* Effect.flip(a.run(RemoteSpawn.spawn("counter", b.id, { name: "taken", registration: "local" })))
+      const clash = yield* Effect.flip(
+        a.run(RemoteSpawn.spawn("counter", b.id, { name: "taken", registration: "local" }))
+      )
       expect(clash).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name: "taken", nodeId: b.id })
       expect(yield* b.run(GenServer.processCount)).toBe(before)
     }))
 
   it.scoped("times out with RemoteSpawnTimeoutError and leaves no process behind on the target", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const spawning = yield* Effect.fork(
         Effect.flip(a.run(RemoteSpawn.spawn("slowInit", b.id, { timeout: "1 second", initTimeout: "10 seconds" })))
       )
       yield* settle(1000)
-      expect(yield* Fiber.join(spawning)).toMatchObject({ _tag: "RemoteSpawnTimeoutError", behaviorName: "slowInit", timeoutMs: 1000 })
+      expect(yield* Fiber.join(spawning)).toMatchObject({
+        _tag: "RemoteSpawnTimeoutError",
+        behaviorName: "slowInit",
+        timeoutMs: 1000
+      })
       yield* settle(3000)
       // init completed on b after the caller gave up: b stopped it.
       expect(yield* b.run(GenServer.processCount)).toBe(0)
     }))
 
   it.scoped("fails a spawn in flight with NodeNotReachableError when the target dies", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const { a, b } = yield* pair(net)
       const spawning = yield* Effect.fork(Effect.flip(a.run(RemoteSpawn.spawn("slowInit", b.id))))
@@ -132,7 +140,7 @@ describe("RemoteSpawn (simulated)", () => {
     }))
 
   it.scoped("spawns on the local node through the same API", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a } = yield* pair(yield* Net.make)
       const result = yield* a.run(RemoteSpawn.spawn("counter", a.id, { args: [3] }))
       expect(result.nodeId).toBe(a.id)
@@ -142,27 +150,34 @@ describe("RemoteSpawn (simulated)", () => {
 
 describe("RemoteCall (simulated)", () => {
   it.scoped("fails at once with NodeNotReachableError for a node that is not connected", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a } = yield* pair(yield* Net.make)
       const error = yield* Effect.flip(a.run(RemoteCall.call({ id: "x", nodeId: simId("zed") }, "hi")))
       expect(error).toMatchObject({ _tag: "NodeNotReachableError", nodeId: simId("zed") })
     }))
 
   it.scoped("times out, drops the late reply and cleans its pending entry", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [1] }))
       const ref = { id: serverId, nodeId: b.id }
-      const call = yield* Effect.fork(Effect.flip(a.run(RemoteCall.call(ref, { type: "slow", ms: 2000 }, { timeout: 500 }))))
+      const call = yield* Effect.fork(
+        Effect.flip(a.run(RemoteCall.call(ref, { type: "slow", ms: 2000 }, { timeout: 500 })))
+      )
       yield* settle(500)
-      expect(yield* Fiber.join(call)).toMatchObject({ _tag: "RemoteCallTimeoutError", serverId, nodeId: b.id, timeoutMs: 500 })
+      expect(yield* Fiber.join(call)).toMatchObject({
+        _tag: "RemoteCallTimeoutError",
+        serverId,
+        nodeId: b.id,
+        timeoutMs: 500
+      })
       yield* settle(2000)
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(1)
       expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
     }))
 
   it.scoped("answers RemoteServerNotRunningError for an unknown id, a stopped process and a ref of a previous incarnation", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const { a, b } = yield* pair(net)
       const unknown = yield* Effect.flip(a.run(RemoteCall.call({ id: "nope", nodeId: b.id }, { type: "get" })))
@@ -170,7 +185,9 @@ describe("RemoteCall (simulated)", () => {
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id))
       const ref = { id: serverId, nodeId: b.id }
       yield* a.run(GenServer.stop(ref))
-      expect((yield* Effect.flip(a.run(RemoteCall.call(ref, { type: "get" }))))._tag).toBe("RemoteServerNotRunningError")
+      expect((yield* Effect.flip(a.run(RemoteCall.call(ref, { type: "get" }))))._tag).toBe(
+        "RemoteServerNotRunningError"
+      )
       const { serverId: oldId } = yield* a.run(RemoteSpawn.spawn("counter", b.id))
       yield* b.stop
       const b2 = yield* startNode(net, "b", { behaviors, seeds: [simId("a")] })
@@ -181,7 +198,7 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("answers RemoteHandlerError when the remote handler throws, and the process goes on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [4] }))
       const ref = { id: serverId, nodeId: b.id }
@@ -191,13 +208,15 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("fails every pending call at once with NodeNotReachableError when the node dies", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const { a, b } = yield* pair(net)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id))
       const ref = { id: serverId, nodeId: b.id }
-      const calls = yield* Effect.forEach([1, 2, 3], () =>
-        Effect.fork(Effect.flip(a.run(RemoteCall.call(ref, { type: "slow", ms: 10_000 }, { timeout: "10 seconds" }))))
+      const calls = yield* Effect.forEach(
+        [1, 2, 3],
+        () =>
+          Effect.fork(Effect.flip(a.run(RemoteCall.call(ref, { type: "slow", ms: 10_000 }, { timeout: "10 seconds" }))))
       )
       yield* settle(50)
       yield* net.kill(b.id)
@@ -206,12 +225,14 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("fails a call in flight across a partition once the failure detector fires", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const { a, b } = yield* pair(net)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id))
       const call = yield* Effect.fork(
-        Effect.flip(a.run(RemoteCall.call({ id: serverId, nodeId: b.id }, { type: "slow", ms: 100 }, { timeout: "30 seconds" })))
+        Effect.flip(
+          a.run(RemoteCall.call({ id: serverId, nodeId: b.id }, { type: "slow", ms: 100 }, { timeout: "30 seconds" }))
+        )
       )
       yield* settle(20)
       yield* net.partition([a.id], [b.id])
@@ -220,7 +241,7 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("delivers casts from one sender in order, and counts casts dropped for unknown processes", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("list", b.id))
       const ref = { id: serverId, nodeId: b.id }
@@ -236,7 +257,7 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("stops a remote process: terminate runs there and stop answers when it is done", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [99] }))
       terminated.length = 0
@@ -248,7 +269,7 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("validates messages against a behavior's schemas: InvalidMessageError, and the server goes on", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const { serverId } = yield* a.run(RemoteSpawn.spawn("typed", b.id))
       const ref = { id: serverId, nodeId: b.id }
@@ -259,7 +280,7 @@ describe("RemoteCall (simulated)", () => {
     }))
 
   it.scoped("fails an oversized message on the sender with MessageTooLargeError; the link stays up", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make, { maxFrameBytes: 8192 })
       const { serverId } = yield* a.run(RemoteSpawn.spawn("list", b.id))
       const ref = { id: serverId, nodeId: b.id }

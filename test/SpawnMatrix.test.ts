@@ -25,7 +25,7 @@ const releaseGates = Effect.sync(() => {
 const behaviors = { probe: probe.behavior }
 
 const pair = (net: MemoryNetwork) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const a = yield* startNode(net, "a", { behaviors })
     const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")] })
     yield* settle(200, 25)
@@ -81,13 +81,25 @@ const lookups = (node: SimNode, target: SimNode, name: string) =>
   })
 
 const runRow = (row: Row) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { a, b } = yield* pair(yield* Net.make)
     const target = row.target === "remote" ? b : a
     const key = `k${++keys}`
     const name = row.named ? `name-${key}` : undefined
-    const spawnProbe = (args: { key: string; kind: InitKind; outcome: InitOutcome }, initTimeout: number, timeout: number) =>
-      a.run(RemoteSpawn.spawn("probe", target.id, { args: [args], name, registration: row.registration, initTimeout, timeout }))
+    const spawnProbe = (
+      args: { key: string; kind: InitKind; outcome: InitOutcome },
+      initTimeout: number,
+      timeout: number
+    ) =>
+      a.run(
+        RemoteSpawn.spawn("probe", target.id, {
+          args: [args],
+          name,
+          registration: row.registration,
+          initTimeout,
+          timeout
+        })
+      )
     const before = yield* target.run(GenServer.processCount)
 
     const spawning = yield* Effect.fork(
@@ -145,7 +157,9 @@ const runRow = (row: Row) =>
 
 describe("RemoteSpawn matrix (simulated)", () => {
   for (const row of rows) {
-    const title = `${row.target}: ${row.kind} init, registration '${row.registration}', ${row.named ? "named" : "anonymous"}: ${row.ending}`
+    const title = `${row.target}: ${row.kind} init, registration '${row.registration}', ${
+      row.named ? "named" : "anonymous"
+    }: ${row.ending}`
     it.scoped(title, () => runRow(row))
   }
 })
@@ -153,12 +167,18 @@ describe("RemoteSpawn matrix (simulated)", () => {
 describe("RemoteSpawn when the target shuts down during init (simulated)", () => {
   for (const kind of ["promise", "effect"] as const) {
     it.scoped(`fails a ${kind}-init spawn with NodeNotReachableError, and nothing of it survives`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { a, b } = yield* pair(yield* Net.make)
         const key = `k${++keys}`
         const spawning = yield* Effect.fork(
           Effect.flip(
-            a.run(RemoteSpawn.spawn("probe", b.id, { args: [{ key, kind, outcome: "slow" }], name: `name-${key}`, registration: "local" }))
+            a.run(
+              RemoteSpawn.spawn("probe", b.id, {
+                args: [{ key, kind, outcome: "slow" }],
+                name: `name-${key}`,
+                registration: "local"
+              })
+            )
           )
         )
         yield* settle(100, 50)
@@ -175,10 +195,10 @@ describe("RemoteSpawn when the target shuts down during init (simulated)", () =>
   }
 
   it.effect("fails a local start in init with GenServerInitError when its runtime closes, and frees the name", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const key = `k${++keys}`
       const starting = yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const rt = yield* GenServer.make()
           const fiber = yield* Effect.fork(
             Effect.flip(rt.start(probe.behavior, { name: "held", args: [{ key, kind: "promise", outcome: "slow" }] }))
@@ -202,7 +222,7 @@ describe("RemoteSpawn of a name that is taken (simulated)", () => {
     for (const kind of ["sync", "promise", "effect"] as const) {
       for (const registration of ["local", "global"] as const) {
         it.scoped(`${target}: ${kind} init, registration '${registration}': fails without running init, and the holder keeps it`, () =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const { a, b } = yield* pair(yield* Net.make)
             const node = target === "remote" ? b : a
             const key = `k${++keys}`
@@ -225,7 +245,7 @@ describe("RemoteSpawn of a name that is taken (simulated)", () => {
 
   for (const kind of ["promise", "effect"] as const) {
     it.scoped(`fails a second global spawn of a name while the first is still in its ${kind} init, without running init`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { a, b } = yield* pair(yield* Net.make)
         const key = `k${++keys}`
         const name = `name-${key}`

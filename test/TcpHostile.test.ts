@@ -29,7 +29,11 @@ const capture = Logger.replace(
   Logger.defaultLogger,
   Logger.make(({ annotations, message }) => {
     const get = (k: string) => Option.getOrUndefined(HashMap.get(annotations, k)) as string | undefined
-    logs.push({ message: String(Array.isArray(message) ? message.join(" ") : message), remote: get("remote"), reason: get("reason") })
+    logs.push({
+      message: String(Array.isArray(message) ? message.join(" ") : message),
+      remote: get("remote"),
+      reason: get("reason")
+    })
   })
 )
 
@@ -39,11 +43,13 @@ let scope: Scope.CloseableScope
 let healthy: { calls: number; failures: number; fiber: Fiber.RuntimeFiber<void, unknown> }
 
 /** A server node: handshake with the cookie, then answer every Call with a Reply of the same payload. */
-const startServer = Effect.gen(function* () {
-  const listener = yield* TcpTransport.make.listen({ host: "127.0.0.1", port: 0, name: "server" }, { maxFrameBytes: MAX })
+const startServer = Effect.gen(function*() {
+  const listener = yield* TcpTransport.make.listen({ host: "127.0.0.1", port: 0, name: "server" }, {
+    maxFrameBytes: MAX
+  })
   yield* Effect.forkScoped(
     listener.serve((conn) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const link = yield* Link.establish(conn, {
           self: { nodeId: serverId, incarnation: "s1" },
           cookie,
@@ -60,7 +66,7 @@ const startServer = Effect.gen(function* () {
 })
 
 /** A healthy authenticated peer making calls back to back until interrupted. */
-const startHealthy = Effect.gen(function* () {
+const startHealthy = Effect.gen(function*() {
   const conn = yield* TcpTransport.make.dial({ host: "127.0.0.1", port, name: "server" }, { maxFrameBytes: MAX })
   const link = yield* Link.establish(conn, {
     self: { nodeId: clientId, incarnation: "c1" },
@@ -75,7 +81,7 @@ const startHealthy = Effect.gen(function* () {
   })
   state.fiber = yield* Effect.forkScoped(
     Effect.forever(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         waiting = yield* Deferred.make<number>()
         const id = state.calls
         link.offer({ _tag: "Call", callId: id, serverId: "echo", timeoutMs: 1000, payload: new Uint8Array([id & 255]) })
@@ -167,8 +173,10 @@ describe("TCP listener under hostile input", () => {
   it("refuses a peer with the wrong cookie", async () => {
     const result = await runtime.runPromise(
       Effect.scoped(
-        Effect.gen(function* () {
-          const conn = yield* TcpTransport.make.dial({ host: "127.0.0.1", port, name: "server" }, { maxFrameBytes: MAX })
+        Effect.gen(function*() {
+          const conn = yield* TcpTransport.make.dial({ host: "127.0.0.1", port, name: "server" }, {
+            maxFrameBytes: MAX
+          })
           return yield* Effect.either(
             Link.establish(conn, {
               self: { nodeId: NodeId.make("intruder", "127.0.0.1", 3), incarnation: "x" },
@@ -225,4 +233,3 @@ describe("TCP listener under hostile input", () => {
     expect(healthy.calls).toBeGreaterThan(100)
   })
 })
-

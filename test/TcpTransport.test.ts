@@ -10,12 +10,14 @@ const local = (port: number) => ({ host: "127.0.0.1", port, name: "n" })
 
 describe("TcpTransport", () => {
   it.scopedLive("carries frames both ways, in order, and reports the peer's close", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const listener = yield* TcpTransport.make.listen(local(0), opts)
       const serverClosed = yield* Deferred.make<string>()
       yield* Effect.forkScoped(
         listener.serve((conn) =>
-          conn.run((frame) => conn.offer(frame.map((b) => b + 1))).pipe(Effect.flatMap((i) => Deferred.succeed(serverClosed, i.by)))
+          conn.run((frame) => conn.offer(frame.map((b) => b + 1))).pipe(
+            Effect.flatMap((i) => Deferred.succeed(serverClosed, i.by))
+          )
         )
       )
       const conn = yield* TcpTransport.make.dial(local(listener.address.port), opts)
@@ -37,7 +39,7 @@ describe("TcpTransport", () => {
     }))
 
   it.scopedLive("fails a dial to a closed port with a TransportError", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const probe = net.createServer()
       yield* Effect.promise(() => new Promise<void>((r) => probe.listen(0, "127.0.0.1", r)))
       const port = (probe.address() as net.AddressInfo).port
@@ -48,7 +50,7 @@ describe("TcpTransport", () => {
     }))
 
   it.scopedLive("suspends senders while a peer that does not read holds the outbox full (memory stays bounded)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // A peer that accepts and never reads: the kernel buffers fill, then our outbox.
       const sink = net.createServer((socket) => socket.pause())
       yield* Effect.acquireRelease(

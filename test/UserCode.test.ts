@@ -7,7 +7,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import * as vm from "node:vm"
-import { Cluster, GenServer, GlobalRegistry, LoadBalancer, MemoryNetwork as Net, RemoteCall, RemoteSpawn } from "../src/index.js"
+import {
+  Cluster,
+  GenServer,
+  GlobalRegistry,
+  LoadBalancer,
+  MemoryNetwork as Net,
+  RemoteCall,
+  RemoteSpawn
+} from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
 import { captureLogs } from "./support/logs.js"
 import { makeProbe } from "./support/probe.js"
@@ -43,7 +51,7 @@ const probe = makeProbe(() => new Promise<void>(() => {}))
 const behaviors = { picky, loud, probe: probe.behavior }
 
 const pair = (net: MemoryNetwork, maxFrameBytes?: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const options = maxFrameBytes === undefined ? { behaviors } : { behaviors, maxFrameBytes }
     const a = yield* startNode(net, "a", options)
     const b = yield* startNode(net, "b", { ...options, seeds: [simId("a")] })
@@ -53,7 +61,7 @@ const pair = (net: MemoryNetwork, maxFrameBytes?: number) =>
 
 describe("user code and values cost only what they touched (simulated)", () => {
   it.scoped("answers InvalidMessageError when a behavior's schema throws, and the link stays up", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const ref = { id: (yield* a.run(RemoteSpawn.spawn("picky", b.id))).serverId, nodeId: b.id }
       const error = yield* Effect.flip(a.run(RemoteCall.call(ref, { n: -1 })))
@@ -64,7 +72,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("bounds a handler's huge error message, so its answer still fits a small frame limit", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make, 8192)
       const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
       const error = yield* Effect.flip(a.run(RemoteCall.call(ref, "shout")))
@@ -75,7 +83,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("stops a remote process with a stop reason too large for a frame; the link stays up", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make, 8192)
       const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
       yield* a.run(GenServer.stop(ref, { error: new Error("y".repeat(50_000)) }))
@@ -84,7 +92,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("replicates more names than one frame can carry, in several RegistrySync frames", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 })
       const names = Array.from({ length: 60 }, (_, i) => `a-rather-long-global-name-for-process-number-${i}`)
@@ -101,7 +109,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("drops and logs a message over the peer's frame limit instead of losing the link", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer: capture, messages: errors } = captureLogs("Error")
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
@@ -116,7 +124,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("checks what it sends against the smaller of both nodes' frame limits", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 1024 * 1024 })
       const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 8192, seeds: [a.id] })
@@ -125,14 +133,17 @@ describe("user code and values cost only what they touched (simulated)", () => {
       const spawn = yield* Effect.flip(a.run(RemoteSpawn.spawn("loud", b.id, { args: [big] })))
       expect(spawn).toMatchObject({ _tag: "MessageTooLargeError", limit: 8192 })
       const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
-      expect(yield* Effect.flip(a.run(RemoteCall.call(ref, big)))).toMatchObject({ _tag: "MessageTooLargeError", limit: 8192 })
+      expect(yield* Effect.flip(a.run(RemoteCall.call(ref, big)))).toMatchObject({
+        _tag: "MessageTooLargeError",
+        limit: 8192
+      })
       yield* a.run(GenServer.stop(ref, { conflict: big }))
       expect(yield* b.run(GenServer.processCount)).toBe(0)
       expect(story(a)).toEqual(["up b"])
     }))
 
   it.scoped("handles a rejected Promise from another realm returned by an onNodeUp callback (logged, not unhandled)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { layer: capture, messages: warnings } = captureLogs("Warning")
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors })
@@ -145,7 +156,7 @@ describe("user code and values cost only what they touched (simulated)", () => {
     }))
 
   it.scoped("ends spawnPreferLocal at once on a taken global name: no node runs init", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make)
       const holder = yield* b.run(GenServer.start(picky))
       yield* b.run(GlobalRegistry.register("the-one", holder))

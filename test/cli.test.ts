@@ -15,7 +15,28 @@ describe("noex-effect node (CLI)", () => {
   it("documents every flag and its environment variable in --help", async () => {
     const help = cli(["node", "--help"])
     expect(await help.exited).toBe(0)
-    for (const text of ["--name", "NOEX_NODE_NAME", "--host", "NOEX_HOST", "--advertise-host", "NOEX_ADVERTISE_HOST", "--port", "NOEX_PORT", "--seeds", "NOEX_SEEDS", "--cookie", "NOEX_COOKIE", "--heartbeat-interval", "NOEX_HEARTBEAT_INTERVAL_MS", "--heartbeat-miss-threshold", "NOEX_HEARTBEAT_MISS_THRESHOLD", "--behaviors", "NOEX_BEHAVIORS"]) {
+    for (
+      const text of [
+        "--name",
+        "NOEX_NODE_NAME",
+        "--host",
+        "NOEX_HOST",
+        "--advertise-host",
+        "NOEX_ADVERTISE_HOST",
+        "--port",
+        "NOEX_PORT",
+        "--seeds",
+        "NOEX_SEEDS",
+        "--cookie",
+        "NOEX_COOKIE",
+        "--heartbeat-interval",
+        "NOEX_HEARTBEAT_INTERVAL_MS",
+        "--heartbeat-miss-threshold",
+        "NOEX_HEARTBEAT_MISS_THRESHOLD",
+        "--behaviors",
+        "NOEX_BEHAVIORS"
+      ]
+    ) {
       expect(help.output()).toContain(text)
     }
   })

@@ -52,7 +52,9 @@ const start = (file: string, timeoutMs = 60_000): Running => {
   const done = new Promise<Run>((resolve) =>
     child.once("close", (code, signal) => {
       clearTimeout(timer)
-      for (const w of waiters.splice(0)) w.reject(new Error(`exited before printing ${w.pattern}\n${stdout}\n${stderr}`))
+      for (const w of waiters.splice(0)) {
+        w.reject(new Error(`exited before printing ${w.pattern}\n${stdout}\n${stderr}`))
+      }
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
     })
   )
@@ -73,7 +75,11 @@ const start = (file: string, timeoutMs = 60_000): Running => {
 /** Runs an example to completion and expects exit code 0. */
 const runExample = async (file: string): Promise<Run> => {
   const run = await start(file).done
-  if (run.code !== 0) throw new Error(`${file} exited with ${run.code ?? run.signal}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`)
+  if (run.code !== 0) {
+    throw new Error(
+      `${file} exited with ${run.code ?? run.signal}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`
+    )
+  }
   return run
 }
 
@@ -96,7 +102,9 @@ describe("cluster examples", () => {
     const { stdout } = await runExample("worker-pool/main.ts")
     expect(stdout).toContain("Initialized 6 workers")
     expect(stdout).toContain("submitted 100/100")
-    expect(stdout).toMatch(/nodes: +3 \(coordinator@127\.0\.0\.1:\d+, worker1@127\.0\.0\.1:\d+, worker2@127\.0\.0\.1:\d+\)/)
+    expect(stdout).toMatch(
+      /nodes: +3 \(coordinator@127\.0\.0\.1:\d+, worker1@127\.0\.0\.1:\d+, worker2@127\.0\.0\.1:\d+\)/
+    )
     expect(count(stdout, /: 3 workers, tasks per worker/)).toBe(2)
     expect(stdout).toContain("total = 100 tasks processed by 6 workers")
     expect(count(stdout, /joined/)).toBe(2)
@@ -160,7 +168,9 @@ describe("cluster examples", () => {
     const { stdout } = await runExample("global-singleton.ts")
     expect(count(stdout, /: (Became cluster leader|Leader is on|lost at registration)/)).toBe(4)
     expect(stdout).toMatch(/leader: \w+@127\.0\.0\.1:\d+ \(process \S+\)/)
-    const views = stdout.split("\n").filter((l) => l.includes("whereis('cluster:leader') ->")).map((l) => l.split("-> ")[1])
+    const views = stdout.split("\n").filter((l) => l.includes("whereis('cluster:leader') ->")).map((l) =>
+      l.split("-> ")[1]
+    )
     expect(views).toHaveLength(3)
     expect(new Set(views).size).toBe(1)
     expect(stdout).toContain("every node agrees: yes")
@@ -188,26 +198,30 @@ describe("cluster examples", () => {
     const { stdout } = await runExample("kv-store/main.ts")
     expect(count(stdout, /lookup\('kv:store'\) -> \S+ on n2/)).toBe(3)
     expect(stdout).toContain("6/6 values intact")
-    expect(stdout).toContain("joined instanceof Date = true, roles instanceof Set = true, typeof big = bigint, visits instanceof Map = true")
+    expect(stdout).toContain(
+      "joined instanceof Date = true, roles instanceof Set = true, typeof big = bigint, visits instanceof Map = true"
+    )
     expect(stdout).toContain("n3 deletes 'big': true")
     expect(stdout).toContain("refused: RemoteSpawnRegistrationError")
   })
 
   it("timeouts-and-errors.ts provokes and handles every error class", async () => {
     const { stdout } = await runExample("timeouts-and-errors.ts")
-    for (const tag of [
-      "NodeNotReachableError",
-      "BehaviorNotFoundError",
-      "RemoteSpawnTimeoutError",
-      "RemoteSpawnInitError",
-      "RemoteSpawnRegistrationError",
-      "RemoteCallTimeoutError",
-      "RemoteServerNotRunningError",
-      "RemoteHandlerError",
-      "InvalidMessageError",
-      "MessageTooLargeError",
-      "GlobalNameNotFoundError"
-    ]) {
+    for (
+      const tag of [
+        "NodeNotReachableError",
+        "BehaviorNotFoundError",
+        "RemoteSpawnTimeoutError",
+        "RemoteSpawnInitError",
+        "RemoteSpawnRegistrationError",
+        "RemoteCallTimeoutError",
+        "RemoteServerNotRunningError",
+        "RemoteHandlerError",
+        "InvalidMessageError",
+        "MessageTooLargeError",
+        "GlobalNameNotFoundError"
+      ]
+    ) {
       expect(stdout).toMatch(new RegExp(`^ok +${tag} `, "m"))
     }
     expect(stdout).not.toContain("EXPECTED")

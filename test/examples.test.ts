@@ -15,7 +15,7 @@ describe("examples", () => {
     expect(stdout).toContain("Starting a second 'visits' fails: NameAlreadyRegisteredError")
     expect(stdout).toContain("RemoteHandlerError (division by zero)")
     expect(stdout).toContain("fails with RemoteCallTimeoutError")
-    expect(stdout).toContain('terminate("normal") with final count 25')
+    expect(stdout).toContain("terminate(\"normal\") with final count 25")
     expect(stdout).toContain("fails with RemoteServerNotRunningError; live processes: 0")
   })
 })

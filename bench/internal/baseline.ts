@@ -83,5 +83,7 @@ export const fmt = (n: number): string => Math.round(n).toLocaleString("en-US")
 /** Prints one figure beside its baseline with their ratio. */
 export const report = (label: string, value: number, baselineLabel: string, baseline: number, unit = "/s") =>
   console.log(
-    `${label.padEnd(44)} ${fmt(value).padStart(12)}${unit}   ${baselineLabel} ${fmt(baseline).padStart(10)}${unit}   ratio ${(value / baseline).toFixed(2)}x`
+    `${label.padEnd(44)} ${fmt(value).padStart(12)}${unit}   ${baselineLabel} ${
+      fmt(baseline).padStart(10)
+    }${unit}   ratio ${(value / baseline).toFixed(2)}x`
   )

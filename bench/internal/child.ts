@@ -8,7 +8,9 @@ export const startChild = <A>(script: string, args: ReadonlyArray<string> = []) 
   new Promise<{ child: ChildProcess; info: A }>((resolve, reject) => {
     // BENCH_CHILD_NODE_OPTIONS (e.g. "--cpu-prof") profiles the far end too.
     const extra = (process.env.BENCH_CHILD_NODE_OPTIONS ?? "").split(" ").filter((s) => s.length > 0)
-    const child = spawn(process.execPath, [...extra, "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [...extra, "--import", "tsx", script, ...args], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
     const lines = createInterface({ input: child.stdout! })
     const onLine = (line: string) => {
       if (!line.startsWith("{")) return

@@ -15,7 +15,7 @@ raw.listen(0, "127.0.0.1", () => {
   const rawPort = (raw.address() as net.AddressInfo).port
   Effect.runFork(
     Effect.scoped(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const listener = yield* TcpTransport.make.listen(
           { host: "127.0.0.1", port: 0, name: "echo" },
           { maxFrameBytes: 16 * 1024 * 1024 }

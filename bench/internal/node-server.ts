@@ -25,7 +25,9 @@ const idle = GenServer.behavior({
 })
 
 const listen = (server: net.Server) =>
-  new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)))
+  new Promise<number>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port))
+  )
 
 const rawEcho = net.createServer((socket) => {
   socket.setNoDelay(true)
@@ -50,7 +52,7 @@ const rawSink = net.createServer((socket) => {
   })
 })
 
-const main = Effect.gen(function* () {
+const main = Effect.gen(function*() {
   const rawPort = yield* Effect.promise(() => listen(rawEcho))
   const sinkPort = yield* Effect.promise(() => listen(rawSink))
   const cluster = yield* Cluster.Cluster

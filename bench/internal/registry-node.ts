@@ -10,16 +10,18 @@ import { BehaviorRegistry, Cluster, GlobalRegistry, RemoteCall, TcpTransport } f
 const seed = process.argv[2]!
 const name = process.argv[3]!
 
-const main = Effect.gen(function* () {
+const main = Effect.gen(function*() {
   const cluster = yield* Cluster.Cluster
   const registry = yield* GlobalRegistry.GlobalRegistry
   console.log(JSON.stringify({ nodeId: cluster.localNodeId }))
   yield* registry.events.pipe(
     Stream.runForEach((event) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (event._tag !== "Registered" || event.name === "bench:collector") return
         const collector = yield* registry.whereis("bench:collector")
-        if (Option.isSome(collector)) yield* Effect.ignore(RemoteCall.cast(collector.value, { name: event.name, node: cluster.localNodeId }))
+        if (Option.isSome(collector)) {
+          yield* Effect.ignore(RemoteCall.cast(collector.value, { name: event.name, node: cluster.localNodeId }))
+        }
       })
     )
   )

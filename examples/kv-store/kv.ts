@@ -39,7 +39,8 @@ export const kvBehavior = GenServer.behavior({
   handleCast: (_: unknown, state: State) => state
 })
 
-const callStore = <A>(msg: KvCall) => Effect.flatMap(GlobalRegistry.lookup(KV_NAME), (store) => RemoteCall.call<A>(store, msg))
+const callStore = <A>(msg: KvCall) =>
+  Effect.flatMap(GlobalRegistry.lookup(KV_NAME), (store) => RemoteCall.call<A>(store, msg))
 
 /** The value under `key` (`undefined` when absent). */
 export const get = (key: string) => callStore<unknown>({ type: "get", key })

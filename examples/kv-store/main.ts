@@ -9,8 +9,8 @@
  *   npx tsx examples/kv-store/main.ts
  */
 import { Console, Effect, Option } from "effect"
-import { GlobalRegistry, RemoteSpawn } from "noex-effect"
 import { inspect, isDeepStrictEqual } from "node:util"
+import { GlobalRegistry, RemoteSpawn } from "noex-effect"
 import { awaitMesh, ExampleError, runExample, short, startNode, waitUntil } from "../support/nodes.js"
 import * as Kv from "./kv.js"
 
@@ -26,7 +26,7 @@ const entries: ReadonlyArray<readonly [string, unknown]> = [
   ["odd", [NaN, Infinity, undefined, -0]]
 ]
 
-const program = Effect.gen(function* () {
+const program = Effect.gen(function*() {
   const behaviors = { kv: Kv.kvBehavior }
   const n1 = yield* startNode("n1", { behaviors })
   const n2 = yield* startNode("n2", { seeds: [n1.id], behaviors })
@@ -36,10 +36,15 @@ const program = Effect.gen(function* () {
   yield* Console.log(`Cluster: ${nodes.map((n) => n.id).join(", ")}`)
 
   const spawned = yield* n1.run(RemoteSpawn.spawn("kv", n2.id, { name: Kv.KV_NAME, registration: "global" }))
-  yield* Console.log(`n1 spawned the store on ${short(spawned.nodeId)} as '${Kv.KV_NAME}' (process ${spawned.serverId})`)
+  yield* Console.log(
+    `n1 spawned the store on ${short(spawned.nodeId)} as '${Kv.KV_NAME}' (process ${spawned.serverId})`
+  )
   yield* waitUntil(
     `'${Kv.KV_NAME}' to be visible on every node`,
-    Effect.map(Effect.forEach(nodes, (n) => n.run(GlobalRegistry.whereis(Kv.KV_NAME))), (seen) => seen.every(Option.isSome))
+    Effect.map(
+      Effect.forEach(nodes, (n) => n.run(GlobalRegistry.whereis(Kv.KV_NAME))),
+      (seen) => seen.every(Option.isSome)
+    )
   )
   for (const node of nodes) {
     const ref = yield* node.run(GlobalRegistry.lookup(Kv.KV_NAME))
@@ -62,17 +67,25 @@ const program = Effect.gen(function* () {
   }
   const user = (yield* n3.run(Kv.get("user:ada"))) as { joined: unknown; roles: unknown }
   yield* Console.log(
-    `  types on n3: joined instanceof Date = ${user.joined instanceof Date}, roles instanceof Set = ${user.roles instanceof Set}, ` +
-      `typeof big = ${typeof (yield* n3.run(Kv.get("big")))}, visits instanceof Map = ${(yield* n3.run(Kv.get("visits"))) instanceof Map}`
+    `  types on n3: joined instanceof Date = ${user.joined instanceof Date}, roles instanceof Set = ${
+      user.roles instanceof Set
+    }, ` +
+      `typeof big = ${typeof (yield* n3.run(Kv.get("big")))}, visits instanceof Map = ${
+        (yield* n3.run(Kv.get("visits"))) instanceof Map
+      }`
   )
   yield* Console.log(`  ${intact}/${entries.length} values intact`)
   if (intact !== entries.length) return yield* new ExampleError({ message: "some values did not survive the trip" })
 
   yield* Console.log(`\nn2 (the store's own node, a local call) lists the keys: ${(yield* n2.run(Kv.keys)).join(", ")}`)
   yield* Console.log(`n3 deletes 'big': ${yield* n3.run(Kv.remove("big"))}`)
-  yield* Console.log(`n1 lists the keys: ${(yield* n1.run(Kv.keys)).join(", ")}; get big -> ${show(yield* n1.run(Kv.get("big")))}`)
+  yield* Console.log(
+    `n1 lists the keys: ${(yield* n1.run(Kv.keys)).join(", ")}; get big -> ${show(yield* n1.run(Kv.get("big")))}`
+  )
 
-  const second = yield* Effect.flip(n3.run(RemoteSpawn.spawn("kv", n3.id, { name: Kv.KV_NAME, registration: "global" })))
+  const second = yield* Effect.flip(
+    n3.run(RemoteSpawn.spawn("kv", n3.id, { name: Kv.KV_NAME, registration: "global" }))
+  )
   yield* Console.log(`\nA second store under '${Kv.KV_NAME}' is refused: ${second._tag} (${second.message})`)
   yield* Console.log("Shutting down the three nodes")
 })

@@ -64,7 +64,7 @@ export const describeExit = (e: ChildExit) => (e.signal !== null ? `signal ${e.s
  * The child is stopped when the current scope closes.
  */
 export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNode, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const exited = yield* Deferred.make<ChildExit>()
     const ready = yield* Deferred.make<NodeId, ExampleError>()
     const stopTimeoutMs = options.stopTimeoutMs ?? 5000
@@ -81,11 +81,15 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
           Deferred.unsafeDone(exited, Exit.succeed(info))
           Deferred.unsafeDone(
             ready,
-            Exit.fail(new ExampleError({ message: `${options.name} exited (${describeExit(info)}) before it was ready` }))
+            Exit.fail(
+              new ExampleError({ message: `${options.name} exited (${describeExit(info)}) before it was ready` })
+            )
           )
         })
-        proc.once("error", (error) =>
-          Deferred.unsafeDone(ready, Exit.fail(new ExampleError({ message: `${options.name}: ${error.message}` })))
+        proc.once(
+          "error",
+          (error) =>
+            Deferred.unsafeDone(ready, Exit.fail(new ExampleError({ message: `${options.name}: ${error.message}` })))
         )
         proc.stdin?.on("error", () => {}) // the child may exit before we close its stdin
         readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
@@ -93,7 +97,10 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
             try {
               const message = JSON.parse(line) as { type?: unknown; nodeId?: unknown }
               if (message.type === "ready" && typeof message.nodeId === "string") {
-                Deferred.unsafeDone(ready, NodeId.parse(message.nodeId).pipe(Effect.mapError((e) => new ExampleError({ message: e.message }))))
+                Deferred.unsafeDone(
+                  ready,
+                  NodeId.parse(message.nodeId).pipe(Effect.mapError((e) => new ExampleError({ message: e.message })))
+                )
                 return
               }
             } catch {
@@ -105,7 +112,7 @@ export const spawnChildNode = (options: ChildNodeOptions): Effect.Effect<ChildNo
         return proc
       }),
       (proc) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const running = () => proc.exitCode === null && proc.signalCode === null
           if (running()) proc.kill("SIGTERM")
           const stopped = yield* Deferred.await(exited).pipe(Effect.timeout(stopTimeoutMs), Effect.option)

@@ -10,7 +10,20 @@
  *   replicated), with a deadline instead of a fixed sleep.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Context, Data, Effect, ExecutionStrategy, Exit, Layer, Logger, LogLevel, Schedule, Scope } from "effect"
+import {
+  Cause,
+  Console,
+  Context,
+  Data,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Schedule,
+  Scope
+} from "effect"
 import type { Duration } from "effect"
 import { BehaviorRegistry, Cluster } from "noex-effect"
 import type { ClusterConfig, NodeId } from "noex-effect"
@@ -70,7 +83,11 @@ const runMainQuiet = <E>(program: Effect.Effect<void, E>, options: RunOptions): 
       disableErrorReporting: true,
       disablePrettyLogger: true,
       teardown: (exit) => {
-        const code = Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? (options.interruptedExitCode ?? 130) : 1
+        const code = Exit.isSuccess(exit)
+          ? 0
+          : Cause.isInterruptedOnly(exit.cause)
+          ? (options.interruptedExitCode ?? 130)
+          : 1
         process.exit(code)
       }
     }
@@ -106,7 +123,7 @@ export const nodeLayer = (name: string, options: NodeOptions = {}) => {
  * stops when the current scope closes, or earlier with `node.stop`.
  */
 export const startNode = (name: string, options: NodeOptions = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const context = yield* Layer.buildWithScope(nodeLayer(name, options), scope)
     const node: LocalNode = {
@@ -128,7 +145,10 @@ export const waitUntil = <E, R>(
   check.pipe(
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("20 millis") }),
     Effect.asVoid,
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new ExampleError({ message: `timed out waiting for ${what}` }) })
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new ExampleError({ message: `timed out waiting for ${what}` })
+    })
   )
 
 /** The ids of the nodes `node` is connected to. */

@@ -14,10 +14,10 @@
  * wait for instead of the guide's fixed two-second sleep.)
  */
 import { Config, Console, Data, Effect, Option, Ref } from "effect"
-import { Cluster, RemoteCall, RemoteSpawn } from "noex-effect"
-import type { CallError, ServerRef } from "noex-effect"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
+import { Cluster, RemoteCall, RemoteSpawn } from "noex-effect"
+import type { CallError, ServerRef } from "noex-effect"
 import { nodeLayer, runExample, waitUntil } from "../support/nodes.js"
 import { workerBehavior } from "./shared/worker.js"
 import type { WorkerCast, WorkerReply } from "./shared/worker.js"
@@ -31,9 +31,14 @@ export class NoWorkersAvailableError extends Data.TaggedError("NoWorkersAvailabl
 /** The guide's `WorkerPool`, its methods as Effects over the node's services. */
 export interface WorkerPool {
   /** Spawns `workersPerNode` workers on every connected node, one after another. */
-  readonly initialize: (workersPerNode: number) => Effect.Effect<void, RemoteSpawn.SpawnError, Cluster.Cluster | RemoteSpawn.RemoteSpawn>
+  readonly initialize: (
+    workersPerNode: number
+  ) => Effect.Effect<void, RemoteSpawn.SpawnError, Cluster.Cluster | RemoteSpawn.RemoteSpawn>
   /** Casts a task to the next worker in turn. */
-  readonly submitTask: (taskId: string, data: unknown) => Effect.Effect<void, NoWorkersAvailableError, RemoteCall.RemoteCall>
+  readonly submitTask: (
+    taskId: string,
+    data: unknown
+  ) => Effect.Effect<void, NoWorkersAvailableError, RemoteCall.RemoteCall>
   /** Calls every worker (concurrently) for its stats, in worker order. */
   readonly getStats: Effect.Effect<ReadonlyArray<WorkerReply>, CallError, RemoteCall.RemoteCall>
   /** The workers, in spawn order. */
@@ -41,12 +46,12 @@ export interface WorkerPool {
 }
 
 /** Makes an empty pool. */
-export const makeWorkerPool: Effect.Effect<WorkerPool> = Effect.gen(function* () {
+export const makeWorkerPool: Effect.Effect<WorkerPool> = Effect.gen(function*() {
   const workers = yield* Ref.make<ReadonlyArray<WorkerRef>>([])
   const roundRobin = yield* Ref.make(0)
 
   const initialize = (workersPerNode: number) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const nodes = yield* Cluster.getConnectedNodes
       for (const node of nodes) {
         for (let i = 0; i < workersPerNode; i++) {
@@ -59,7 +64,7 @@ export const makeWorkerPool: Effect.Effect<WorkerPool> = Effect.gen(function* ()
     })
 
   const submitTask = (taskId: string, data: unknown) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ws = yield* Ref.get(workers)
       if (ws.length === 0) return yield* new NoWorkersAvailableError()
       const worker = ws[(yield* Ref.getAndUpdate(roundRobin, (n) => n + 1)) % ws.length]!
@@ -69,18 +74,22 @@ export const makeWorkerPool: Effect.Effect<WorkerPool> = Effect.gen(function* ()
       yield* Effect.orDie(RemoteCall.cast(worker, message))
     })
 
-  const getStats = Effect.flatMap(Ref.get(workers), (ws) =>
-    Effect.forEach(ws, (worker) => RemoteCall.call<WorkerReply>(worker, { type: "get_stats" }), {
-      concurrency: "unbounded"
-    })
+  const getStats = Effect.flatMap(
+    Ref.get(workers),
+    (ws) =>
+      Effect.forEach(ws, (worker) => RemoteCall.call<WorkerReply>(worker, { type: "get_stats" }), {
+        concurrency: "unbounded"
+      })
   )
 
   return { initialize, submitTask, getStats, workers: Ref.get(workers) }
 })
 
 /** The guide's `main()` body, on a node that is already up: wait for peers, spawn, submit, collect. */
-export const runWorkerPool = (options: { readonly expectNodes: number; readonly workersPerNode: number; readonly tasks: number }) =>
-  Effect.gen(function* () {
+export const runWorkerPool = (
+  options: { readonly expectNodes: number; readonly workersPerNode: number; readonly tasks: number }
+) =>
+  Effect.gen(function*() {
     // The guide sleeps two seconds "to wait for nodes to join"; we wait for them instead.
     yield* waitUntil(
       `${options.expectNodes} node(s) to join`,
@@ -101,14 +110,15 @@ export const runWorkerPool = (options: { readonly expectNodes: number; readonly 
 
 const isEntryPoint = () => {
   try {
-    return process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))
+    return process.argv[1] !== undefined &&
+      fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))
   } catch {
     return false
   }
 }
 
 if (isEntryPoint()) {
-  const guideMain = Effect.gen(function* () {
+  const guideMain = Effect.gen(function*() {
     const env = yield* Config.all({
       port: Config.integer("NOEX_PORT").pipe(Config.withDefault(4369)),
       seeds: Config.string("SEEDS").pipe(Config.withDefault("")),

@@ -16,9 +16,9 @@
  * `--verbose` (or `VERBOSE=1`) also shows the workers' "Processing task ..." lines.
  */
 import { Console, Effect, Exit, Stream } from "effect"
+import { randomBytes } from "node:crypto"
 import { Cluster } from "noex-effect"
 import type { NodeId } from "noex-effect"
-import { randomBytes } from "node:crypto"
 import { describeExit, spawnChildNode } from "../support/child-node.js"
 import type { ChildNode } from "../support/child-node.js"
 import { ExampleError, nodeLayer, runExample, waitUntil } from "../support/nodes.js"
@@ -35,7 +35,7 @@ const cookie = randomBytes(24).toString("base64url")
 
 const children: Array<ChildNode> = []
 
-const demo = Effect.gen(function* () {
+const demo = Effect.gen(function*() {
   const startedAt = Date.now()
   const elapsed = () => `${((Date.now() - startedAt) / 1000).toFixed(1)} s`
   const self = yield* Cluster.getLocalNodeId
@@ -47,13 +47,12 @@ const demo = Effect.gen(function* () {
     Stream.runForEach(Cluster.nodeEvents, (event) =>
       event._tag === "NodeUp"
         ? Console.log(`  + ${event.nodeId} joined`)
-        : Console.log(`  - ${event.nodeId} left (${event.reason})`)
-    )
+        : Console.log(`  - ${event.nodeId} left (${event.reason})`))
   )
   yield* Effect.yieldNow()
 
   yield* Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       for (const name of WORKER_NODES) {
         children.push(
           yield* spawnChildNode({
@@ -66,9 +65,13 @@ const demo = Effect.gen(function* () {
         )
       }
       yield* Effect.addFinalizer((exit) =>
-        Exit.isInterrupted(exit) ? Console.log("\nInterrupted: stopping the worker nodes, then leaving the cluster") : Effect.void
+        Exit.isInterrupted(exit)
+          ? Console.log("\nInterrupted: stopping the worker nodes, then leaving the cluster")
+          : Effect.void
       )
-      yield* Console.log(`[2/5] started worker node processes: ${children.map((c) => `${c.name} (pid ${c.pid})`).join(", ")}`)
+      yield* Console.log(
+        `[2/5] started worker node processes: ${children.map((c) => `${c.name} (pid ${c.pid})`).join(", ")}`
+      )
       yield* Console.log(`child pids: ${children.map((c) => c.pid).join(" ")}`)
 
       const ids: ReadonlyArray<NodeId> = yield* Effect.forEach(children, (c) => c.ready, { concurrency: "unbounded" })
@@ -77,7 +80,11 @@ const demo = Effect.gen(function* () {
         Effect.map(Cluster.getConnectedNodes, (nodes) => ids.every((id) => nodes.some((n) => n.id === id))),
         "20 seconds"
       )
-      yield* Console.log(`[3/5] cluster of ${ids.length + 1} nodes is up (${elapsed()}); spawning ${WORKERS_PER_NODE} workers on each worker node`)
+      yield* Console.log(
+        `[3/5] cluster of ${
+          ids.length + 1
+        } nodes is up (${elapsed()}); spawning ${WORKERS_PER_NODE} workers on each worker node`
+      )
 
       const pool = yield* makeWorkerPool
       yield* pool.initialize(WORKERS_PER_NODE)
@@ -100,26 +107,35 @@ const demo = Effect.gen(function* () {
       yield* Console.log(`  nodes:            ${ids.length + 1} (${[self, ...ids].join(", ")})`)
       for (const [nodeId, counts] of byNode) {
         yield* Console.log(
-          `  ${nodeId}: ${counts.length} workers, tasks per worker ${counts.join(" ")} (${counts.reduce((a, b) => a + b, 0)})`
+          `  ${nodeId}: ${counts.length} workers, tasks per worker ${counts.join(" ")} (${
+            counts.reduce((a, b) => a + b, 0)
+          })`
         )
       }
       yield* Console.log(`  total = ${total} tasks processed by ${workers.length} workers`)
       if (total !== TASKS || workers.length !== WORKER_NODES.length * WORKERS_PER_NODE) {
-        return yield* new ExampleError({ message: `expected ${TASKS} tasks on ${WORKER_NODES.length * WORKERS_PER_NODE} workers` })
+        return yield* new ExampleError({
+          message: `expected ${TASKS} tasks on ${WORKER_NODES.length * WORKERS_PER_NODE} workers`
+        })
       }
       yield* Console.log("\nShutting down: the worker nodes get SIGTERM and leave gracefully")
     })
   )
   // The worker nodes have exited (the scope above awaited them); the coordinator leaves next.
-  for (const child of children) yield* Console.log(`  ${child.name} (pid ${child.pid}) exited: ${describeExit(yield* child.exited)}`)
+  for (const child of children) {
+    yield* Console.log(`  ${child.name} (pid ${child.pid}) exited: ${describeExit(yield* child.exited)}`)
+  }
   yield* Console.log(`Done in ${elapsed()}`)
 })
 
 const program = Effect.scoped(demo).pipe(
   Effect.provide(nodeLayer("coordinator", { cookie, behaviors: { worker: workerBehavior } })),
   Effect.onInterrupt(() =>
-    Effect.forEach(children, (child) =>
-      Effect.flatMap(child.exited, (exit) => Console.log(`  ${child.name} (pid ${child.pid}) exited: ${describeExit(exit)}`))
+    Effect.forEach(
+      children,
+      (child) =>
+        Effect.flatMap(child.exited, (exit) =>
+          Console.log(`  ${child.name} (pid ${child.pid}) exited: ${describeExit(exit)}`))
     )
   )
 )

@@ -26,21 +26,20 @@ const settings = Config.all({
   cookie: Config.option(Config.redacted("NOEX_COOKIE"))
 })
 
-const workerNode = Effect.gen(function* () {
+const workerNode = Effect.gen(function*() {
   const env = yield* settings
   const [argName, ...argSeeds] = process.argv.slice(2)
   const name = argName ?? env.name
   const seeds = argSeeds.length > 0 ? argSeeds : env.seeds.split(",").filter((s) => s.trim().length > 0)
 
-  const serve = Effect.gen(function* () {
+  const serve = Effect.gen(function*() {
     const self = yield* Cluster.getLocalNodeId
     // Subscribe to node events before announcing readiness, so no join is missed.
     yield* Effect.forkScoped(
       Stream.runForEach(Cluster.nodeEvents, (event) =>
         event._tag === "NodeUp"
           ? Console.log(`node up: ${event.nodeId}`)
-          : Console.log(`node down: ${event.nodeId} (${event.reason})`)
-      )
+          : Console.log(`node down: ${event.nodeId} (${event.reason})`))
     )
     yield* Effect.yieldNow()
     yield* Console.log(JSON.stringify({ type: "ready", nodeId: self, pid: process.pid }))

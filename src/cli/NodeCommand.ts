@@ -5,8 +5,8 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Config, Effect, Layer, Option, Stream } from "effect"
-import { pathToFileURL } from "node:url"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as BehaviorRegistry from "../BehaviorRegistry.js"
 import type { RegisteredBehavior } from "../BehaviorRegistry.js"
 import * as Cluster from "../cluster/Cluster.js"
@@ -15,7 +15,11 @@ import * as TcpTransport from "../node/TcpTransport.js"
 const flag = <A>(options: Options.Options<A>, env: Config.Config<A>, description: string) =>
   options.pipe(Options.withFallbackConfig(env), Options.withDescription(description))
 
-const name = flag(Options.text("name"), Config.string("NOEX_NODE_NAME"), "This node's name (env NOEX_NODE_NAME). Required.")
+const name = flag(
+  Options.text("name"),
+  Config.string("NOEX_NODE_NAME"),
+  "This node's name (env NOEX_NODE_NAME). Required."
+)
 const host = flag(
   Options.text("host"),
   Config.string("NOEX_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -86,7 +90,7 @@ export const nodeCommand = Command.make(
   "node",
   { name, host, advertiseHost, port, seeds, cookie, heartbeatInterval, heartbeatMissThreshold, behaviors },
   (args) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const registered = Option.isSome(args.behaviors) ? yield* loadBehaviors(args.behaviors.value) : {}
       const layer = Cluster.layer({
         nodeName: args.name,
@@ -98,9 +102,11 @@ export const nodeCommand = Command.make(
         heartbeatInterval: Option.getOrUndefined(args.heartbeatInterval),
         heartbeatMissThreshold: Option.getOrUndefined(args.heartbeatMissThreshold)
       }).pipe(Layer.provide(BehaviorRegistry.layer(registered)), Layer.provide(TcpTransport.layer))
-      yield* Effect.gen(function* () {
+      yield* Effect.gen(function*() {
         const cluster = yield* Cluster.Cluster
-        yield* Effect.logInfo(`node ${cluster.localNodeId} is up; behaviors: ${Object.keys(registered).join(", ") || "none"}`)
+        yield* Effect.logInfo(
+          `node ${cluster.localNodeId} is up; behaviors: ${Object.keys(registered).join(", ") || "none"}`
+        )
         yield* cluster.nodeEvents.pipe(
           Stream.runForEach((event) =>
             event._tag === "NodeUp"

@@ -44,7 +44,9 @@ export interface Service {
   /** Calls `f` for each node that comes up, for as long as the scope lives. */
   readonly onNodeUp: (f: (nodeId: NodeId) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
   /** Calls `f` for each node that goes down, with the reason, for as long as the scope lives. */
-  readonly onNodeDown: (f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
+  readonly onNodeDown: (
+    f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult
+  ) => Effect.Effect<void, never, Scope.Scope>
 }
 
 /** The Cluster service. */
@@ -71,7 +73,7 @@ export const layer = (
   Transport | BehaviorRegistryModule.BehaviorRegistry
 > =>
   Layer.scopedContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { cluster, globalRegistry, remoteCall, remoteSpawn, runtime } = yield* Node.make(config)
       const registry = yield* BehaviorRegistryModule.BehaviorRegistry
       return Context.make(Cluster, cluster).pipe(
@@ -105,7 +107,9 @@ export const isNodeConnected = (nodeId: NodeId): Effect.Effect<boolean, never, C
   Effect.flatMap(Cluster, (c) => c.isNodeConnected(nodeId))
 
 /** The stream of node events. */
-export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(Effect.map(Cluster, (c) => c.nodeEvents))
+export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(
+  Effect.map(Cluster, (c) => c.nodeEvents)
+)
 
 /** Calls `f` for each node that comes up while the scope lives (the guide's `Cluster.onNodeUp`). */
 export const onNodeUp = (f: (nodeId: NodeId) => CallbackResult): Effect.Effect<void, never, Cluster | Scope.Scope> =>

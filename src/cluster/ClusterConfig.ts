@@ -5,9 +5,9 @@
  */
 import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
+import type { ConflictStrategy } from "../GlobalRegistry.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
-import type { ConflictStrategy } from "../GlobalRegistry.js"
 
 /** What a user passes to `Cluster.layer`. Only `nodeName` is required. */
 export interface ClusterConfig {
@@ -103,27 +103,36 @@ export const resolve = (
   config: ClusterConfig,
   exposes: (host: string) => boolean
 ): Effect.Effect<ResolvedConfig, ClusterConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const probe = NodeId.parseEither(`${config.nodeName}@localhost:1`)
     if (Either.isLeft(probe)) return yield* fail("nodeName", probe.left.reason)
     const host = config.host ?? defaults.host
     const port = config.port ?? defaults.port
-    if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* fail("port", `must be an integer in 0..65535, got ${port}`)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      return yield* fail("port", `must be an integer in 0..65535, got ${port}`)
+    }
     if (!isWildcard(host) && Either.isLeft(NodeId.parseEither(`x@${host}:1`))) {
       return yield* fail("host", `"${host}" is not an IPv4 address, a bracketed IPv6 address or a hostname`)
     }
     if (isWildcard(host) && config.advertiseHost === undefined) {
-      return yield* fail("advertiseHost", `binding ${host} listens on every interface; set advertiseHost to the address other nodes should dial`)
+      return yield* fail(
+        "advertiseHost",
+        `binding ${host} listens on every interface; set advertiseHost to the address other nodes should dial`
+      )
     }
     const advertiseHost = config.advertiseHost ?? host
     if (Either.isLeft(NodeId.parseEither(`x@${advertiseHost}:1`))) {
-      return yield* fail("advertiseHost", `"${advertiseHost}" is not an IPv4 address, a bracketed IPv6 address or a hostname`)
+      return yield* fail(
+        "advertiseHost",
+        `"${advertiseHost}" is not an IPv4 address, a bracketed IPv6 address or a hostname`
+      )
     }
-    const cookie =
-      config.cookie === undefined
-        ? Option.none<Redacted.Redacted<string>>()
-        : Option.some(typeof config.cookie === "string" ? Redacted.make(config.cookie) : config.cookie)
-    if (Option.isSome(cookie) && Redacted.value(cookie.value).length === 0) return yield* fail("cookie", "must not be empty")
+    const cookie = config.cookie === undefined
+      ? Option.none<Redacted.Redacted<string>>()
+      : Option.some(typeof config.cookie === "string" ? Redacted.make(config.cookie) : config.cookie)
+    if (Option.isSome(cookie) && Redacted.value(cookie.value).length === 0) {
+      return yield* fail("cookie", "must not be empty")
+    }
     if (exposes(host) && Option.isNone(cookie)) {
       return yield* fail(
         "cookie",
@@ -133,10 +142,15 @@ export const resolve = (
     const seeds: Array<NodeId> = []
     for (const seed of config.seeds ?? []) {
       const parsed = NodeId.parseEither(seed.trim())
-      if (Either.isLeft(parsed)) return yield* fail("seeds", `"${seed}": ${parsed.left.reason}`)
+      if (Either.isLeft(parsed)) {
+        return yield* fail("seeds", `"${seed}": ${parsed.left.reason}`)
+      }
       seeds.push(parsed.right)
     }
-    const heartbeatInterval = yield* duration("heartbeatInterval", config.heartbeatInterval ?? defaults.heartbeatInterval)
+    const heartbeatInterval = yield* duration(
+      "heartbeatInterval",
+      config.heartbeatInterval ?? defaults.heartbeatInterval
+    )
     const threshold = config.heartbeatMissThreshold ?? defaults.heartbeatMissThreshold
     if (!Number.isInteger(threshold) || threshold < 1) {
       return yield* fail("heartbeatMissThreshold", `must be an integer >= 1, got ${threshold}`)
@@ -196,13 +210,12 @@ export const fromEnv: Config.Config<ClusterConfig> = Config.all({
     cookie: Option.getOrUndefined(c.cookie),
     heartbeatInterval: Option.getOrUndefined(c.heartbeatInterval),
     heartbeatMissThreshold: Option.getOrUndefined(c.heartbeatMissThreshold),
-    reconnectBackoff:
-      Option.isSome(c.backoffMin) || Option.isSome(c.backoffMax)
-        ? {
-            min: Option.getOrElse(c.backoffMin, () => defaults.reconnectBackoff.min),
-            max: Option.getOrElse(c.backoffMax, () => defaults.reconnectBackoff.max)
-          }
-        : undefined,
+    reconnectBackoff: Option.isSome(c.backoffMin) || Option.isSome(c.backoffMax)
+      ? {
+        min: Option.getOrElse(c.backoffMin, () => defaults.reconnectBackoff.min),
+        max: Option.getOrElse(c.backoffMax, () => defaults.reconnectBackoff.max)
+      }
+      : undefined,
     maxFrameBytes: Option.getOrUndefined(c.maxFrameBytes),
     handshakeTimeout: Option.getOrUndefined(c.handshakeTimeout),
     forgetAfter: Option.getOrUndefined(c.forgetAfter)

@@ -106,7 +106,7 @@ export interface Link {
  * fails with {@link HandshakeFailed}.
  */
 export const establish = (connection: Connection, config: HandshakeConfig): Effect.Effect<Link, HandshakeFailed> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     let lastActivity = clock.unsafeCurrentTimeMillis()
@@ -175,7 +175,9 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
           onLeft: (error) => Effect.fail(new HandshakeFailed(`malformed handshake message: ${error.message}`)),
           onRight: (message) =>
             message._tag === "Reject"
-              ? Effect.fail(new HandshakeFailed(`peer rejected the connection: ${message.reason}`, isRoutine(message.reason)))
+              ? Effect.fail(
+                new HandshakeFailed(`peer rejected the connection: ${message.reason}`, isRoutine(message.reason))
+              )
               : Effect.succeed(message)
         })
     )
@@ -186,10 +188,9 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       Effect.flatMap(next, (message) =>
         message._tag === tag
           ? Effect.succeed(message as Extract<WireMessage, { _tag: Tag }>)
-          : refuse(`expected ${tag}, got ${message._tag}`)
-      )
+          : refuse(`expected ${tag}, got ${message._tag}`))
 
-    const handshake = Effect.gen(function* () {
+    const handshake = Effect.gen(function*() {
       const auth = Option.isSome(config.cookie) ? "hmac-sha256" : "none"
       const myChallenge = Auth.challenge()
       // Step 1.
@@ -206,11 +207,15 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       // Step 2.
       const hello = yield* expect("Hello")
       if (hello.version !== Protocol.PROTOCOL_VERSION) {
-        return yield* refuse(`protocol version ${hello.version} is not supported (this node speaks ${Protocol.PROTOCOL_VERSION})`)
+        return yield* refuse(
+          `protocol version ${hello.version} is not supported (this node speaks ${Protocol.PROTOCOL_VERSION})`
+        )
       }
       if (hello.auth !== auth) {
         return yield* refuse(
-          auth === "none" ? "peer requires a cookie and this node has none" : "this node requires a cookie and the peer has none"
+          auth === "none"
+            ? "peer requires a cookie and this node has none"
+            : "this node requires a cookie and the peer has none"
         )
       }
       if (hello.nodeId === config.self.nodeId) return yield* refuse("peer claims this node's own id")
@@ -235,19 +240,23 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
       return { identity, maxFrameBytes: Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity) }
     })
 
-    const closedEarly = Effect.flatMap(connection.closed, (info) =>
-      Effect.fail(new HandshakeFailed(`connection closed during the handshake: ${info.reason}`))
+    const closedEarly = Effect.flatMap(
+      connection.closed,
+      (info) => Effect.fail(new HandshakeFailed(`connection closed during the handshake: ${info.reason}`))
     )
     const agreed = yield* Effect.raceFirst(handshake, closedEarly).pipe(
       Effect.timeoutFail({
         duration: config.handshakeTimeout,
-        onTimeout: () => new HandshakeFailed(`handshake not completed within ${Duration.format(config.handshakeTimeout)}`)
+        onTimeout: () =>
+          new HandshakeFailed(`handshake not completed within ${Duration.format(config.handshakeTimeout)}`)
       }),
       Effect.tapError((error) =>
-        (error.routine ? Effect.logDebug("duplicate connection refused; closing it") : Effect.logWarning("handshake failed; closing connection")).pipe(
-          Effect.annotateLogs({ remote: connection.remoteAddress, reason: error.reason }),
-          Effect.zipRight(connection.close(error.reason))
-        )
+        (error.routine
+          ? Effect.logDebug("duplicate connection refused; closing it")
+          : Effect.logWarning("handshake failed; closing connection")).pipe(
+            Effect.annotateLogs({ remote: connection.remoteAddress, reason: error.reason }),
+            Effect.zipRight(connection.close(error.reason))
+          )
       )
     )
     // Frames that arrived behind the last handshake message belong to the link.

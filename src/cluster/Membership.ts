@@ -146,7 +146,7 @@ export class Membership {
 
   /** Serves inbound connections (forked into the scope) and starts dialing the seeds. */
   start(listener: Listener, wiring: MembershipWiring): Effect.Effect<void, never, Scope.Scope> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       this.wiring = wiring
       yield* Effect.forkScoped(listener.serve((connection) => this.accept(connection)))
       for (const seed of this.config.seeds) {
@@ -158,7 +158,7 @@ export class Membership {
 
   /** Graceful shutdown: every peer is told `Goodbye`, then every link is closed. */
   shutdown(): Effect.Effect<void> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       this.closing = true
       const links = Array.from(this.peers.values()).flatMap((p) => (p.link === undefined ? [] : [p.link]))
       for (const link of links) link.offerUrgent({ _tag: "Goodbye" })
@@ -190,7 +190,9 @@ export class Membership {
   private admit(identity: Link.PeerIdentity, direction: "in" | "out"): string | undefined {
     if (this.closing) return "node is shutting down"
     const peer = this.peers.get(identity.nodeId)
-    if (peer !== undefined && peer.link !== undefined && peer.incarnation === identity.incarnation) return "already connected"
+    if (peer !== undefined && peer.link !== undefined && peer.incarnation === identity.incarnation) {
+      return "already connected"
+    }
     if ((this.accepting.get(identity.nodeId) ?? 0) > 0) return "already accepting a connection from this node"
     if (direction === "in" && peer !== undefined && peer.attempting && this.self.nodeId < identity.nodeId) {
       return "simultaneous dial: keeping the connection dialed by the smaller node id"
@@ -252,11 +254,14 @@ export class Membership {
 
   /** Dials `peer` until connected, supervising each link it makes; backs off between attempts. */
   private dialLoop(peer: Peer): Effect.Effect<void> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       let failures = 0
       for (;;) {
         if (this.closing || peer.link !== undefined) return
-        if (peer.downSince !== undefined && !peer.seed && this.now() - peer.downSince >= Duration.toMillis(this.config.forgetAfter)) {
+        if (
+          peer.downSince !== undefined && !peer.seed &&
+          this.now() - peer.downSince >= Duration.toMillis(this.config.forgetAfter)
+        ) {
           if (this.peers.get(peer.nodeId) === peer) this.peers.delete(peer.nodeId)
           yield* Effect.logDebug("forgetting a node that stayed down").pipe(Effect.annotateLogs({ peer: peer.nodeId }))
           return
@@ -269,7 +274,7 @@ export class Membership {
         peer.attempting = true
         const outcome = yield* Effect.either(
           Effect.scoped(
-            Effect.gen(this, function* () {
+            Effect.gen(this, function*() {
               const connection = yield* this.transport.dial(this.address(peer.nodeId), {
                 maxFrameBytes: this.config.maxFrameBytes
               })
@@ -304,7 +309,7 @@ export class Membership {
   /** Installs an established link as the peer's current one and watches it until it closes. */
   private supervise(link: Link.Link): Effect.Effect<void> {
     return Effect.scoped(
-      Effect.gen(this, function* () {
+      Effect.gen(this, function*() {
         const peer = this.peer(link.peer.nodeId)
         const previous = peer.link
         const restarted = previous !== undefined && peer.incarnation !== link.peer.incarnation
@@ -333,8 +338,8 @@ export class Membership {
         const reason: NodeDownReason = peer.goodbye
           ? "graceful_shutdown"
           : peer.timedOut
-            ? "heartbeat_timeout"
-            : "connection_closed"
+          ? "heartbeat_timeout"
+          : "connection_closed"
         yield* this.emitDown(peer.nodeId, reason)
         if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
       })
@@ -411,14 +416,18 @@ export class Membership {
     const intervalMs = Duration.toMillis(this.config.heartbeatInterval)
     const deadMs = intervalMs * this.config.heartbeatMissThreshold
     let tick = 0
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       for (;;) {
         yield* Effect.sleep(this.config.heartbeatInterval)
         if (peer.link !== link) return
         if (this.now() - link.lastActivity() >= deadMs) {
           peer.timedOut = true
           yield* Effect.logWarning("peer missed its heartbeats; closing the link").pipe(
-            Effect.annotateLogs({ node: this.self.nodeId, peer: peer.nodeId, silentMs: this.now() - link.lastActivity() })
+            Effect.annotateLogs({
+              node: this.self.nodeId,
+              peer: peer.nodeId,
+              silentMs: this.now() - link.lastActivity()
+            })
           )
           return yield* link.close("heartbeat timeout")
         }
@@ -429,7 +438,7 @@ export class Membership {
   }
 
   private emitUp(nodeId: NodeId): Effect.Effect<void> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onUp) hook(nodeId)
       // Tell everyone else about the newcomer, so the mesh closes without waiting for a gossip round.
@@ -442,7 +451,7 @@ export class Membership {
   }
 
   private emitDown(nodeId: NodeId, reason: NodeDownReason): Effect.Effect<void> {
-    return Effect.gen(this, function* () {
+    return Effect.gen(this, function*() {
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onDown) hook(nodeId)
       yield* Effect.logInfo("node down").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, reason }))
@@ -453,5 +462,6 @@ export class Membership {
 
 const describe = (error: unknown): string =>
   typeof error === "object" && error !== null && "reason" in error
-    ? String((error as { reason: unknown }).reason) + ("message" in error ? `: ${String((error as { message: unknown }).message)}` : "")
+    ? String((error as { reason: unknown }).reason) +
+      ("message" in error ? `: ${String((error as { message: unknown }).message)}` : "")
     : String(error)

@@ -55,7 +55,6 @@ class CastEnvelope {
 
 type Envelope = CallEnvelope | CastEnvelope
 
-
 /** One live process. */
 export class Proc {
   queue: Array<Envelope> | undefined = undefined
@@ -228,8 +227,13 @@ export class ProcessTable {
     const start = new Starting(behavior, name, runtime, done, () => this.endStart(start, undefined))
     this.starting.add(start)
     // Armed before the init runs: an Effect init may complete synchronously, and ending it cancels the timer.
-    start.timer = this.timers.schedule(initTimeoutMs, () =>
-      this.endStart(start, Exit.fail(new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` })))
+    start.timer = this.timers.schedule(
+      initTimeoutMs,
+      () =>
+        this.endStart(
+          start,
+          Exit.fail(new GenServerInitError({ message: `init did not complete within ${initTimeoutMs}ms` }))
+        )
     )
     if (Effect.isEffect(initial)) {
       const fiber = this.forkIn(runtime, initial as Effect.Effect<unknown, unknown, any>)
@@ -331,8 +335,9 @@ export class ProcessTable {
     const env = new CallEnvelope(msg, resume)
     this.deliver(proc, env)
     if (env.resume === undefined) return undefined
-    env.timer = this.timers.schedule(timeoutMs, () =>
-      this.settle(env, Exit.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
+    env.timer = this.timers.schedule(
+      timeoutMs,
+      () => this.settle(env, Exit.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
     )
     return Effect.sync(() => {
       env.resume = undefined
@@ -533,7 +538,10 @@ export class ProcessTable {
     return Effect.async<void>((resume) => {
       this.closing = true
       for (const start of Array.from(this.starting)) {
-        this.endStart(start, Exit.fail(new GenServerInitError({ message: "init interrupted: the node is shutting down" })))
+        this.endStart(
+          start,
+          Exit.fail(new GenServerInitError({ message: "init interrupted: the node is shutting down" }))
+        )
       }
       let pending = 0
       const done = () => {
@@ -548,7 +556,10 @@ export class ProcessTable {
           // A Promise cannot be interrupted: its caller is answered now, its late value ignored.
           proc.inFlight = undefined
           if (inFlight instanceof CallEnvelope) {
-            this.settle(inFlight, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+            this.settle(
+              inFlight,
+              Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId }))
+            )
           }
           if (proc.alive) this.terminate(proc)
         } else if (inFlight !== undefined) {
@@ -608,7 +619,7 @@ export class ProcessTable {
     for (const listener of this.exitListeners) listener(ref, proc.name, reason)
     const waiters = proc.stopWaiters
     proc.stopWaiters = undefined
-    if (waiters !== undefined) for (const waiter of waiters) waiter()
+    if (waiters !== undefined) { for (const waiter of waiters) waiter() }
   }
 
   /** Once per process: a handler that mutates its state in place answers `undefined` on every cast. */

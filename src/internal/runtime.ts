@@ -28,7 +28,10 @@ export const defaults = {
 export interface RemoteRouter {
   readonly call: (ref: ServerRef, msg: unknown, timeoutMs: number) => Effect.Effect<unknown, CallError>
   readonly cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
-  readonly stop: (ref: ServerRef, reason: ExitReason) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+  readonly stop: (
+    ref: ServerRef,
+    reason: ExitReason
+  ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
 }
 
 /**
@@ -36,7 +39,7 @@ export interface RemoteRouter {
  * process with reason `shutdown` (bounded by the shutdown grace) and then its timers.
  */
 export const makeTable = (nodeId: NodeId, incarnation?: string): Effect.Effect<ProcessTable, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const prefix = incarnation ?? (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
@@ -44,7 +47,11 @@ export const makeTable = (nodeId: NodeId, incarnation?: string): Effect.Effect<P
     const timers = new Timers(clock, runtime)
     const table = new ProcessTable(nodeId, `${prefix}.`, timers, fibers, runtime)
     yield* Effect.addFinalizer(() =>
-      table.stopAll("shutdown").pipe(Effect.timeout(defaults.shutdownGrace), Effect.ignore, Effect.zipRight(timers.close()))
+      table.stopAll("shutdown").pipe(
+        Effect.timeout(defaults.shutdownGrace),
+        Effect.ignore,
+        Effect.zipRight(timers.close())
+      )
     )
     return table
   })
@@ -62,7 +69,9 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
     call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
       const timeoutMs = opts?.timeout === undefined ? defaultTimeoutMs : toMillis(opts.timeout)
       if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
-      return (router === undefined ? Effect.fail(notReachable(ref)) : router.call(ref, msg, timeoutMs)) as Effect.Effect<Reply, CallError>
+      return (router === undefined
+        ? Effect.fail(notReachable(ref))
+        : router.call(ref, msg, timeoutMs)) as Effect.Effect<Reply, CallError>
     },
     cast: (ref, msg) => {
       if (ref.nodeId === nodeId) return Effect.sync(() => void table.cast(ref.id, msg))

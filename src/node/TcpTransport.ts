@@ -21,7 +21,7 @@ import * as SocketConnection from "./internal/socketConnection.js"
 const show = (address: Address) => `${address.host}:${address.port}`
 
 const listen: Service["listen"] = (address, options) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const server = net.createServer()
     const sockets = new Set<net.Socket>()
     const parked: Array<net.Socket> = []
@@ -60,7 +60,7 @@ const listen: Service["listen"] = (address, options) =>
     const listener: Listener = {
       address: { host: address.host, port, name: address.name },
       serve: (handler) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const run = yield* FiberSet.makeRuntime<any, void, never>()
           accept = (socket) => {
             run(Effect.scoped(Effect.flatMap(SocketConnection.make(socket, options.maxFrameBytes), handler)))
@@ -97,7 +97,9 @@ const dial: Service["dial"] = (address, options) =>
       return Effect.sync(() => socket.destroy())
     }),
     (socket) => Effect.sync(() => socket.destroySoon())
-  ).pipe(Effect.flatMap((socket): Effect.Effect<Connection, never, any> => SocketConnection.make(socket, options.maxFrameBytes)))
+  ).pipe(Effect.flatMap((socket): Effect.Effect<Connection, never, any> =>
+    SocketConnection.make(socket, options.maxFrameBytes)
+  ))
 
 const isLoopback = (host: string) =>
   host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host)

@@ -280,7 +280,7 @@ class MemoryNetworkImpl {
 }
 
 /** Creates an empty network. Nodes join it through {@link layer}. */
-export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function* () {
+export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function*() {
   const impl = new MemoryNetworkImpl(yield* Effect.clock, yield* Effect.runtime<never>())
   return {
     impl,
@@ -318,7 +318,7 @@ const makeService = (network: MemoryNetwork): Service => {
   // kills apply to its dials too. A transport that never listened dials as "anonymous".
   let self = "anonymous"
   const listen: Service["listen"] = (address, options) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const key = keyOf(address)
       self = key
       const node = net.node(key)
@@ -339,7 +339,7 @@ const makeService = (network: MemoryNetwork): Service => {
       const listener: Listener = {
         address,
         serve: (handler) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const fibers = yield* FiberSet.make()
             const run = yield* FiberSet.runtime(fibers)<any>()
             const accept = (endpoint: Endpoint) => {
@@ -359,7 +359,7 @@ const makeService = (network: MemoryNetwork): Service => {
     })
 
   const dial: Service["dial"] = (address, options) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const target = keyOf(address)
       net.dials++
       const node = net.nodes.get(target)

@@ -83,7 +83,9 @@ export interface Listener {
    * Serves every inbound connection with `handler`, each in its own fiber, until the
    * surrounding scope closes. The connection is closed when its handler ends.
    */
-  readonly serve: <R>(handler: (connection: Connection) => Effect.Effect<void, never, R>) => Effect.Effect<never, never, R>
+  readonly serve: <R>(
+    handler: (connection: Connection) => Effect.Effect<void, never, R>
+  ) => Effect.Effect<never, never, R>
 }
 
 /** Options shared by listen and dial. */
@@ -95,14 +97,20 @@ export interface ConnectionOptions {
 /** How a node reaches other nodes. */
 export interface Service {
   /** Binds `address`; the listener lives until the scope closes. */
-  readonly listen: (address: Address, options: ConnectionOptions) => Effect.Effect<Listener, TransportError, Scope.Scope>
+  readonly listen: (
+    address: Address,
+    options: ConnectionOptions
+  ) => Effect.Effect<Listener, TransportError, Scope.Scope>
   /**
    * Whether listening on `host` makes the node reachable from other machines (so a
    * cookie is required). TCP: any non-loopback host; the in-memory network: never.
    */
   readonly exposes: (host: string) => boolean
   /** Opens a connection to `address`; it is closed when the scope closes. */
-  readonly dial: (address: Address, options: ConnectionOptions) => Effect.Effect<Connection, TransportError, Scope.Scope>
+  readonly dial: (
+    address: Address,
+    options: ConnectionOptions
+  ) => Effect.Effect<Connection, TransportError, Scope.Scope>
 }
 
 /** The Transport service. */

@@ -231,10 +231,14 @@ const restoreErrors = (errors: unknown, infos: unknown): void => {
       throw new CodecError({ message: "malformed error table entry" })
     }
     const Ctor = typeof info.kind === "number" ? BUILTIN_ERRORS[info.kind] : undefined
-    if (Ctor !== undefined && Object.getPrototypeOf(error) !== Ctor.prototype) Object.setPrototypeOf(error, Ctor.prototype)
+    if (Ctor !== undefined && Object.getPrototypeOf(error) !== Ctor.prototype) {
+      Object.setPrototypeOf(error, Ctor.prototype)
+    }
     const own = new Set<string>()
     for (const entry of info.props) {
-      if (!Array.isArray(entry) || typeof entry[0] !== "string") throw new CodecError({ message: "malformed error property" })
+      if (!Array.isArray(entry) || typeof entry[0] !== "string") {
+        throw new CodecError({ message: "malformed error property" })
+      }
       own.add(entry[0])
       Object.defineProperty(error, entry[0], { value: entry[1], writable: true, enumerable: true, configurable: true })
     }

@@ -14,8 +14,8 @@ import * as RegistryProtocol from "./RegistryProtocol.js"
 import * as RequestProtocol from "./RequestProtocol.js"
 
 export { PROTOCOL_NAME, PROTOCOL_VERSION } from "./HandshakeProtocol.js"
-export type { CallFailure, SpawnFailure } from "./RequestProtocol.js"
 export type { RegistryFailure } from "./RegistryProtocol.js"
+export type { CallFailure, SpawnFailure } from "./RequestProtocol.js"
 
 /**
  * Every wire message: the sub-protocols side by side. Adding one is a module with
@@ -69,7 +69,9 @@ export const decode = (bytes: Uint8Array): Either.Either<WireMessage, ProtocolEr
   try {
     raw = packr.unpack(bytes)
   } catch (error) {
-    return Either.left(new ProtocolError({ message: `not msgpack: ${error instanceof Error ? error.message : String(error)}` }))
+    return Either.left(
+      new ProtocolError({ message: `not msgpack: ${error instanceof Error ? error.message : String(error)}` })
+    )
   }
   return Either.mapLeft(
     decodeEnvelope(raw),

@@ -62,7 +62,14 @@ export type RegistryFailure = typeof RegistryFailure.Type
 export const RegistryFailed = tagged("RegistryFailed", { callId: NonNegativeInt, error: RegistryFailure })
 
 /** The messages of this sub-protocol. */
-export const messages = [RegistrySync, RegistryRegister, RegistryUnregister, RegistryRequest, RegistryAck, RegistryFailed] as const
+export const messages = [
+  RegistrySync,
+  RegistryRegister,
+  RegistryUnregister,
+  RegistryRequest,
+  RegistryAck,
+  RegistryFailed
+] as const
 
 /** A registry message. */
 export type RegistryMessage = Schema.Schema.Type<(typeof messages)[number]>

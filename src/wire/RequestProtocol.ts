@@ -31,7 +31,12 @@ export const SpawnFailure = Schema.Union(
 export type SpawnFailure = typeof SpawnFailure.Type
 
 /** A request to a process; answered by `Reply` or `CallFailed` with the same `callId`. */
-export const Call = tagged("Call", { callId: NonNegativeInt, serverId: ServerId, timeoutMs: NonNegativeInt, payload: Bytes })
+export const Call = tagged("Call", {
+  callId: NonNegativeInt,
+  serverId: ServerId,
+  timeoutMs: NonNegativeInt,
+  payload: Bytes
+})
 
 /** The reply to `Call`. */
 export const Reply = tagged("Reply", { callId: NonNegativeInt, payload: Bytes })
@@ -71,7 +76,19 @@ export const Stopped = tagged("Stopped", { callId: NonNegativeInt })
 export const StopFailed = tagged("StopFailed", { callId: NonNegativeInt, error: Errors.RemoteServerNotRunningError })
 
 /** The messages of this sub-protocol. */
-export const messages = [Call, Reply, CallFailed, Cast, Spawn, Spawned, SpawnFailed, SpawnAbandoned, Stop, Stopped, StopFailed] as const
+export const messages = [
+  Call,
+  Reply,
+  CallFailed,
+  Cast,
+  Spawn,
+  Spawned,
+  SpawnFailed,
+  SpawnAbandoned,
+  Stop,
+  Stopped,
+  StopFailed
+] as const
 
 /** A request or an answer. */
 export type RequestMessage = Schema.Schema.Type<(typeof messages)[number]>

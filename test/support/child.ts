@@ -16,11 +16,10 @@ export const useChildren = (): void => {
       Array.from(children, (child) =>
         child.exitCode === null && child.signalCode === null
           ? new Promise((resolve) => {
-              child.once("exit", resolve)
-              child.kill("SIGKILL")
-            })
-          : undefined
-      )
+            child.once("exit", resolve)
+            child.kill("SIGKILL")
+          })
+          : undefined)
     )
     children.clear()
   })
@@ -39,7 +38,10 @@ export interface Child {
 
 /** Runs `node ...args` with extra environment variables. */
 export const runNode = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Child => {
-  const child = spawn(process.execPath, [...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   children.add(child)
   let output = ""
   child.stdout!.on("data", (d) => (output += d))
@@ -51,7 +53,9 @@ export const runNode = (args: ReadonlyArray<string>, env: Record<string, string>
       const check = () => {
         const match = output.match(pattern)
         if (match) return resolve(match)
-        if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} in the output of ${args.join(" ")}:\n${output}`))
+        if (Date.now() - started > timeoutMs) {
+          return reject(new Error(`no ${pattern} in the output of ${args.join(" ")}:\n${output}`))
+        }
         setTimeout(check, 25)
       }
       check()

@@ -20,15 +20,15 @@
  * `graceful_shutdown`) and exits on the `stop` command, on SIGTERM/SIGINT and when
  * stdin closes (the parent died). Importing this module runs nothing.
  */
-import { internalsOf } from "../../src/cluster/internal/node.js"
 import { Cause, Context, Effect, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { internalsOf } from "../../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
 import type { ClusterConfig, NodeEvent } from "../../src/index.js"
-import { TcpTransport } from "../../src/node.js"
 import { GenServer as GenServerModule, GlobalRegistry, RemoteSpawn } from "../../src/index.js"
+import { TcpTransport } from "../../src/node.js"
 import { makeProbe, rejecting } from "./probe.js"
 import * as TestBehaviors from "./test-behaviors.js"
 
@@ -68,8 +68,8 @@ const int = (value: unknown, fallback: number, field: string): Effect.Effect<num
   value === undefined
     ? Effect.succeed(fallback)
     : typeof value === "number" && Number.isInteger(value) && value >= 0
-      ? Effect.succeed(value)
-      : Effect.fail(`${field} must be a non-negative integer, got ${JSON.stringify(value)}`)
+    ? Effect.succeed(value)
+    : Effect.fail(`${field} must be a non-negative integer, got ${JSON.stringify(value)}`)
 
 const nodeIdField = (value: unknown, field: string): Effect.Effect<NodeId, string> =>
   typeof value === "string"
@@ -84,7 +84,7 @@ export const commands: Record<string, CommandHandler> = {
 
   /** Starts a counter here and registers it globally as `name`. */
   register: (node, command) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const name = String(command.name)
       const ref = yield* GenServerModule.start(TestBehaviors.counter)
       yield* GlobalRegistry.register(name, ref)
@@ -93,16 +93,18 @@ export const commands: Record<string, CommandHandler> = {
 
   /** The ref registered globally as `name`, or null. */
   whereis: (node, command) =>
-    Effect.map(GlobalRegistry.whereis(String(command.name)), (ref) => ({ ref: ref._tag === "Some" ? ref.value : null })).pipe(
-      Effect.provide(node.context)
-    ),
+    Effect.map(GlobalRegistry.whereis(String(command.name)), (ref) => ({ ref: ref._tag === "Some" ? ref.value : null }))
+      .pipe(
+        Effect.provide(node.context)
+      ),
 
   /** Every globally registered name. */
-  names: (node) => Effect.map(GlobalRegistry.getNames, (names) => ({ names: [...names].sort() })).pipe(Effect.provide(node.context)),
+  names: (node) =>
+    Effect.map(GlobalRegistry.getNames, (names) => ({ names: [...names].sort() })).pipe(Effect.provide(node.context)),
 
   /** The guide's singleton pattern: become `name` unless someone already is. */
   contend: (node, command) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const name = String(command.name)
       if (yield* GlobalRegistry.isRegistered(name)) return { leader: false }
       const result = yield* Effect.either(
@@ -116,12 +118,16 @@ export const commands: Record<string, CommandHandler> = {
 
   /** The local process registered under `name` here, or null. */
   whereisLocal: (node, command) =>
-    Effect.map(GenServerModule.whereis(String(command.name)), (ref) => ({ ref: ref._tag === "Some" ? ref.value : null })).pipe(
+    Effect.map(
+      GenServerModule.whereis(String(command.name)),
+      (ref) => ({ ref: ref._tag === "Some" ? ref.value : null })
+    ).pipe(
       Effect.provide(node.context)
     ),
 
   /** Live processes on this node. */
-  processCount: (node) => Effect.map(GenServerModule.processCount, (count) => ({ count })).pipe(Effect.provide(node.context)),
+  processCount: (node) =>
+    Effect.map(GenServerModule.processCount, (count) => ({ count })).pipe(Effect.provide(node.context)),
 
   /** Graceful shutdown, then exit 0 (after this reply). */
   stop: (node) => Effect.as(node.shutdown(0), { stopped: true }),
@@ -135,7 +141,7 @@ export const commands: Record<string, CommandHandler> = {
    * an undecodable one.
    */
   flood: (node, command) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const to = yield* nodeIdField(command.to, "to")
       const count = yield* int(command.count, 1000, "count")
       const bytes = yield* int(command.bytes, 1024, "bytes")
@@ -185,9 +191,17 @@ const describeHandles = (): string => {
   const handles = (process as unknown as { _getActiveHandles?: () => Array<unknown> })._getActiveHandles?.() ?? []
   return handles
     .map((h) => {
-      const socket = h as { constructor?: { name?: string }; localPort?: number; remotePort?: number; listening?: boolean; destroyed?: boolean }
+      const socket = h as {
+        constructor?: { name?: string }
+        localPort?: number
+        remotePort?: number
+        listening?: boolean
+        destroyed?: boolean
+      }
       const name = socket.constructor?.name ?? typeof h
-      if (name === "Socket" && socket.remotePort !== undefined) return `Socket(${socket.localPort}->${socket.remotePort}${socket.destroyed ? ", destroyed" : ""})`
+      if (name === "Socket" && socket.remotePort !== undefined) {
+        return `Socket(${socket.localPort}->${socket.remotePort}${socket.destroyed ? ", destroyed" : ""})`
+      }
       if (name === "Server") return `Server(listening=${String(socket.listening)})`
       return name
     })
@@ -231,8 +245,12 @@ export const main = (config: ClusterConfig): void => {
       return write({ type: "reply", id: null, ok: false, error: `malformed command: ${String(error)}` })
     }
     const id = command.id ?? null
-    const handler = typeof command.cmd === "string" && Object.hasOwn(commands, command.cmd) ? commands[command.cmd] : undefined
-    if (handler === undefined) return write({ type: "reply", id, ok: false, error: `unknown command ${JSON.stringify(command.cmd)}` })
+    const handler = typeof command.cmd === "string" && Object.hasOwn(commands, command.cmd)
+      ? commands[command.cmd]
+      : undefined
+    if (handler === undefined) {
+      return write({ type: "reply", id, ok: false, error: `unknown command ${JSON.stringify(command.cmd)}` })
+    }
     if (node === undefined) return write({ type: "reply", id, ok: false, error: "node is not ready" })
     let stopping = false
     const context: NodeContext = {
@@ -247,12 +265,11 @@ export const main = (config: ClusterConfig): void => {
     if (Exit.isSuccess(exit)) write({ type: "reply", id, ok: true, ...exit.value })
     else {
       const failure = Cause.failureOption(exit.cause)
-      const error =
-        failure._tag === "Some"
-          ? typeof failure.value === "string"
-            ? failure.value
-            : String((failure.value as { message?: unknown })?.message ?? JSON.stringify(failure.value))
-          : Cause.pretty(exit.cause)
+      const error = failure._tag === "Some"
+        ? typeof failure.value === "string"
+          ? failure.value
+          : String((failure.value as { message?: unknown })?.message ?? JSON.stringify(failure.value))
+        : Cause.pretty(exit.cause)
       write({ type: "reply", id, ok: false, error })
     }
     if (stopping) process.exit(exitCode ?? 0)
@@ -270,7 +287,7 @@ export const main = (config: ClusterConfig): void => {
     Layer.provide(BehaviorRegistry.layer(behaviors)),
     Layer.provide(TcpTransport.layer)
   )
-  const start = Effect.gen(function* () {
+  const start = Effect.gen(function*() {
     const context = yield* Layer.buildWithScope(layer, scope)
     const cluster = Context.get(context, Cluster.Cluster)
     // Subscribe before yielding to anything, so no event after the build is missed.

@@ -44,14 +44,14 @@ export const makeProbe = (delay: (ms: number) => Promise<void>) => {
           return args.outcome === "ok"
             ? Promise.resolve(args.key)
             : args.outcome === "fail"
-              ? Promise.reject(failure)
-              : delay(ms).then(() => args.key)
+            ? Promise.reject(failure)
+            : delay(ms).then(() => args.key)
         case "effect":
           return args.outcome === "ok"
             ? Effect.succeed(args.key)
             : args.outcome === "fail"
-              ? Effect.fail(failure)
-              : Effect.as(Effect.sleep(ms), args.key)
+            ? Effect.fail(failure)
+            : Effect.as(Effect.sleep(ms), args.key)
       }
     },
     handleCall: (_: "key", key: string) => [key, key] as const,

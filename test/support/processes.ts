@@ -6,12 +6,12 @@
  * no child outlives its test (leftovers are SIGKILLed, stopped ones included, and
  * their exit awaited), and the worker kills what is left if it exits.
  */
-import { afterAll, afterEach } from "vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { afterAll, afterEach } from "vitest"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const script = path.join(root, "test/support/node-main.ts")
@@ -76,7 +76,10 @@ export interface NodeProcess {
   /** The first event (already seen or future) matching `predicate`; rejects after `timeoutMs`. */
   readonly waitFor: (predicate: (event: NodeEventLine) => boolean, timeoutMs?: number) => Promise<NodeEventLine>
   /** Sends a command (an `id` is added) and resolves with its reply; rejects if `ok` is false or the child exits. */
-  readonly command: (command: { readonly cmd: string; readonly [field: string]: unknown }, timeoutMs?: number) => Promise<Reply>
+  readonly command: (
+    command: { readonly cmd: string; readonly [field: string]: unknown },
+    timeoutMs?: number
+  ) => Promise<Reply>
   /** Sends a signal (default SIGTERM) unless the process has exited. Cleanup SIGKILLs, which ends a SIGSTOPped child too. */
   readonly kill: (signal?: NodeJS.Signals) => void
   /** Closes the child's stdin, as the parent's death would: the child shuts down gracefully and exits. */
@@ -174,7 +177,9 @@ export const startNodeProcess = (
       child.once("close", (code, signal) => {
         exitInfo = { code, signal }
         live.delete(pid)
-        const why = new Error(`node ${config.nodeName} (pid ${pid}) exited (code ${code}, signal ${signal})\n${tail(stderr)}`)
+        const why = new Error(
+          `node ${config.nodeName} (pid ${pid}) exited (code ${code}, signal ${signal})\n${tail(stderr)}`
+        )
         for (const pending of replies.values()) pending.reject(why)
         replies.clear()
         for (const w of watchers) w()
@@ -211,7 +216,9 @@ export const startNodeProcess = (
           }
           if (exitInfo !== undefined) {
             finish()
-            rejectWait(new Error(`node ${config.nodeName} exited while waiting for an event; events: ${JSON.stringify(events)}`))
+            rejectWait(
+              new Error(`node ${config.nodeName} exited while waiting for an event; events: ${JSON.stringify(events)}`)
+            )
             return true
           }
           return false
@@ -220,7 +227,9 @@ export const startNodeProcess = (
           finish()
           rejectWait(
             new Error(
-              `node ${config.nodeName}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events)}\n${tail(stderr)}`
+              `node ${config.nodeName}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events)}\n${
+                tail(stderr)
+              }`
             )
           )
         }, timeoutMs)
@@ -316,7 +325,11 @@ export const connectedIds = async (node: NodeProcess): Promise<ReadonlyArray<str
   (await node.command({ cmd: "connected" })).nodes as ReadonlyArray<string>
 
 /** Polls until `condition` holds; rejects with `message` after `timeoutMs`. */
-export const eventually = async (condition: () => Promise<boolean> | boolean, timeoutMs = 10_000, message = "condition"): Promise<void> => {
+export const eventually = async (
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+  message = "condition"
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await condition()) return

@@ -3,8 +3,8 @@
  * over one shared `MemoryNetwork`, built in its own scope so a test can shut one
  * down gracefully (close its scope) or kill it (`net.kill`).
  */
-import { internalsOf } from "../../src/cluster/internal/node.js"
 import { Clock, Context, Effect, Exit, Layer, PubSub, Scope, TestClock } from "effect"
+import { internalsOf } from "../../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, MemoryTransport, NodeId } from "../../src/index.js"
 import type { ClusterConfig, MemoryNetwork, NodeEvent } from "../../src/index.js"
 
@@ -35,7 +35,7 @@ export const startNode = (
   name: string,
   options: Partial<ClusterConfig> & { readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior> } = {}
 ): Effect.Effect<SimNode> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { behaviors, ...config } = options
     const scope = yield* Scope.make()
     const layer = Cluster.layer({ nodeName: name, host: "sim", port: 1, ...config }).pipe(
@@ -55,9 +55,7 @@ export const startNode = (
             Effect.sync(() => {
               events.push(e)
               eventTimes.push(now)
-            })
-          )
-        )
+            })))
       ),
       scope
     )
@@ -75,7 +73,7 @@ export const startNode = (
 
 /** Advances the test clock in small steps so chains of timers (handshake, gossip, redial) all run. */
 export const settle = (totalMs = 1000, stepMs = 10) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     for (let t = 0; t < totalMs; t += stepMs) {
       yield* TestClock.adjust(stepMs)
       yield* Effect.yieldNow()
@@ -88,7 +86,9 @@ export const connected = (node: SimNode) =>
 
 /** The events of a node as compact strings: "up b", "down b connection_closed". */
 export const story = (node: SimNode) =>
-  node.events.map((e) => (e._tag === "NodeUp" ? `up ${e.nodeId.split("@")[0]}` : `down ${e.nodeId.split("@")[0]} ${e.reason}`))
+  node.events.map((
+    e
+  ) => (e._tag === "NodeUp" ? `up ${e.nodeId.split("@")[0]}` : `down ${e.nodeId.split("@")[0]} ${e.reason}`))
 
 /** Lets every ready fiber run without moving the clock: what happens "at once". */
 export const flush = Effect.repeatN(Effect.yieldNow(), 50)

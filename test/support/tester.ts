@@ -12,7 +12,7 @@ import { TcpTransport } from "../../src/node.js"
 export const asNode = <A, E>(seeds: ReadonlyArray<string>, body: Effect.Effect<A, E, Cluster.ClusterServices>) =>
   Effect.runPromise(
     Effect.scoped(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const scope = yield* Effect.scope
         const context = yield* Layer.buildWithScope(
           Cluster.layer({ nodeName: "tester", port: 0, seeds, heartbeatInterval: "200 millis" }).pipe(

@@ -1,19 +1,17 @@
 // shared/worker.ts — the guide's worker behavior ("Complete Example: Worker Pool"),
 // verbatim apart from the import line and one switch: `QUIET=1` silences the
 // per-task log line (the demo's worker nodes run with it unless asked to be verbose).
-import { type GenServerBehavior } from 'noex-effect';
+import { type GenServerBehavior } from "noex-effect"
 
 interface WorkerState {
-  taskCount: number;
+  taskCount: number
 }
 
-type WorkerCall =
-  | { type: 'get_stats' };
+type WorkerCall = { type: "get_stats" }
 
-type WorkerCast =
-  | { type: 'process_task'; taskId: string; data: unknown };
+type WorkerCast = { type: "process_task"; taskId: string; data: unknown }
 
-type WorkerReply = { taskCount: number };
+type WorkerReply = { taskCount: number }
 
 export const workerBehavior: GenServerBehavior<
   WorkerState,
@@ -22,25 +20,25 @@ export const workerBehavior: GenServerBehavior<
   WorkerReply
 > = {
   init: () => ({
-    taskCount: 0,
+    taskCount: 0
   }),
 
   handleCall: (msg, state) => {
     switch (msg.type) {
-      case 'get_stats':
-        return [{ taskCount: state.taskCount }, state];
+      case "get_stats":
+        return [{ taskCount: state.taskCount }, state]
     }
   },
 
   handleCast: (msg, state) => {
     switch (msg.type) {
-      case 'process_task': {
-        if (process.env.QUIET !== '1') console.log(`Processing task ${msg.taskId}`);
+      case "process_task": {
+        if (process.env.QUIET !== "1") console.log(`Processing task ${msg.taskId}`)
         // Simulate work
-        return { ...state, taskCount: state.taskCount + 1 };
+        return { ...state, taskCount: state.taskCount + 1 }
       }
     }
-  },
-};
+  }
+}
 
-export type { WorkerCall, WorkerCast, WorkerReply };
+export type { WorkerCall, WorkerCast, WorkerReply }

@@ -20,10 +20,8 @@ export type Table = Handlers<Tag>
 export type Dispatch = (from: NodeId, link: Link, message: WireMessage) => void
 
 /** The dispatcher of a complete table. */
-export const make =
-  (table: Table): Dispatch =>
-  (from, link, message) =>
-    (table[message._tag] as Handler<Tag>)(from, link, message)
+export const make = (table: Table): Dispatch => (from, link, message) =>
+  (table[message._tag] as Handler<Tag>)(from, link, message)
 
 /** Where the other components find links: membership owns them. */
 export interface Links {

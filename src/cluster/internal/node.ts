@@ -35,8 +35,8 @@ import * as Dispatch from "./dispatch.js"
 import * as Metrics from "./metrics.js"
 import { Replica } from "./registry.js"
 import { Remoting } from "./remoting.js"
-import { Serving } from "./serving.js"
 import * as Services from "./services.js"
+import { Serving } from "./serving.js"
 
 /** The machinery behind a node's public services, for tests and diagnostics. */
 export interface NodeInternals {
@@ -71,7 +71,7 @@ const randomHex = (bytes: number) =>
 export const make = (
   config: ClusterConfig
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const transport = yield* Transport
     const behaviors = yield* BehaviorRegistry
     const codec = Option.getOrElse(yield* Effect.serviceOption(Codec), makeCodec)
@@ -89,7 +89,8 @@ export const make = (
     // Work started by callbacks (socket data, timers, observers) is owned here: closing the node interrupts it.
     const fibers = yield* FiberSet.make<any, any>()
     const runtime = yield* Effect.runtime<never>()
-    const fork = (effect: Effect.Effect<unknown, unknown>) => FiberSet.unsafeAdd(fibers, Runtime.runFork(runtime, effect))
+    const fork = (effect: Effect.Effect<unknown, unknown>) =>
+      FiberSet.unsafeAdd(fibers, Runtime.runFork(runtime, effect))
     const clock = yield* Effect.clock
     const metrics = Metrics.make(nodeId)
 
@@ -113,15 +114,27 @@ export const make = (
       strategy: resolved.onNameConflict,
       fork
     })
-    const serving = new Serving({ self: nodeId, table, behaviors, codec, metrics, globalNames: replica.globalNames, fork })
+    const serving = new Serving({
+      self: nodeId,
+      table,
+      behaviors,
+      codec,
+      metrics,
+      globalNames: replica.globalNames,
+      fork
+    })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const local = RuntimeInternal.register(
       RuntimeInternal.makeService(table, {
         call: (ref, msg, timeoutMs) => remoting.call(ref, msg, timeoutMs),
         // GenServer.cast never fails: an oversized or unencodable cast to another node is dropped and logged.
         cast: (ref, msg) =>
-          Effect.catchAll(remoting.cast(ref, msg), (error) =>
-            Effect.logWarning("dropped a cast").pipe(Effect.annotateLogs({ node: nodeId, serverId: ref.id, reason: error.message }))
+          Effect.catchAll(
+            remoting.cast(ref, msg),
+            (error) =>
+              Effect.logWarning("dropped a cast").pipe(
+                Effect.annotateLogs({ node: nodeId, serverId: ref.id, reason: error.message })
+              )
           ),
         stop: (ref, reason) => remoting.stop(ref, reason)
       }),
@@ -155,8 +168,10 @@ export const make = (
       nodeEvents: Stream.fromPubSub(nodeEvents),
       onNodeUp: (f) => subscribe(nodeEvents, "NodeUp", (e) => runCallback(nodeId, "onNodeUp", () => f(e.nodeId))),
       onNodeDown: (f) =>
-        subscribe(nodeEvents, "NodeDown", (e: NodeEvent & { _tag: "NodeDown" }) =>
-          runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
+        subscribe(
+          nodeEvents,
+          "NodeDown",
+          (e: NodeEvent & { _tag: "NodeDown" }) => runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
         )
     }
     internals.set(cluster, { membership, remoting, replica, table })
@@ -177,7 +192,9 @@ const runCallback = (nodeId: NodeId, event: string, f: () => CallbackResult): Ef
     if (isThenable(result)) return Effect.tryPromise(() => Promise.resolve(result))
     return Effect.void
   }).pipe(
-    Effect.catchAllCause((cause) => Effect.logWarning(`${event} callback failed`, cause).pipe(Effect.annotateLogs({ node: nodeId })))
+    Effect.catchAllCause((cause) =>
+      Effect.logWarning(`${event} callback failed`, cause).pipe(Effect.annotateLogs({ node: nodeId }))
+    )
   )
 
 const subscribe = <E extends NodeEvent>(
@@ -185,8 +202,10 @@ const subscribe = <E extends NodeEvent>(
   tag: E["_tag"],
   handle: (event: E) => Effect.Effect<void>
 ): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     // Subscribe before returning, so no event published after this call is missed.
     const queue = yield* PubSub.subscribe(events)
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(queue.take, (event) => (event._tag === tag ? handle(event as E) : Effect.void))))
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(queue.take, (event) => (event._tag === tag ? handle(event as E) : Effect.void)))
+    )
   })

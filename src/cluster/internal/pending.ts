@@ -6,8 +6,8 @@
  * late, or from a node the request did not go to — is dropped.
  */
 import { Effect, Exit } from "effect"
-import type { NodeId } from "../../NodeId.js"
 import type { TimerEntry, Timers } from "../../internal/timers.js"
+import type { NodeId } from "../../NodeId.js"
 
 /** One request in flight. */
 export interface Pending<A, E> {

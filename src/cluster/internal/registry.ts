@@ -116,7 +116,10 @@ export class Replica {
 
   /** The whole table, for tests and diagnostics: name → ref, sorted by name. */
   snapshot(): Array<readonly [string, ServerRef]> {
-    return Array.from(this.entries.values(), (e) => [e.name, refOf(e)] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return Array.from(this.entries.values(), (e) => [e.name, refOf(e)] as const).sort((
+      [a],
+      [b]
+    ) => (a < b ? -1 : a > b ? 1 : 0))
   }
 
   // ---- writes ---------------------------------------------------------------------------------
@@ -130,7 +133,10 @@ export class Replica {
     return Effect.suspend(() => this.registerLocal(name, ref.id))
   }
 
-  private registerLocal(name: string, id: string): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError> {
+  private registerLocal(
+    name: string,
+    id: string
+  ): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError> {
     const proc = this.table.resolve(id)
     if (proc === undefined || !proc.alive || proc.stopReason !== undefined) {
       return Effect.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.self }))
@@ -140,7 +146,13 @@ export class Replica {
       if (current.nodeId === this.self && current.serverId === proc.id) return Effect.void
       return Effect.fail(new GlobalNameConflictError({ name, nodeId: current.nodeId }))
     }
-    const entry: Entry = { name, serverId: proc.id, nodeId: this.self, incarnation: this.incarnation, seq: ++this.clock }
+    const entry: Entry = {
+      name,
+      serverId: proc.id,
+      nodeId: this.self,
+      incarnation: this.incarnation,
+      seq: ++this.clock
+    }
     this.entries.set(name, entry)
     this.own(entry)
     this.broadcast({ _tag: "RegistryRegister", entry })
@@ -176,7 +188,14 @@ export class Replica {
       const link = this.links.linkTo(nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId })))
       const callId = this.forwarded.nextId()
-      const cancel = this.forwarded.open(callId, nodeId, serverId, resume, FORWARD_TIMEOUT_MS, () => new ForwardTimeout())
+      const cancel = this.forwarded.open(
+        callId,
+        nodeId,
+        serverId,
+        resume,
+        FORWARD_TIMEOUT_MS,
+        () => new ForwardTimeout()
+      )
       link.offer({ _tag: "RegistryRequest", callId, op, name, serverId })
       return cancel
     }).pipe(Effect.catchTag("ForwardTimeout", () => Effect.void))
@@ -192,7 +211,7 @@ export class Replica {
 
   private own(entry: Entry): void {
     let names = this.owned.get(entry.serverId)
-    if (names === undefined) this.owned.set(entry.serverId, (names = new Set()))
+    if (names === undefined) this.owned.set(entry.serverId, names = new Set())
     names.add(entry.name)
   }
 
@@ -209,7 +228,9 @@ export class Replica {
     if (names === undefined) return
     for (const name of Array.from(names)) {
       const entry = this.entries.get(name)
-      if (entry !== undefined && entry.nodeId === this.self && entry.serverId === serverId) this.run(this.removeOwn(entry))
+      if (entry !== undefined && entry.nodeId === this.self && entry.serverId === serverId) {
+        this.run(this.removeOwn(entry))
+      }
     }
     this.owned.delete(serverId)
   }
@@ -232,9 +253,11 @@ export class Replica {
       if (entry.nodeId !== this.self) continue
       const size = entrySize(entry)
       if (size > budget) {
-        this.run(Effect.logError("a global name is too long to replicate; peers will not see it").pipe(
-          Effect.annotateLogs({ node: this.self, peer: nodeId, bytes: size, limit: link.maxFrameBytes })
-        ))
+        this.run(
+          Effect.logError("a global name is too long to replicate; peers will not see it").pipe(
+            Effect.annotateLogs({ node: this.self, peer: nodeId, bytes: size, limit: link.maxFrameBytes })
+          )
+        )
         continue
       }
       if (bytes + size > budget) {
@@ -266,7 +289,7 @@ export class Replica {
     },
     RegistrySync: (from, _link, message) => {
       let listed = this.syncing.get(from)
-      if (listed === undefined) this.syncing.set(from, (listed = new Set()))
+      if (listed === undefined) this.syncing.set(from, listed = new Set())
       for (const entry of message.entries) {
         if (entry.nodeId !== from) continue
         listed.add(entry.name)
@@ -290,12 +313,18 @@ export class Replica {
       this.publish(
         winner === undefined
           ? { _tag: "Unregistered", name: entry.name, ref: refOf(entry) }
-          : { _tag: "ConflictResolved", name: entry.name, winner: { id: winner.serverId, nodeId: winner.nodeId }, loser: refOf(entry) }
+          : {
+            _tag: "ConflictResolved",
+            name: entry.name,
+            winner: { id: winner.serverId, nodeId: winner.nodeId },
+            loser: refOf(entry)
+          }
       )
     },
     RegistryRequest: (_from, link, message) => this.serveRequest(link, message),
     RegistryAck: (from, _link, message) => this.forwarded.take(message.callId, from)?.resume(Exit.void),
-    RegistryFailed: (from, _link, message) => this.forwarded.take(message.callId, from)?.resume(Exit.fail(message.error))
+    RegistryFailed: (from, _link, message) =>
+      this.forwarded.take(message.callId, from)?.resume(Exit.fail(message.error))
   }
 
   /** A node came up: send it this node's own names. */
@@ -310,13 +339,12 @@ export class Replica {
   }
 
   private serveRequest(link: Link, message: MessageOf<"RegistryRequest">): void {
-    const effect =
-      message.op === "register"
-        ? this.registerLocal(message.name, message.serverId)
-        : Effect.suspend(() => {
-            const entry = this.entries.get(message.name)
-            return entry !== undefined && entry.nodeId === this.self ? this.removeOwn(entry) : Effect.void
-          })
+    const effect = message.op === "register"
+      ? this.registerLocal(message.name, message.serverId)
+      : Effect.suspend(() => {
+        const entry = this.entries.get(message.name)
+        return entry !== undefined && entry.nodeId === this.self ? this.removeOwn(entry) : Effect.void
+      })
     this.run(
       effect.pipe(
         Effect.match({
@@ -357,12 +385,11 @@ export class Replica {
     })
     const conflict: NameConflict = { name: loser.name, winner: refOf(winner), loser: refOf(loser) }
     const strategy = this.strategy
-    const effect: Effect.Effect<void, unknown> =
-      strategy === "keep"
-        ? Effect.void
-        : strategy === "stop"
-          ? Effect.ignore(this.table.stop(loser.serverId, { conflict: loser.name }))
-          : Effect.suspend(() => strategy(conflict))
+    const effect: Effect.Effect<void, unknown> = strategy === "keep"
+      ? Effect.void
+      : strategy === "stop"
+      ? Effect.ignore(this.table.stop(loser.serverId, { conflict: loser.name }))
+      : Effect.suspend(() => strategy(conflict))
     this.run(
       effect.pipe(
         Effect.catchAllCause((cause) =>

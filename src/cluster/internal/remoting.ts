@@ -64,8 +64,9 @@ export class Remoting {
     this.calls = new PendingRequests(timers)
     this.stops = new PendingRequests(timers)
     // A spawn given up by its caller is given up on the target too: it stops what it started.
-    this.spawns = new PendingRequests(timers, (spawnId, entry) =>
-      this.links.linkTo(entry.nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
+    this.spawns = new PendingRequests(
+      timers,
+      (spawnId, entry) => this.links.linkTo(entry.nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
     )
   }
 
@@ -84,7 +85,13 @@ export class Remoting {
       const payload = this.codec.encodeEither(msg)
       if (Either.isLeft(payload)) {
         return resume(
-          Exit.fail(new InvalidMessageError({ serverId: ref.id, nodeId: ref.nodeId, message: `cannot encode the message: ${payload.left.message}` }))
+          Exit.fail(
+            new InvalidMessageError({
+              serverId: ref.id,
+              nodeId: ref.nodeId,
+              message: `cannot encode the message: ${payload.left.message}`
+            })
+          )
         )
       }
       const callId = this.calls.nextId()
@@ -118,14 +125,21 @@ export class Remoting {
       const payload = this.codec.encodeEither(msg)
       if (Either.isLeft(payload)) {
         return Effect.fail(
-          new InvalidMessageError({ serverId: ref.id, nodeId: ref.nodeId, message: `cannot encode the message: ${payload.left.message}` })
+          new InvalidMessageError({
+            serverId: ref.id,
+            nodeId: ref.nodeId,
+            message: `cannot encode the message: ${payload.left.message}`
+          })
         )
       }
       const frame = Protocol.encode({ _tag: "Cast", serverId: ref.id, payload: payload.right })
       if (frame.length > link.maxFrameBytes) {
         return Effect.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes }))
       }
-      return Effect.catchAll(link.sendFrame(frame), () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, [])))
+      return Effect.catchAll(
+        link.sendFrame(frame),
+        () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, []))
+      )
     })
   }
 
@@ -137,7 +151,9 @@ export class Remoting {
       const callId = this.stops.nextId()
       const frame = this.stopFrame(callId, ref.id, reason, link.maxFrameBytes)
       // Only an id longer than any frame gets here; no process has such an id.
-      if (frame === undefined) return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: ref.id, nodeId: ref.nodeId })))
+      if (frame === undefined) {
+        return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: ref.id, nodeId: ref.nodeId })))
+      }
       // No deadline: like a local stop, it waits for terminate; a node going down ends it.
       const cancel = this.stops.open(callId, ref.nodeId, ref.id, resume, Infinity, neverTimesOut)
       link.offerFrame(frame)
@@ -173,7 +189,13 @@ export class Remoting {
       const args = this.codec.encodeEither(request.args)
       if (Either.isLeft(args)) {
         return resume(
-          Exit.fail(new RemoteSpawnInitError({ behaviorName, nodeId, message: `cannot encode the init arguments: ${args.left.message}` }))
+          Exit.fail(
+            new RemoteSpawnInitError({
+              behaviorName,
+              nodeId,
+              message: `cannot encode the init arguments: ${args.left.message}`
+            })
+          )
         )
       }
       const spawnId = this.spawns.nextId()
@@ -203,16 +225,20 @@ export class Remoting {
    */
   private spawnHere(behaviorName: string, request: SpawnRequest): Effect.Effect<SpawnResult, SpawnError> {
     return Effect.async<SpawnResult, SpawnError>((resume) => {
-      let timer: TimerEntry | undefined
+      // The deadline is armed only once the spawn is pending, but its completion may come first.
+      const deadline: { timer?: TimerEntry | undefined } = {}
       const task = this.serving.spawnHere(behaviorName, request, (exit) => {
-        this.table.timers.cancel(timer)
+        this.table.timers.cancel(deadline.timer)
         resume(exit)
       })
       if (task === undefined) return
-      timer = this.table.timers.schedule(request.timeoutMs, () => {
+      const timer = this.table.timers.schedule(request.timeoutMs, () => {
         task.cancel()
-        resume(Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId: this.self, timeoutMs: request.timeoutMs })))
+        resume(
+          Exit.fail(new RemoteSpawnTimeoutError({ behaviorName, nodeId: this.self, timeoutMs: request.timeoutMs }))
+        )
       })
+      deadline.timer = timer
       return Effect.sync(() => {
         this.table.timers.cancel(timer)
         task.cancel()
@@ -246,7 +272,13 @@ export class Remoting {
       entry.resume(
         Either.isRight(value)
           ? Exit.succeed(value.right)
-          : Exit.fail(new InvalidMessageError({ serverId: entry.subject, nodeId: from, message: `cannot decode the reply: ${value.left.message}` }))
+          : Exit.fail(
+            new InvalidMessageError({
+              serverId: entry.subject,
+              nodeId: from,
+              message: `cannot decode the reply: ${value.left.message}`
+            })
+          )
       )
     },
     CallFailed: (from, _link, message) => this.calls.take(message.callId, from)?.resume(Exit.fail(message.error)),

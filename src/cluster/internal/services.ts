@@ -5,16 +5,16 @@
  */
 import { Effect, Option } from "effect"
 import { GlobalNameNotFoundError } from "../../errors.js"
+import type { CallError } from "../../errors.js"
 import type * as GenServer from "../../GenServer.js"
-import { defaults as genServerDefaults } from "../../internal/runtime.js"
 import type * as GlobalRegistry from "../../GlobalRegistry.js"
+import { defaults as genServerDefaults } from "../../internal/runtime.js"
 import { toMillis } from "../../internal/timers.js"
 import type * as RemoteCall from "../../RemoteCall.js"
 import type { CallOptions } from "../../RemoteCall.js"
 import type * as RemoteSpawn from "../../RemoteSpawn.js"
 import { defaults as spawnDefaults } from "../../RemoteSpawn.js"
 import type { ServerRef } from "../../ServerRef.js"
-import type { CallError } from "../../errors.js"
 import type { Replica } from "./registry.js"
 import type { Remoting } from "./remoting.js"
 
@@ -26,10 +26,14 @@ export const remoteCall = (runtime: GenServer.Service, remoting: Remoting): Remo
     call: <Reply>(ref: ServerRef, msg: unknown, options?: CallOptions) =>
       ref.nodeId === runtime.nodeId
         ? runtime.call<Reply>(ref, msg, options)
-        : (remoting.call(ref, msg, options?.timeout === undefined ? defaultTimeoutMs : toMillis(options.timeout)) as Effect.Effect<
-            Reply,
-            CallError
-          >),
+        : (remoting.call(
+          ref,
+          msg,
+          options?.timeout === undefined ? defaultTimeoutMs : toMillis(options.timeout)
+        ) as Effect.Effect<
+          Reply,
+          CallError
+        >),
     cast: (ref, msg) => (ref.nodeId === runtime.nodeId ? runtime.cast(ref, msg) : remoting.cast(ref, msg))
   }
 }

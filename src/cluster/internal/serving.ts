@@ -39,14 +39,16 @@ export interface SpawnRequest {
   readonly args: ReadonlyArray<unknown>
 }
 
-
 /** The errors of a spawn served on this node (the caller adds the network's and its timeout). */
 export type LocalSpawnError = BehaviorNotFoundError | RemoteSpawnInitError | RemoteSpawnRegistrationError
 
 /** The global registry as spawns see it (installed by the GlobalRegistry). */
 export interface GlobalNames {
   /** Registers a global name for a just-spawned process. */
-  readonly register: (name: string, ref: ServerRef) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError>
+  readonly register: (
+    name: string,
+    ref: ServerRef
+  ) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError>
   /** The node holding `name`, if anyone does: a spawn for a taken name fails before `init` runs. */
   readonly holder: (name: string) => NodeId | undefined
 }
@@ -93,7 +95,10 @@ export class Serving {
   /** Spawns this node is serving for other nodes and that have not answered yet, by `from|spawnId`. */
   private readonly serving = new Map<string, { readonly from: NodeId; readonly task: SpawnTask }>()
   /** Compiled validators of behavior schemas: behaviors are long-lived, messages are many. */
-  private readonly validators = new WeakMap<Schema.Schema<any, any>, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+  private readonly validators = new WeakMap<
+    Schema.Schema<any, any>,
+    (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+  >()
   private invalidCasts = 0
   private invalidCastLoggedAt = -Infinity
   /** Global names that spawns on this node are starting under (in `init` or registering). */
@@ -134,7 +139,11 @@ export class Serving {
           return compiled(u)
         } catch (defect) {
           const { message, name } = describe(defect)
-          return Either.left(new ParseResult.ParseError({ issue: new ParseResult.Type(schema.ast, u, `the schema threw ${name}: ${message}`) }))
+          return Either.left(
+            new ParseResult.ParseError({
+              issue: new ParseResult.Type(schema.ast, u, `the schema threw ${name}: ${message}`)
+            })
+          )
         }
       }
       this.validators.set(schema, validate)
@@ -160,33 +169,68 @@ export class Serving {
     }
   }
 
-
   serveCall(link: Link, message: MessageOf<"Call">): void {
     const { callId, serverId } = message
     const decoded = this.codec.decodeEither(message.payload)
     if (Either.isLeft(decoded)) {
-      return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot decode the message: ${decoded.left.message}` }))
+      return this.callFailed(
+        link,
+        callId,
+        new InvalidMessageError({
+          serverId,
+          nodeId: this.self,
+          message: `cannot decode the message: ${decoded.left.message}`
+        })
+      )
     }
     const behavior = this.table.resolve(serverId)?.behavior as RegisteredBehavior | undefined
     const schemas = behavior?.schemas
     if (schemas?.call !== undefined) {
       const valid = this.validatorOf(schemas.call)(decoded.right)
-      if (Either.isLeft(valid)) return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) }))
+      if (Either.isLeft(valid)) {
+        return this.callFailed(
+          link,
+          callId,
+          new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) })
+        )
+      }
     }
     this.table.callWith(serverId, decoded.right, message.timeoutMs, (exit) => {
       if (Exit.isFailure(exit)) return this.callFailed(link, callId, Option.getOrThrow(Cause.failureOption(exit.cause)))
       if (schemas?.reply !== undefined) {
         const valid = this.validatorOf(schemas.reply)(exit.value)
         if (Either.isLeft(valid)) {
-          return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `the reply does not fit: ${problem(valid.left)}` }))
+          return this.callFailed(
+            link,
+            callId,
+            new InvalidMessageError({
+              serverId,
+              nodeId: this.self,
+              message: `the reply does not fit: ${problem(valid.left)}`
+            })
+          )
         }
       }
       const payload = this.codec.encodeEither(exit.value)
       if (Either.isLeft(payload)) {
-        return this.callFailed(link, callId, new InvalidMessageError({ serverId, nodeId: this.self, message: `cannot encode the reply: ${payload.left.message}` }))
+        return this.callFailed(
+          link,
+          callId,
+          new InvalidMessageError({
+            serverId,
+            nodeId: this.self,
+            message: `cannot encode the reply: ${payload.left.message}`
+          })
+        )
       }
       const frame = Protocol.encode({ _tag: "Reply", callId, payload: payload.right })
-      if (frame.length > link.maxFrameBytes) return this.callFailed(link, callId, new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes }))
+      if (frame.length > link.maxFrameBytes) {
+        return this.callFailed(
+          link,
+          callId,
+          new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })
+        )
+      }
       link.offerFrame(frame)
     })
   }
@@ -201,8 +245,11 @@ export class Serving {
     const invalid = Either.isLeft(decoded)
       ? `cannot decode the message: ${decoded.left.message}`
       : behavior?.schemas?.cast !== undefined
-        ? Either.match(this.validatorOf(behavior.schemas.cast)(decoded.right), { onLeft: problem, onRight: () => undefined })
-        : undefined
+      ? Either.match(this.validatorOf(behavior.schemas.cast)(decoded.right), {
+        onLeft: problem,
+        onRight: () => undefined
+      })
+      : undefined
     if (invalid !== undefined || Either.isLeft(decoded)) {
       this.metrics.castsDropped.unsafeUpdate(1, [])
       // A flood of bad casts must not become a flood of log lines: one per second, with the count.
@@ -277,11 +324,11 @@ export class Serving {
     return error._tag === "GenServerInitError"
       ? new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: error.message })
       : new RemoteSpawnRegistrationError({
-          behaviorName,
-          nodeId: this.self,
-          name: error.name,
-          message: `the name '${bounded(error.name)}' is already registered on ${this.self}`
-        })
+        behaviorName,
+        nodeId: this.self,
+        name: error.name,
+        message: `the name '${bounded(error.name)}' is already registered on ${this.self}`
+      })
   }
 
   private globalClash(behaviorName: string, name: string, holder: NodeId): RemoteSpawnRegistrationError {
@@ -315,7 +362,11 @@ export class Serving {
     const global = globalName === undefined ? undefined : this.globalNames
     // As Erlang's `{global, Name}` starts: a taken name fails before `init` runs.
     // A spawn of this node already starting under the name holds it too, so two such spawns do not both run `init`.
-    const holder = globalName === undefined ? undefined : this.startingGlobal.has(globalName) ? this.self : global?.holder(globalName)
+    const holder = globalName === undefined
+      ? undefined
+      : this.startingGlobal.has(globalName)
+      ? this.self
+      : global?.holder(globalName)
     if (holder !== undefined) {
       done(Exit.fail(this.globalClash(behaviorName, globalName!, holder)))
       return undefined
@@ -348,17 +399,27 @@ export class Serving {
             const failure = Cause.failureOption(cause)
             if (Option.isNone(failure)) {
               // Interrupted (the node is shutting down) or a defect: the process must not outlive its spawn.
-              return fail("shutdown", new RemoteSpawnInitError({ behaviorName, nodeId: this.self, message: "interrupted while registering its global name" }))
+              return fail(
+                "shutdown",
+                new RemoteSpawnInitError({
+                  behaviorName,
+                  nodeId: this.self,
+                  message: "interrupted while registering its global name"
+                })
+              )
             }
             const error = failure.value
             return error._tag === "GlobalNameConflictError"
               ? fail({ conflict: name }, this.globalClash(behaviorName, name, error.nodeId))
-              : fail("shutdown", new RemoteSpawnRegistrationError({
+              : fail(
+                "shutdown",
+                new RemoteSpawnRegistrationError({
                   behaviorName,
                   nodeId: this.self,
                   name,
                   message: `the process ended before its global name '${bounded(name)}' was registered`
-                }))
+                })
+              )
           },
           onSuccess: () =>
             Effect.suspend(() =>
@@ -376,7 +437,6 @@ export class Serving {
   startFailed(behaviorName: string, exit: Exit.Failure<ServerRef, GenServerInitError | NameAlreadyRegisteredError>) {
     return this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))
   }
-
 }
 
 /** One spawn served by {@link Serving.spawnHere}: in `init`, registering its global name, or finished. */

@@ -15,7 +15,7 @@ import { encodeFrames, FrameDecoder } from "../../wire/Frame.js"
 
 /** Wraps a connected socket; the socket is destroyed when the scope closes. */
 export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<Connection, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     socket.setNoDelay(true)
     const remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
     const closed = yield* Deferred.make<CloseInfo>()
@@ -42,8 +42,13 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
     socket.on("error", (error) => {
       lastError = error.message
     })
-    socket.on("close", () =>
-      finish({ by: "Remote", reason: lastError === undefined ? "socket closed by peer" : `socket error: ${lastError}` })
+    socket.on(
+      "close",
+      () =>
+        finish({
+          by: "Remote",
+          reason: lastError === undefined ? "socket closed by peer" : `socket error: ${lastError}`
+        })
     )
     if (socket.destroyed) finish({ by: "Remote", reason: "socket closed before use" })
 
