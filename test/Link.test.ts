@@ -68,7 +68,7 @@ describe("Link handshake", () => {
         got.push(m)
         if (got.length === 100) Deferred.unsafeDone(done, Exit.void)
       })
-      for (let i = 0; i < 100; i++) c.offer({ _tag: "Cast", serverId: `s${i}`, payload: new Uint8Array([i]) })
+      for (let i = 0; i < 100; i++) c.send({ _tag: "Cast", serverId: `s${i}`, payload: new Uint8Array([i]) })
       yield* Deferred.await(done)
       expect(got.map((m) => (m._tag === "Cast" ? m.serverId : "?"))).toEqual(
         Array.from({ length: 100 }, (_, i) => `s${i}`)

@@ -56,7 +56,7 @@ const startServer = Effect.gen(function*() {
           handshakeTimeout: HANDSHAKE_MS
         })
         link.receive((m) => {
-          if (m._tag === "Call") link.offer({ _tag: "Reply", callId: m.callId, payload: m.payload })
+          if (m._tag === "Call") link.send({ _tag: "Reply", callId: m.callId, payload: m.payload })
         })
         yield* link.closed
       }).pipe(Effect.ignore)
@@ -84,7 +84,7 @@ const startHealthy = Effect.gen(function*() {
       Effect.gen(function*() {
         waiting = yield* Deferred.make<number>()
         const id = state.calls
-        link.offer({ _tag: "Call", callId: id, serverId: "echo", timeoutMs: 1000, payload: new Uint8Array([id & 255]) })
+        link.send({ _tag: "Call", callId: id, serverId: "echo", timeoutMs: 1000, payload: new Uint8Array([id & 255]) })
         const got = yield* Deferred.await(waiting).pipe(Effect.timeout("2 seconds"), Effect.either)
         if (Either.isRight(got) && got.right === id) state.calls++
         else state.failures++

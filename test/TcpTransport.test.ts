@@ -3,10 +3,14 @@ import { Deferred, Effect, Either, Exit, Fiber } from "effect"
 import * as net from "node:net"
 import { TcpTransport } from "../src/node.js"
 import { OUTBOX_HIGH_WATER_BYTES } from "../src/transport/Transport.js"
+import type { Connection } from "../src/transport/Transport.js"
 
 const MAX = 16 * 1024 * 1024
 const opts = { maxFrameBytes: MAX }
 const local = (port: number) => ({ host: "127.0.0.1", port, name: "n" })
+/** Sends as a producer does: waits for room, then queues. */
+const send = (conn: Connection, frame: Uint8Array) =>
+  Effect.zipRight(conn.writable, Effect.sync(() => conn.offer(frame)))
 
 describe("TcpTransport", () => {
   it.scopedLive("carries frames both ways, in order, and reports the peer's close", () =>
@@ -29,13 +33,14 @@ describe("TcpTransport", () => {
           if (got.length === 1000) Deferred.unsafeDone(done, Exit.void)
         })
       )
-      for (let i = 0; i < 1000; i++) yield* conn.send(new Uint8Array([i % 200]))
+      for (let i = 0; i < 1000; i++) yield* send(conn, new Uint8Array([i % 200]))
       yield* Deferred.await(done)
       expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => (i % 200) + 1))
       yield* conn.close("test done")
       expect(yield* Deferred.await(serverClosed)).toBe("Remote")
-      const refused = yield* Effect.either(conn.send(new Uint8Array([1])))
+      const refused = yield* Effect.either(conn.writable)
       expect(Either.isLeft(refused) && refused.left._tag).toBe("ConnectionClosedError")
+      expect(conn.offer(new Uint8Array([1]))).toBe(false)
     }))
 
   it.scopedLive("fails a dial to a closed port with a TransportError", () =>
@@ -61,7 +66,7 @@ describe("TcpTransport", () => {
       const frame = new Uint8Array(1024 * 1024)
       let sent = 0
       const sender = yield* Effect.fork(
-        Effect.forever(Effect.zipRight(conn.send(frame), Effect.sync(() => sent++)))
+        Effect.forever(Effect.zipRight(send(conn, frame), Effect.sync(() => sent++)))
       )
       yield* Effect.sleep("1 second")
       const stalledAt = sent

@@ -17,8 +17,9 @@
  */
 import { Duration, Effect, Either, Option, Runtime } from "effect"
 import type { Redacted } from "effect"
+import { MessageTooLargeError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
-import type { CloseInfo, Connection } from "../transport/Transport.js"
+import type { CloseInfo, Connection, SendOptions } from "../transport/Transport.js"
 import { ConnectionClosedError } from "../transport/Transport.js"
 import * as Protocol from "../wire/Protocol.js"
 import type { WireMessage } from "../wire/Protocol.js"
@@ -72,25 +73,32 @@ const isRoutine = (reason: string) => ROUTINE_REFUSALS.some((prefix) => reason.s
  */
 const MAX_PENDING_HANDSHAKE_FRAMES = 8
 
+/** Options for control traffic: ahead of queued data. */
+export const URGENT: SendOptions = { urgent: true }
+
+/** What {@link Link.send} did: queued, or why not. */
+export type SendResult = Either.Either<void, MessageTooLargeError | ConnectionClosedError>
+
+const SENT: SendResult = Either.void
+
 /** An established link. */
 export interface Link {
   readonly peer: PeerIdentity
   readonly remoteAddress: string
   /**
-   * The largest frame that may be sent on this link: the smaller of both sides' limits.
-   * Requests carrying user values check it where they are made, with a typed error;
-   * `offer` is the last guard for everything else: an oversized message is dropped and
-   * logged (`false`), since the peer would have to close the link for it.
+   * The largest frame that may be sent on this link: the smaller of both sides' limits
+   * (the peer would have to close the link for a larger one).
    */
   readonly maxFrameBytes: number
-  /** Queues a message without waiting (replies, casts): `false` once closed. */
-  readonly offer: (message: WireMessage) => boolean
-  /** Queues a control message ahead of data: `false` once closed. */
-  readonly offerUrgent: (message: WireMessage) => boolean
-  /** Queues an encoded frame, waiting while the outbox is full. */
-  readonly sendFrame: (frame: Uint8Array) => Effect.Effect<void, ConnectionClosedError>
-  /** Queues an encoded frame without waiting: `false` once closed. */
-  readonly offerFrame: (frame: Uint8Array) => boolean
+  /**
+   * Encodes and queues a message without waiting (urgent ones ahead of data). A message
+   * over `maxFrameBytes` is not sent: it is logged and returned as
+   * `MessageTooLargeError`, which a request made by user code turns into its typed
+   * failure. A closed link returns `ConnectionClosedError`.
+   */
+  readonly send: (message: WireMessage, options?: SendOptions) => SendResult
+  /** Completes once the link's outbox has room (backpressure for producers such as casts). */
+  readonly writable: Effect.Effect<void, ConnectionClosedError>
   /** Installs the receiver of inbound messages; messages that arrived earlier are delivered first. */
   readonly receive: (handler: (message: WireMessage) => void) => void
   /** The clock time (ms) at which bytes last arrived. */
@@ -181,7 +189,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
               : Effect.succeed(message)
         })
     )
-    const send = (message: WireMessage) => Effect.sync(() => connection.sendUrgent(Protocol.encode(message)))
+    const send = (message: WireMessage) => Effect.sync(() => connection.offer(Protocol.encode(message), URGENT))
     const refuse = (reason: string, routine = false): Effect.Effect<never, HandshakeFailed> =>
       Effect.zipRight(send({ _tag: "Reject", reason }), Effect.fail(new HandshakeFailed(reason, routine)))
     const expect = <Tag extends WireMessage["_tag"]>(tag: Tag) =>
@@ -272,27 +280,28 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
     }
     const peer = agreed.identity
     const maxFrameBytes = agreed.maxFrameBytes
-    const oversized = (message: WireMessage, bytes: number): boolean => {
+    const oversized = (message: WireMessage, bytes: number): SendResult => {
       Runtime.runFork(
         runtime,
         Effect.logError("dropped an outgoing message over the frame limit").pipe(
           Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
         )
       )
-      return false
+      return Either.left(new MessageTooLargeError({ bytes, limit: maxFrameBytes }))
     }
     const link: Link = {
       peer,
       remoteAddress: connection.remoteAddress,
       maxFrameBytes,
       connection,
-      offer: (message) => {
+      send: (message, options) => {
         const frame = Protocol.encode(message)
-        return frame.length > maxFrameBytes ? oversized(message, frame.length) : connection.offer(counted(frame))
+        if (frame.length > maxFrameBytes) return oversized(message, frame.length)
+        return connection.offer(counted(frame), options)
+          ? SENT
+          : Either.left(new ConnectionClosedError({ reason: "link closed" }))
       },
-      offerUrgent: (message) => connection.sendUrgent(counted(Protocol.encode(message))),
-      sendFrame: (frame) => connection.send(counted(frame)),
-      offerFrame: (frame) => connection.offer(counted(frame)),
+      writable: connection.writable,
       receive: (h) => {
         handler = h
         for (const message of early.splice(0)) h(message)

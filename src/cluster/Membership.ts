@@ -161,7 +161,7 @@ export class Membership {
     return Effect.gen(this, function*() {
       this.closing = true
       const links = Array.from(this.peers.values()).flatMap((p) => (p.link === undefined ? [] : [p.link]))
-      for (const link of links) link.offerUrgent({ _tag: "Goodbye" })
+      for (const link of links) link.send({ _tag: "Goodbye" }, Link.URGENT)
       yield* Effect.forEach(links, (link) => link.close("graceful shutdown"), { discard: true })
     })
   }
@@ -394,11 +394,11 @@ export class Membership {
   }
 
   private sendHeartbeat(link: Link.Link): void {
-    link.offerUrgent({
+    link.send({
       _tag: "Heartbeat",
       processCount: this.processCount(),
       uptimeMs: Math.max(0, Math.round(this.now() - this.startedAt))
-    })
+    }, Link.URGENT)
   }
 
   private gossip(link: Link.Link): void {
@@ -408,7 +408,7 @@ export class Membership {
         members.push({ nodeId: peer.nodeId, incarnation: peer.incarnation })
       }
     }
-    link.offerUrgent({ _tag: "Gossip", members })
+    link.send({ _tag: "Gossip", members }, Link.URGENT)
   }
 
   /** Heartbeats and the failure detector of one link: any bytes received count as life. */

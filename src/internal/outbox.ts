@@ -5,10 +5,10 @@
  * waking on a queue: a fiber wake costs ~23 µs here, a third of a loopback round
  * trip, and batching is identical either way. Control frames jump ahead of data.
  *
- * Backpressure: `send` suspends its fiber while the bytes queued here plus those the
- * sink still holds exceed the high-water mark, and resumes when they fall below half
- * of it. `offer` (replies produced by the reader) and `offerUrgent` (heartbeats,
- * handshake) never wait.
+ * Backpressure: `offer` never waits (a reply produced by the reader must not stall
+ * it); a producer that can outrun the network (casts) first waits on `writable`, which
+ * suspends while the bytes queued here plus those the sink still holds exceed the
+ * high-water mark, and resumes when they fall below half of it.
  */
 import { Effect } from "effect"
 import { ConnectionClosedError } from "../transport/Transport.js"
@@ -52,9 +52,15 @@ export class Outbox {
     return this.closedReason
   }
 
-  /** Queues a data frame without waiting; `false` once closed. */
-  offer(frame: Uint8Array): boolean {
+  /** Queues a frame without waiting, an urgent one ahead of data; `false` once closed. */
+  offer(frame: Uint8Array, urgent = false): boolean {
     if (this.closedReason !== undefined) return false
+    if (urgent) {
+      this.urgent.push(frame)
+      this.bytes += frame.length
+      this.schedule()
+      return true
+    }
     this.data.push(frame)
     this.bytes += frame.length
     // A full batch leaves at once: the peer starts on it while we produce the next one,
@@ -64,26 +70,12 @@ export class Outbox {
     return true
   }
 
-  /** Queues a control frame ahead of data; `false` once closed. */
-  offerUrgent(frame: Uint8Array): boolean {
-    if (this.closedReason !== undefined) return false
-    this.urgent.push(frame)
-    this.bytes += frame.length
-    this.schedule()
-    return true
-  }
-
-  /** Queues a data frame, first waiting while the outbox is over its high-water mark. */
-  send(frame: Uint8Array): Effect.Effect<void, ConnectionClosedError> {
-    return Effect.suspend(() => {
-      if (this.closedReason !== undefined) return Effect.fail(new ConnectionClosedError({ reason: this.closedReason }))
-      if (this.bytes + this.sink.pending() < this.highWater) {
-        this.offer(frame)
-        return Effect.void
-      }
-      return Effect.zipRight(this.waitForRoom(), this.send(frame))
-    })
-  }
+  /** Completes once the outbox is under its high-water mark (at once if it is); fails once closed. */
+  readonly writable: Effect.Effect<void, ConnectionClosedError> = Effect.suspend(() => {
+    if (this.closedReason !== undefined) return Effect.fail(new ConnectionClosedError({ reason: this.closedReason }))
+    if (this.bytes + this.sink.pending() < this.highWater) return Effect.void
+    return Effect.zipRight(this.waitForRoom(), this.writable)
+  })
 
   /** The sink drained what it held: flush what queued meanwhile and wake waiting senders. */
   resume(): void {

@@ -150,9 +150,8 @@ class Endpoint {
           for (const frame of held) this.receive(frame)
           return Deferred.await(this.closed)
         }),
-      send: (frame) => this.outbox.send(frame),
-      offer: (frame) => this.outbox.offer(frame),
-      sendUrgent: (frame) => this.outbox.offerUrgent(frame),
+      offer: (frame, options) => this.outbox.offer(frame, options?.urgent === true),
+      writable: this.outbox.writable,
       queuedBytes: () => this.outbox.queuedBytes(),
       close: (reason) => Effect.sync(() => this.closeLocal(reason)),
       closed: Deferred.await(this.closed)

@@ -39,6 +39,12 @@ export interface CloseInfo {
   readonly reason: string
 }
 
+/** How a frame or message is queued. */
+export interface SendOptions {
+  /** Ahead of queued data: control traffic that must not wait behind it. */
+  readonly urgent?: boolean | undefined
+}
+
 /** One established link carrying frames both ways. */
 export interface Connection {
   /** The peer's address as the transport sees it, for logs. */
@@ -53,20 +59,17 @@ export interface Connection {
     onActivity?: () => void
   ) => Effect.Effect<CloseInfo>
   /**
-   * Queues a frame for sending; waits while the outbox is full (backpressure), fails
-   * once the connection is closed. Frames are written in the order sent.
+   * Queues a frame without waiting; `false` once closed. Frames are written in the order
+   * offered, except that `urgent` ones (handshake, heartbeats) go ahead of queued data.
+   * There is no bound here: a producer that can outrun the network (casts) waits on
+   * `writable` first, while replies produced by the reader never wait, so it never stalls.
    */
-  readonly send: (frame: Uint8Array) => Effect.Effect<void, ConnectionClosedError>
+  readonly offer: (frame: Uint8Array, options?: SendOptions) => boolean
   /**
-   * Queues a frame without waiting, ahead of queued data frames: for control traffic
-   * (handshake, heartbeats) that must not sit behind data. `false` once closed.
+   * Completes once the frames queued are under the high-water mark (at once when they
+   * are): backpressure. Fails once the connection is closed.
    */
-  readonly sendUrgent: (frame: Uint8Array) => boolean
-  /**
-   * Queues a frame without waiting and without a bound: for replies produced while
-   * handling inbound frames, where waiting would stall the reader. `false` once closed.
-   */
-  readonly offer: (frame: Uint8Array) => boolean
+  readonly writable: Effect.Effect<void, ConnectionClosedError>
   /** Bytes queued and not yet handed to the network. */
   readonly queuedBytes: () => number
   /** Closes the connection (queued frames are flushed first when possible); idempotent. */

@@ -20,7 +20,7 @@
  * `graceful_shutdown`) and exits on the `stop` command, on SIGTERM/SIGINT and when
  * stdin closes (the parent died). Importing this module runs nothing.
  */
-import { Cause, Context, Effect, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -154,7 +154,7 @@ export const commands: Record<string, CommandHandler> = {
       const started = performance.now()
       let accepted = 0
       for (let i = 0; i < count; i++) {
-        if (link.offer({ _tag: "Cast", serverId: "nobody", payload: payload() })) accepted++
+        if (Either.isRight(link.send({ _tag: "Cast", serverId: "nobody", payload: payload() }))) accepted++
       }
       const offeredMs = performance.now() - started
       // The reply means the frames are on the wire (or the link closed).

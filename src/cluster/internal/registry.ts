@@ -196,7 +196,7 @@ export class Replica {
         FORWARD_TIMEOUT_MS,
         () => new ForwardTimeout()
       )
-      link.offer({ _tag: "RegistryRequest", callId, op, name, serverId })
+      link.send({ _tag: "RegistryRequest", callId, op, name, serverId })
       return cancel
     }).pipe(Effect.catchTag("ForwardTimeout", () => Effect.void))
   }
@@ -238,7 +238,7 @@ export class Replica {
   // ---- replication ----------------------------------------------------------------------------
 
   private broadcast(message: WireMessage): void {
-    for (const nodeId of this.links.connectedIds()) this.links.linkTo(nodeId)?.offer(message)
+    for (const nodeId of this.links.connectedIds()) this.links.linkTo(nodeId)?.send(message)
   }
 
   /** Sends this node's own names to a node that came up, in frames that fit the link's limit. */
@@ -261,14 +261,14 @@ export class Replica {
         continue
       }
       if (bytes + size > budget) {
-        link.offer({ _tag: "RegistrySync", entries: chunk, more: true })
+        link.send({ _tag: "RegistrySync", entries: chunk, more: true })
         chunk = []
         bytes = 0
       }
       chunk.push(entry)
       bytes += size
     }
-    link.offer({ _tag: "RegistrySync", entries: chunk })
+    link.send({ _tag: "RegistrySync", entries: chunk })
   }
 
   private dropNode(nodeId: NodeId): void {
@@ -348,8 +348,8 @@ export class Replica {
     this.run(
       effect.pipe(
         Effect.match({
-          onFailure: (error) => void link.offer({ _tag: "RegistryFailed", callId: message.callId, error }),
-          onSuccess: () => void link.offer({ _tag: "RegistryAck", callId: message.callId })
+          onFailure: (error) => void link.send({ _tag: "RegistryFailed", callId: message.callId, error }),
+          onSuccess: () => void link.send({ _tag: "RegistryAck", callId: message.callId })
         })
       )
     )

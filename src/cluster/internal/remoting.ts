@@ -23,13 +23,20 @@ import type { NodeId } from "../../NodeId.js"
 import type { SpawnError } from "../../RemoteSpawn.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
-import * as Protocol from "../../wire/Protocol.js"
 import type { RequestMessage } from "../../wire/RequestProtocol.js"
+import type { SendResult } from "../Link.js"
 import type { Handlers, Links } from "./dispatch.js"
 import type { NodeMetrics } from "./metrics.js"
 import { PendingRequests } from "./pending.js"
 import { MAX_WIRE_TIMEOUT_MS, NO_REPLY } from "./serving.js"
 import type { Serving, SpawnRequest } from "./serving.js"
+
+/** More than a `Stop` frame adds around its reason and id (tag, call id, field names). */
+const STOP_ENVELOPE_BYTES = 64
+
+/** A send refused for size: the caller's typed error. */
+const tooLarge = (sent: SendResult): sent is Either.Left<MessageTooLargeError, void> =>
+  Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError"
 
 /** What remoting is built from. */
 export interface RemotingDeps {
@@ -66,7 +73,7 @@ export class Remoting {
     // A spawn given up by its caller is given up on the target too: it stops what it started.
     this.spawns = new PendingRequests(
       timers,
-      (spawnId, entry) => this.links.linkTo(entry.nodeId)?.offer({ _tag: "SpawnAbandoned", spawnId })
+      (spawnId, entry) => this.links.linkTo(entry.nodeId)?.send({ _tag: "SpawnAbandoned", spawnId })
     )
   }
 
@@ -95,19 +102,17 @@ export class Remoting {
         )
       }
       const callId = this.calls.nextId()
-      const frame = Protocol.encode({
+      const sent = link.send({
         _tag: "Call",
         callId,
         serverId: ref.id,
         timeoutMs: Math.min(timeoutMs, MAX_WIRE_TIMEOUT_MS),
         payload: payload.right
       })
-      if (frame.length > link.maxFrameBytes) {
-        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
-      }
-      const cancel = this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut)
-      link.offerFrame(frame)
-      return cancel
+      // Opened after the send: an answer cannot arrive before this callback returns. A
+      // closed link leaves the request to the node-down that follows and fails it.
+      if (tooLarge(sent)) return resume(Exit.fail(sent.left))
+      return this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut)
     })
   }
 
@@ -132,14 +137,15 @@ export class Remoting {
           })
         )
       }
-      const frame = Protocol.encode({ _tag: "Cast", serverId: ref.id, payload: payload.right })
-      if (frame.length > link.maxFrameBytes) {
-        return Effect.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes }))
-      }
-      return Effect.catchAll(
-        link.sendFrame(frame),
-        () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, []))
-      )
+      const message: RequestMessage = { _tag: "Cast", serverId: ref.id, payload: payload.right }
+      const dropped = Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, []))
+      return Effect.matchEffect(link.writable, {
+        onFailure: () => dropped,
+        onSuccess: () => {
+          const sent = link.send(message)
+          return Either.isRight(sent) ? Effect.void : tooLarge(sent) ? Effect.fail(sent.left) : dropped
+        }
+      })
     })
   }
 
@@ -149,35 +155,27 @@ export class Remoting {
       const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
       const callId = this.stops.nextId()
-      const frame = this.stopFrame(callId, ref.id, reason, link.maxFrameBytes)
+      const sent = link.send(this.stopMessage(callId, ref.id, reason, link.maxFrameBytes))
       // Only an id longer than any frame gets here; no process has such an id.
-      if (frame === undefined) {
+      if (tooLarge(sent)) {
         return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: ref.id, nodeId: ref.nodeId })))
       }
       // No deadline: like a local stop, it waits for terminate; a node going down ends it.
-      const cancel = this.stops.open(callId, ref.nodeId, ref.id, resume, Infinity, neverTimesOut)
-      link.offerFrame(frame)
-      return cancel
+      return this.stops.open(callId, ref.nodeId, ref.id, resume, Infinity, neverTimesOut)
     })
   }
 
   /**
-   * A `Stop` frame that fits `limit`. A reason is any value (`{ error }`, `{ conflict }`):
-   * one too large to send goes as the error's name and message, or a bounded name.
+   * A `Stop` that fits `limit`. A reason is any value (`{ error }`, `{ conflict }`): one
+   * too large to send goes as the error's name and message, or a bounded name.
    */
-  private stopFrame(callId: number, serverId: string, reason: ExitReason, limit: number): Uint8Array | undefined {
-    const frameOf = (r: unknown) =>
-      Protocol.encode({
-        _tag: "Stop",
-        callId,
-        serverId,
-        reason: Either.getOrElse(this.codec.encodeEither(r), () => this.codec.encode("normal"))
-      })
-    let frame = frameOf(reason)
-    if (frame.length > limit && typeof reason === "object") {
-      frame = frameOf("error" in reason ? { error: describe(reason.error) } : { conflict: bounded(reason.conflict) })
+  private stopMessage(callId: number, serverId: string, reason: ExitReason, limit: number): RequestMessage {
+    const encode = (r: unknown) => Either.getOrElse(this.codec.encodeEither(r), () => this.codec.encode("normal"))
+    let encoded = encode(reason)
+    if (encoded.length + serverId.length * 3 + STOP_ENVELOPE_BYTES > limit && typeof reason === "object") {
+      encoded = encode("error" in reason ? { error: describe(reason.error) } : { conflict: bounded(reason.conflict) })
     }
-    return frame.length > limit ? undefined : frame
+    return { _tag: "Stop", callId, serverId, reason: encoded }
   }
 
   /** Spawns a process from a registered behavior on `nodeId` (this node included). */
@@ -199,7 +197,7 @@ export class Remoting {
         )
       }
       const spawnId = this.spawns.nextId()
-      const frame = Protocol.encode({
+      const sent = link.send({
         _tag: "Spawn",
         spawnId,
         behaviorName,
@@ -208,13 +206,8 @@ export class Remoting {
         initTimeoutMs: Math.min(request.initTimeoutMs, MAX_WIRE_TIMEOUT_MS),
         args: args.right
       })
-      // Checked here, like a call: over the limit, the target would have to close the link.
-      if (frame.length > link.maxFrameBytes) {
-        return resume(Exit.fail(new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })))
-      }
-      const cancel = this.spawns.open(spawnId, nodeId, behaviorName, resume, request.timeoutMs, spawnTimedOut)
-      link.offerFrame(frame)
-      return cancel
+      if (tooLarge(sent)) return resume(Exit.fail(sent.left))
+      return this.spawns.open(spawnId, nodeId, behaviorName, resume, request.timeoutMs, spawnTimedOut)
     })
   }
 
@@ -288,7 +281,7 @@ export class Remoting {
       const entry = this.spawns.take(message.spawnId, from)
       if (entry !== undefined) return entry.resume(Exit.succeed({ serverId: message.serverId, nodeId: from }))
       // A late answer to a spawn we gave up on: stop it, so no orphan is left behind.
-      link.offer({ _tag: "Stop", callId: NO_REPLY, serverId: message.serverId, reason: this.codec.encode("shutdown") })
+      link.send({ _tag: "Stop", callId: NO_REPLY, serverId: message.serverId, reason: this.codec.encode("shutdown") })
     },
     SpawnFailed: (from, _link, message) => this.spawns.take(message.spawnId, from)?.resume(Exit.fail(message.error))
   }

@@ -9,7 +9,6 @@ import type { RegisteredBehavior, Service as BehaviorRegistryService } from "../
 import {
   BehaviorNotFoundError,
   InvalidMessageError,
-  MessageTooLargeError,
   RemoteSpawnInitError,
   RemoteSpawnRegistrationError
 } from "../../errors.js"
@@ -223,20 +222,14 @@ export class Serving {
           })
         )
       }
-      const frame = Protocol.encode({ _tag: "Reply", callId, payload: payload.right })
-      if (frame.length > link.maxFrameBytes) {
-        return this.callFailed(
-          link,
-          callId,
-          new MessageTooLargeError({ bytes: frame.length, limit: link.maxFrameBytes })
-        )
-      }
-      link.offerFrame(frame)
+      const sent = link.send({ _tag: "Reply", callId, payload: payload.right })
+      // The caller is told why its reply never came.
+      if (Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError") this.callFailed(link, callId, sent.left)
     })
   }
 
   private callFailed(link: Link, callId: number, error: Protocol.CallFailure): void {
-    link.offer({ _tag: "CallFailed", callId, error })
+    link.send({ _tag: "CallFailed", callId, error })
   }
 
   serveCast(from: NodeId, message: MessageOf<"Cast">): void {
@@ -277,10 +270,10 @@ export class Serving {
       this.table.stop(message.serverId, reason).pipe(
         Effect.match({
           onFailure: (error) => {
-            if (message.callId !== NO_REPLY) link.offer({ _tag: "StopFailed", callId: message.callId, error })
+            if (message.callId !== NO_REPLY) link.send({ _tag: "StopFailed", callId: message.callId, error })
           },
           onSuccess: () => {
-            if (message.callId !== NO_REPLY) link.offer({ _tag: "Stopped", callId: message.callId })
+            if (message.callId !== NO_REPLY) link.send({ _tag: "Stopped", callId: message.callId })
           }
         })
       )
@@ -307,14 +300,14 @@ export class Serving {
     const key = `${from}|${spawnId}`
     const task = this.spawnHere(behaviorName, request, (exit) => {
       this.serving.delete(key)
-      if (Exit.isSuccess(exit)) link.offer({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
+      if (Exit.isSuccess(exit)) link.send({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
       else this.spawnFailed(link, spawnId, Option.getOrThrow(Cause.failureOption(exit.cause)))
     })
     if (task !== undefined) this.serving.set(key, { from, task })
   }
 
   private spawnFailed(link: Link, spawnId: number, error: Protocol.SpawnFailure): void {
-    link.offer({ _tag: "SpawnFailed", spawnId, error })
+    link.send({ _tag: "SpawnFailed", spawnId, error })
   }
 
   private spawnError(

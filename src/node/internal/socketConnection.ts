@@ -93,9 +93,8 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
           })
           return Deferred.await(closed)
         }),
-      send: (frame) => outbox.send(frame),
-      offer: (frame) => outbox.offer(frame),
-      sendUrgent: (frame) => outbox.offerUrgent(frame),
+      offer: (frame, options) => outbox.offer(frame, options?.urgent === true),
+      writable: outbox.writable,
       queuedBytes: () => outbox.queuedBytes() + socket.writableLength,
       close: (reason) => Effect.sync(() => closeLocal(reason)),
       closed: Deferred.await(closed)
