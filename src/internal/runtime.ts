@@ -47,7 +47,8 @@ export const makeTable = (nodeId: NodeId, incarnation?: string): Effect.Effect<P
     const timers = new Timers(clock, runtime)
     const table = new ProcessTable(nodeId, `${prefix}.`, timers, fibers, runtime)
     yield* Effect.addFinalizer(() =>
-      table.stopAll("shutdown").pipe(
+      // Finalizers run uninterruptibly, where a timeout would wait for what it times out.
+      Effect.interruptible(table.stopAll("shutdown")).pipe(
         Effect.timeout(defaults.shutdownGrace),
         Effect.ignore,
         Effect.zipRight(timers.close())
