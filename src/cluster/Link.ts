@@ -15,8 +15,8 @@
  * handshake not complete within the deadline is closed. After it, the peer's
  * identity is bound to the link: messages carry no sender field to forge.
  */
-import { Duration, Effect, Either, Option, Runtime } from "effect"
-import type { Redacted } from "effect"
+import { Duration, Effect, Either, FiberSet, Option } from "effect"
+import type { Redacted, Scope } from "effect"
 import { MessageTooLargeError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import type { CloseInfo, Connection, SendOptions } from "../transport/Transport.js"
@@ -111,12 +111,19 @@ export interface Link {
 /**
  * Runs the handshake over a fresh connection and returns the link. On failure the
  * connection is closed, the reason logged with the remote address, and the effect
- * fails with {@link HandshakeFailed}.
+ * fails with {@link HandshakeFailed}. The link lives in the current scope: the reader
+ * and whatever the link starts belong to it, and closing it closes the connection.
  */
-export const establish = (connection: Connection, config: HandshakeConfig): Effect.Effect<Link, HandshakeFailed> =>
+export const establish = (
+  connection: Connection,
+  config: HandshakeConfig
+): Effect.Effect<Link, HandshakeFailed, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const runtime = yield* Effect.runtime<never>()
+    const fibers = yield* FiberSet.make()
+    // Added after the set, so it runs first: the reader then ends with the connection.
+    yield* Effect.addFinalizer(() => connection.close("link closed"))
+    const run = yield* FiberSet.runtime(fibers)<never>()
     let lastActivity = clock.unsafeCurrentTimeMillis()
     // Handshake frames wait here until the handshake fiber takes them.
     const pending: Array<Uint8Array> = []
@@ -129,8 +136,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
     const protocolViolation = (reason: string) => {
       if (violation !== undefined) return
       violation = reason
-      Runtime.runFork(
-        runtime,
+      run(
         Effect.logWarning("closing connection: bad input").pipe(
           Effect.annotateLogs({ remote: connection.remoteAddress, reason }),
           Effect.zipRight(connection.close(reason))
@@ -167,7 +173,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
     const onActivity = () => {
       lastActivity = clock.unsafeCurrentTimeMillis()
     }
-    yield* Effect.forkDaemon(connection.run(onFrame, onActivity))
+    yield* FiberSet.run(fibers, connection.run(onFrame, onActivity))
 
     const next: Effect.Effect<WireMessage, HandshakeFailed> = Effect.flatMap(
       Effect.async<Uint8Array>((resume) => {
@@ -281,8 +287,7 @@ export const establish = (connection: Connection, config: HandshakeConfig): Effe
     const peer = agreed.identity
     const maxFrameBytes = agreed.maxFrameBytes
     const oversized = (message: WireMessage, bytes: number): SendResult => {
-      Runtime.runFork(
-        runtime,
+      run(
         Effect.logError("dropped an outgoing message over the frame limit").pipe(
           Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
         )

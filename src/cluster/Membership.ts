@@ -224,7 +224,9 @@ export class Membership {
       // Released before the link is installed, in the same step: nothing can dial in between.
       Effect.ensuring(done),
       Effect.flatMap((link) => this.supervise(link)),
-      Effect.catchAll(() => Effect.void)
+      Effect.catchAll(() => Effect.void),
+      // The link's scope: it ends when the link is no longer supervised.
+      Effect.scoped
     )
   }
 
@@ -322,7 +324,7 @@ export class Membership {
         peer.lastHeartbeatAt = this.now()
         if (previous !== undefined) {
           // The old link is no longer current: its close will not be reported.
-          yield* Effect.forkDaemon(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
+          this.fork(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
           if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
         }
         const dispatch = this.wiring.dispatch
@@ -330,20 +332,32 @@ export class Membership {
         if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
         this.sendHeartbeat(link)
         this.gossip(link)
+        // However the watch ends (the link closed, or the node closing interrupts it), the
+        // link's end is reported: requests waiting on the peer fail, its names go.
+        yield* Effect.addFinalizer(() => this.linkEnded(peer, link))
         yield* Effect.forkScoped(this.heartbeats(peer, link))
         yield* link.closed
-        if (peer.link !== link) return
-        peer.link = undefined
-        peer.downSince = this.now()
-        const reason: NodeDownReason = peer.goodbye
-          ? "graceful_shutdown"
-          : peer.timedOut
-          ? "heartbeat_timeout"
-          : "connection_closed"
-        yield* this.emitDown(peer.nodeId, reason)
-        if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
       })
     )
+  }
+
+  private linkEnded(peer: Peer, link: Link.Link): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (peer.link !== link) return Effect.void
+      peer.link = undefined
+      peer.downSince = this.now()
+      const reason: NodeDownReason = peer.goodbye
+        ? "graceful_shutdown"
+        : peer.timedOut
+        ? "heartbeat_timeout"
+        : "connection_closed"
+      return Effect.zipRight(
+        this.emitDown(peer.nodeId, reason),
+        Effect.sync(() => {
+          if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
+        })
+      )
+    })
   }
 
   // ---- the membership and handshake sub-protocols ---------------------------------------------
