@@ -1,6 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Logger, Option, Redacted, TestClock } from "effect"
-import { Cluster, ClusterConfigError, GenServer, MemoryNetwork } from "../src/index.js"
+import { ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
+import {
+  BehaviorRegistry,
+  Cluster,
+  ClusterConfigError,
+  GenServer,
+  MemoryNetwork,
+  MemoryTransport
+} from "../src/index.js"
 import { connected, flush, settle, simId, startNode, story } from "./support/sim.js"
 import type { SimNode } from "./support/sim.js"
 
@@ -280,5 +287,35 @@ describe("Cluster service (simulated)", () => {
       expect(Option.map(resolved.cookie, Redacted.value)).toEqual(Option.some("s3cret"))
       expect(Duration.toMillis(resolved.heartbeatInterval)).toBe(200)
       expect(resolved.heartbeatMissThreshold).toBe(3)
+    }))
+
+  it.effect("reads only the variables that are set with settingsFromEnv, a node name included", () =>
+    Effect.gen(function*() {
+      const provider = ConfigProvider.fromMap(
+        new Map([["NOEX_RECONNECT_BACKOFF_MAX", "2 seconds"], ["NOEX_FORGET_AFTER", "5 seconds"]])
+      )
+      const settings = yield* Effect.withConfigProvider(Cluster.settingsFromEnv, provider)
+      expect(Object.keys(settings).sort()).toEqual(["forgetAfter", "reconnectBackoff"])
+      expect(Duration.toMillis(Duration.decode(settings.reconnectBackoff!.max))).toBe(2000)
+      expect(Duration.toMillis(Duration.decode(settings.reconnectBackoff!.min))).toBe(100)
+      const missing = yield* Effect.flip(Effect.withConfigProvider(Cluster.configFromEnv, provider))
+      expect(String(missing)).toContain(Cluster.envNames.nodeName)
+    }))
+
+  it.scoped("builds a node in a scope with Cluster.make; closing the scope is a graceful shutdown", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const scope = yield* Scope.make()
+      const context = yield* Cluster.make({ nodeName: "b", host: "sim", port: 1, seeds: [a.id] }).pipe(
+        Effect.provide(Layer.merge(MemoryTransport.layer(net), BehaviorRegistry.layer({}))),
+        Scope.extend(scope)
+      )
+      yield* settle(200, 25)
+      expect(yield* Effect.provide(Cluster.getLocalNodeId, context)).toBe(simId("b"))
+      expect(yield* connected(a)).toEqual([simId("b")])
+      yield* Scope.close(scope, Exit.void)
+      yield* flush
+      expect(story(a)).toEqual(["up b", "down b graceful_shutdown"])
     }))
 })

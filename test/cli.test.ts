@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { RemoteSpawn } from "../src/index.js"
+import { Cluster, RemoteSpawn } from "../src/index.js"
 import type { NodeId } from "../src/index.js"
 import { runNode, useChildren } from "./support/child.js"
 import { asNode } from "./support/tester.js"
@@ -12,33 +12,52 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   runNode(["bin/noex-effect.mjs", ...args], { NO_COLOR: "1", ...env })
 
 describe("noex-effect node (CLI)", () => {
-  it("documents every flag and its environment variable in --help", async () => {
+  it("documents every flag and the environment variable Cluster.layerFromEnv reads for it in --help", async () => {
     const help = cli(["node", "--help"])
     expect(await help.exited).toBe(0)
-    for (
-      const text of [
-        "--name",
-        "NOEX_NODE_NAME",
-        "--host",
-        "NOEX_HOST",
-        "--advertise-host",
-        "NOEX_ADVERTISE_HOST",
-        "--port",
-        "NOEX_PORT",
-        "--seeds",
-        "NOEX_SEEDS",
-        "--cookie",
-        "NOEX_COOKIE",
-        "--heartbeat-interval",
-        "NOEX_HEARTBEAT_INTERVAL_MS",
-        "--heartbeat-miss-threshold",
-        "NOEX_HEARTBEAT_MISS_THRESHOLD",
-        "--behaviors",
-        "NOEX_BEHAVIORS"
-      ]
-    ) {
+    const flags = [
+      "--name",
+      "--host",
+      "--advertise-host",
+      "--port",
+      "--seeds",
+      "--cookie",
+      "--heartbeat-interval",
+      "--heartbeat-miss-threshold",
+      "--reconnect-backoff-min",
+      "--reconnect-backoff-max",
+      "--max-frame-bytes",
+      "--handshake-timeout",
+      "--forget-after",
+      "--behaviors"
+    ]
+    for (const text of [...flags, ...Object.values(Cluster.envNames), "NOEX_BEHAVIORS"]) {
       expect(help.output()).toContain(text)
     }
+  })
+
+  it("reads every setting from the same environment variables as Cluster.layerFromEnv; a flag overrides its variable", async () => {
+    // A frame limit below the minimum, only in the environment: refused, naming the field.
+    const small = cli(["node", "--name", "a", "--port", "0"], { NOEX_MAX_FRAME_BYTES: "100" })
+    expect(await small.exited).not.toBe(0)
+    expect(small.output()).toContain("maxFrameBytes")
+    // A duration in Effect's syntax, as layerFromEnv takes it; the flag wins over the variable.
+    const ok = cli(["node", "--name", "a", "--port", "0", "--max-frame-bytes", "8192"], {
+      NOEX_MAX_FRAME_BYTES: "100",
+      NOEX_HEARTBEAT_INTERVAL: "250 millis"
+    })
+    await ok.waitFor(/node a@127\.0\.0\.1:\d+ is up/)
+    ok.child.kill("SIGTERM")
+    expect(await ok.exited).toBe(0)
+    const badEnv = cli(["node", "--name", "a", "--port", "0"], { NOEX_HEARTBEAT_INTERVAL: "often" })
+    expect(await badEnv.exited).not.toBe(0)
+    expect(badEnv.output()).toContain("NOEX_HEARTBEAT_INTERVAL")
+    const badFlag = cli(["node", "--name", "a", "--port", "0", "--handshake-timeout", "soon"])
+    expect(await badFlag.exited).not.toBe(0)
+    expect(badFlag.output()).toContain("--handshake-timeout takes a duration")
+    const nameless = cli(["node", "--port", "0"])
+    expect(await nameless.exited).not.toBe(0)
+    expect(nameless.output()).toContain("--name or NOEX_NODE_NAME")
   })
 
   it("starts nodes that join, log node events, load behaviors, and stop gracefully on SIGTERM and SIGINT", async () => {

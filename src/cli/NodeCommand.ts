@@ -1,65 +1,134 @@
 /**
  * The `noex-effect node` command: starts one cluster node from the command line,
  * registers the behaviors a module exports, logs node events, and shuts down
- * gracefully on SIGINT/SIGTERM. Every flag falls back to its `NOEX_*` variable.
+ * gracefully on SIGINT/SIGTERM. The configuration is read from the environment with
+ * the same `Config` as `Cluster.layerFromEnv`; a flag overrides its variable.
  */
-import { Command, Options } from "@effect/cli"
-import { Config, Effect, Layer, Option, Stream } from "effect"
+import { Command, HelpDoc, Options } from "@effect/cli"
+import { Config, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as BehaviorRegistry from "../BehaviorRegistry.js"
 import type { RegisteredBehavior } from "../BehaviorRegistry.js"
 import * as Cluster from "../cluster/Cluster.js"
+import * as ClusterConfig from "../cluster/ClusterConfig.js"
 import * as TcpTransport from "../node/TcpTransport.js"
 
-const flag = <A>(options: Options.Options<A>, env: Config.Config<A>, description: string) =>
-  options.pipe(Options.withFallbackConfig(env), Options.withDescription(description))
+const env = ClusterConfig.envNames
 
-const name = flag(
-  Options.text("name"),
-  Config.string("NOEX_NODE_NAME"),
-  "This node's name (env NOEX_NODE_NAME). Required."
+/** A flag that overrides the field's environment variable, read by `Cluster.settingsFromEnv`. */
+const setting = <A>(options: Options.Options<A>, variable: string, description: string) =>
+  options.pipe(Options.optional, Options.withDescription(`${description} (env ${variable}).`))
+
+/** A duration in Effect's syntax, as the environment variables take it: "500 millis", "2 seconds". */
+const durationFlag = (name: string) =>
+  Options.text(name).pipe(
+    Options.mapTryCatch(
+      (text) => Duration.decode(text as Duration.DurationInput),
+      () => HelpDoc.p(`--${name} takes a duration such as "500 millis" or "2 seconds"`)
+    )
+  )
+
+const name = setting(Options.text("name"), env.nodeName, "This node's name. Required")
+const host = setting(Options.text("host"), env.host, "Bind address, default 127.0.0.1")
+const advertiseHost = setting(
+  Options.text("advertise-host"),
+  env.advertiseHost,
+  "Address other nodes dial, default the bind address; required with 0.0.0.0"
 )
-const host = flag(
-  Options.text("host"),
-  Config.string("NOEX_HOST").pipe(Config.withDefault("127.0.0.1")),
-  "Bind address (env NOEX_HOST, default 127.0.0.1)."
-)
-const advertiseHost = flag(
-  Options.text("advertise-host").pipe(Options.optional),
-  Config.option(Config.string("NOEX_ADVERTISE_HOST")),
-  "Address other nodes dial (env NOEX_ADVERTISE_HOST, default the bind address; required with 0.0.0.0)."
-)
-const port = flag(
-  Options.integer("port"),
-  Config.integer("NOEX_PORT").pipe(Config.withDefault(4369)),
-  "TCP port, 0 for a free one (env NOEX_PORT, default 4369)."
-)
-const seeds = flag(
+const port = setting(Options.integer("port"), env.port, "TCP port, 0 for a free one, default 4369")
+const seeds = setting(
   Options.text("seeds"),
-  Config.string("NOEX_SEEDS").pipe(Config.withDefault("")),
-  "Comma-separated NodeIds to join, e.g. b@127.0.0.1:4370 (env NOEX_SEEDS, default none)."
+  env.seeds,
+  "Comma-separated NodeIds to join, e.g. b@127.0.0.1:4370, default none"
 )
-const cookie = flag(
-  Options.redacted("cookie").pipe(Options.optional),
-  Config.option(Config.redacted("NOEX_COOKIE")),
-  "Shared secret every node must prove (env NOEX_COOKIE). Required when binding a non-loopback address."
+const cookie = setting(
+  Options.redacted("cookie"),
+  env.cookie,
+  "Shared secret every node must prove. Required when binding a non-loopback address"
 )
-const heartbeatInterval = flag(
-  Options.integer("heartbeat-interval").pipe(Options.optional),
-  Config.option(Config.integer("NOEX_HEARTBEAT_INTERVAL_MS")),
-  "Milliseconds between heartbeats (env NOEX_HEARTBEAT_INTERVAL_MS, default 1000)."
+const heartbeatInterval = setting(
+  durationFlag("heartbeat-interval"),
+  env.heartbeatInterval,
+  "Time between heartbeats, default \"1 second\""
 )
-const heartbeatMissThreshold = flag(
-  Options.integer("heartbeat-miss-threshold").pipe(Options.optional),
-  Config.option(Config.integer("NOEX_HEARTBEAT_MISS_THRESHOLD")),
-  "Silent intervals before a peer is declared down (env NOEX_HEARTBEAT_MISS_THRESHOLD, default 5)."
+const heartbeatMissThreshold = setting(
+  Options.integer("heartbeat-miss-threshold"),
+  env.heartbeatMissThreshold,
+  "Silent intervals before a peer is declared down, default 5"
 )
-const behaviors = flag(
-  Options.file("behaviors").pipe(Options.optional),
-  Config.option(Config.string("NOEX_BEHAVIORS")),
-  "Module whose exports are behaviors, registered under their export names (env NOEX_BEHAVIORS)."
+const maxFrameBytes = setting(
+  Options.integer("max-frame-bytes"),
+  env.maxFrameBytes,
+  "Largest frame sent or accepted, default 16 MiB"
 )
+const handshakeTimeout = setting(
+  durationFlag("handshake-timeout"),
+  env.handshakeTimeout,
+  "Time a connection has to complete the handshake, default \"5 seconds\""
+)
+const forgetAfter = setting(
+  durationFlag("forget-after"),
+  env.forgetAfter,
+  "A node down this long is no longer redialed (seeds excepted), default \"60 seconds\""
+)
+const behaviors = Options.file("behaviors").pipe(
+  Options.optional,
+  Options.withFallbackConfig(Config.option(Config.string("NOEX_BEHAVIORS"))),
+  Options.withDescription(
+    "Module whose exports are behaviors, registered under their export names (env NOEX_BEHAVIORS)."
+  )
+)
+
+const reconnectBackoffMin = setting(
+  durationFlag("reconnect-backoff-min"),
+  env.reconnectBackoffMin,
+  "First redial delay, doubled per failure, default \"100 millis\""
+)
+const reconnectBackoffMax = setting(
+  durationFlag("reconnect-backoff-max"),
+  env.reconnectBackoffMax,
+  "Longest redial delay, default \"10 seconds\""
+)
+
+/** The flags given laid over the settings from the environment; a flag not given leaves its field. */
+const overlay = (
+  fromEnv: Partial<ClusterConfig.ClusterConfig>,
+  flags: Readonly<Record<string, Option.Option<unknown>>>
+): Partial<ClusterConfig.ClusterConfig> => {
+  const { reconnectBackoffMax: max, reconnectBackoffMin: min, ...fields } = flags
+  const settings: Record<string, unknown> = { ...fromEnv }
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined && Option.isSome(value)) settings[key] = value.value
+  }
+  if (typeof settings.seeds === "string") {
+    settings.seeds = settings.seeds.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  }
+  if ((min !== undefined && Option.isSome(min)) || (max !== undefined && Option.isSome(max))) {
+    const backoff = fromEnv.reconnectBackoff ?? ClusterConfig.defaults.reconnectBackoff
+    settings.reconnectBackoff = {
+      min: min !== undefined && Option.isSome(min) ? min.value : backoff.min,
+      max: max !== undefined && Option.isSome(max) ? max.value : backoff.max
+    }
+  }
+  return settings as Partial<ClusterConfig.ClusterConfig>
+}
+
+const settingFlags = {
+  nodeName: name,
+  host,
+  advertiseHost,
+  port,
+  seeds,
+  cookie,
+  heartbeatInterval,
+  heartbeatMissThreshold,
+  reconnectBackoffMin,
+  reconnectBackoffMax,
+  maxFrameBytes,
+  handshakeTimeout,
+  forgetAfter
+}
 
 const isBehavior = (u: unknown): u is RegisteredBehavior =>
   typeof u === "object" &&
@@ -88,20 +157,19 @@ export const loadBehaviors = (file: string): Effect.Effect<Record<string, Regist
 /** `noex-effect node`: runs a node until interrupted. */
 export const nodeCommand = Command.make(
   "node",
-  { name, host, advertiseHost, port, seeds, cookie, heartbeatInterval, heartbeatMissThreshold, behaviors },
-  (args) =>
+  { ...settingFlags, behaviors },
+  ({ behaviors, ...flags }) =>
     Effect.gen(function*() {
-      const registered = Option.isSome(args.behaviors) ? yield* loadBehaviors(args.behaviors.value) : {}
-      const layer = Cluster.layer({
-        nodeName: args.name,
-        host: args.host,
-        advertiseHost: Option.getOrUndefined(args.advertiseHost),
-        port: args.port,
-        seeds: args.seeds.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
-        cookie: Option.getOrUndefined(args.cookie),
-        heartbeatInterval: Option.getOrUndefined(args.heartbeatInterval),
-        heartbeatMissThreshold: Option.getOrUndefined(args.heartbeatMissThreshold)
-      }).pipe(Layer.provide(BehaviorRegistry.layer(registered)), Layer.provide(TcpTransport.layer))
+      const registered = Option.isSome(behaviors) ? yield* loadBehaviors(behaviors.value) : {}
+      // Flags over the environment, read by the same Config as Cluster.layerFromEnv.
+      const settings = overlay(yield* Cluster.settingsFromEnv, flags)
+      if (settings.nodeName === undefined) {
+        return yield* Effect.fail(new Error(`a node name is required: --name or ${env.nodeName}`))
+      }
+      const layer = Cluster.layer({ ...settings, nodeName: settings.nodeName }).pipe(
+        Layer.provide(BehaviorRegistry.layer(registered)),
+        Layer.provide(TcpTransport.layer)
+      )
       yield* Effect.gen(function*() {
         const cluster = yield* Cluster.Cluster
         yield* Effect.logInfo(

@@ -62,6 +62,30 @@ export type ClusterServices =
   | GlobalRegistryModule.GlobalRegistry
 
 /**
+ * Builds a node in the current scope and returns its services: closing the scope
+ * shuts it down gracefully (peers are told `Goodbye`, then local processes stop).
+ * Requires a `Transport` (TCP or in-memory) and a `BehaviorRegistry`.
+ */
+export const make = (
+  config: ClusterConfig
+): Effect.Effect<
+  Context.Context<ClusterServices>,
+  ClusterConfigError | TransportError,
+  Transport | BehaviorRegistryModule.BehaviorRegistry | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const { cluster, globalRegistry, remoteCall, remoteSpawn, runtime } = yield* Node.make(config)
+    const registry = yield* BehaviorRegistryModule.BehaviorRegistry
+    return Context.make(Cluster, cluster).pipe(
+      Context.add(GenServer.GenServerRuntime, runtime),
+      Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
+      Context.add(RemoteCallModule.RemoteCall, remoteCall),
+      Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
+      Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
+    )
+  })
+
+/**
  * A node in a cluster. Requires a `Transport` (TCP or in-memory) and a
  * `BehaviorRegistry`; provides `Cluster`, the local `GenServerRuntime` and the registry.
  */
@@ -71,20 +95,7 @@ export const layer = (
   ClusterServices,
   ClusterConfigError | TransportError,
   Transport | BehaviorRegistryModule.BehaviorRegistry
-> =>
-  Layer.scopedContext(
-    Effect.gen(function*() {
-      const { cluster, globalRegistry, remoteCall, remoteSpawn, runtime } = yield* Node.make(config)
-      const registry = yield* BehaviorRegistryModule.BehaviorRegistry
-      return Context.make(Cluster, cluster).pipe(
-        Context.add(GenServer.GenServerRuntime, runtime),
-        Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
-        Context.add(RemoteCallModule.RemoteCall, remoteCall),
-        Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
-        Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
-      )
-    })
-  )
+> => Layer.scopedContext(make(config))
 
 /** A node configured from the environment (`NOEX_*`, see `ClusterConfig.fromEnv`). */
 export const layerFromEnv: Layer.Layer<
@@ -122,6 +133,12 @@ export const onNodeDown = (
 
 /** The configuration read from the environment. */
 export const configFromEnv = ClusterConfigModule.fromEnv
+
+/** The fields set in the environment, to merge with others (the CLI lays its flags over them). */
+export const settingsFromEnv = ClusterConfigModule.settingsFromEnv
+
+/** The environment variable of each configuration field. */
+export const envNames = ClusterConfigModule.envNames
 
 /** Validates a configuration against a transport's notion of exposure (see `Transport.exposes`). */
 export const resolveConfig = ClusterConfigModule.resolve

@@ -180,44 +180,63 @@ export const resolve = (
   })
 
 /**
- * The configuration read from the environment: `NOEX_NODE_NAME` (required), `NOEX_HOST`,
- * `NOEX_ADVERTISE_HOST`, `NOEX_PORT`, `NOEX_SEEDS` (comma separated), `NOEX_COOKIE`,
- * `NOEX_HEARTBEAT_INTERVAL`, `NOEX_HEARTBEAT_MISS_THRESHOLD`, `NOEX_RECONNECT_BACKOFF_MIN`,
- * `NOEX_RECONNECT_BACKOFF_MAX`, `NOEX_MAX_FRAME_BYTES`, `NOEX_HANDSHAKE_TIMEOUT`,
- * `NOEX_FORGET_AFTER`. Durations use Effect's syntax (`"500 millis"`, `"2 seconds"`).
+ * The environment variable of each field read from the environment: one set of names
+ * for `Cluster.layerFromEnv` and the `noex-effect node` command.
  */
-export const fromEnv: Config.Config<ClusterConfig> = Config.all({
-  nodeName: Config.string("NOEX_NODE_NAME"),
-  host: Config.option(Config.string("NOEX_HOST")),
-  advertiseHost: Config.option(Config.string("NOEX_ADVERTISE_HOST")),
-  port: Config.option(Config.integer("NOEX_PORT")),
-  seeds: Config.option(Config.array(Config.string(), "NOEX_SEEDS")),
-  cookie: Config.option(Config.redacted("NOEX_COOKIE")),
-  heartbeatInterval: Config.option(Config.duration("NOEX_HEARTBEAT_INTERVAL")),
-  heartbeatMissThreshold: Config.option(Config.integer("NOEX_HEARTBEAT_MISS_THRESHOLD")),
-  backoffMin: Config.option(Config.duration("NOEX_RECONNECT_BACKOFF_MIN")),
-  backoffMax: Config.option(Config.duration("NOEX_RECONNECT_BACKOFF_MAX")),
-  maxFrameBytes: Config.option(Config.integer("NOEX_MAX_FRAME_BYTES")),
-  handshakeTimeout: Config.option(Config.duration("NOEX_HANDSHAKE_TIMEOUT")),
-  forgetAfter: Config.option(Config.duration("NOEX_FORGET_AFTER"))
+export const envNames = {
+  nodeName: "NOEX_NODE_NAME",
+  host: "NOEX_HOST",
+  advertiseHost: "NOEX_ADVERTISE_HOST",
+  port: "NOEX_PORT",
+  seeds: "NOEX_SEEDS",
+  cookie: "NOEX_COOKIE",
+  heartbeatInterval: "NOEX_HEARTBEAT_INTERVAL",
+  heartbeatMissThreshold: "NOEX_HEARTBEAT_MISS_THRESHOLD",
+  reconnectBackoffMin: "NOEX_RECONNECT_BACKOFF_MIN",
+  reconnectBackoffMax: "NOEX_RECONNECT_BACKOFF_MAX",
+  maxFrameBytes: "NOEX_MAX_FRAME_BYTES",
+  handshakeTimeout: "NOEX_HANDSHAKE_TIMEOUT",
+  forgetAfter: "NOEX_FORGET_AFTER"
+} as const
+
+/**
+ * The fields set in the environment (see {@link envNames}), `nodeName` included when
+ * set; a field not set is absent. Seeds are comma separated; durations use Effect's
+ * syntax (`"500 millis"`, `"2 seconds"`).
+ */
+export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all({
+  nodeName: Config.option(Config.string(envNames.nodeName)),
+  host: Config.option(Config.string(envNames.host)),
+  advertiseHost: Config.option(Config.string(envNames.advertiseHost)),
+  port: Config.option(Config.integer(envNames.port)),
+  seeds: Config.option(Config.array(Config.string(), envNames.seeds)),
+  cookie: Config.option(Config.redacted(envNames.cookie)),
+  heartbeatInterval: Config.option(Config.duration(envNames.heartbeatInterval)),
+  heartbeatMissThreshold: Config.option(Config.integer(envNames.heartbeatMissThreshold)),
+  backoffMin: Config.option(Config.duration(envNames.reconnectBackoffMin)),
+  backoffMax: Config.option(Config.duration(envNames.reconnectBackoffMax)),
+  maxFrameBytes: Config.option(Config.integer(envNames.maxFrameBytes)),
+  handshakeTimeout: Config.option(Config.duration(envNames.handshakeTimeout)),
+  forgetAfter: Config.option(Config.duration(envNames.forgetAfter))
 }).pipe(
-  Config.map((c): ClusterConfig => ({
-    nodeName: c.nodeName,
-    host: Option.getOrUndefined(c.host),
-    advertiseHost: Option.getOrUndefined(c.advertiseHost),
-    port: Option.getOrUndefined(c.port),
-    seeds: Option.getOrUndefined(c.seeds)?.filter((s) => s.trim().length > 0),
-    cookie: Option.getOrUndefined(c.cookie),
-    heartbeatInterval: Option.getOrUndefined(c.heartbeatInterval),
-    heartbeatMissThreshold: Option.getOrUndefined(c.heartbeatMissThreshold),
-    reconnectBackoff: Option.isSome(c.backoffMin) || Option.isSome(c.backoffMax)
-      ? {
-        min: Option.getOrElse(c.backoffMin, () => defaults.reconnectBackoff.min),
-        max: Option.getOrElse(c.backoffMax, () => defaults.reconnectBackoff.max)
+  Config.map(({ backoffMax, backoffMin, seeds, ...fields }): Partial<ClusterConfig> => {
+    const settings: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(fields) as Array<[string, Option.Option<unknown>]>) {
+      if (Option.isSome(value)) settings[key] = value.value
+    }
+    if (Option.isSome(seeds)) settings.seeds = seeds.value.filter((s) => s.trim().length > 0)
+    if (Option.isSome(backoffMin) || Option.isSome(backoffMax)) {
+      settings.reconnectBackoff = {
+        min: Option.getOrElse(backoffMin, () => defaults.reconnectBackoff.min),
+        max: Option.getOrElse(backoffMax, () => defaults.reconnectBackoff.max)
       }
-      : undefined,
-    maxFrameBytes: Option.getOrUndefined(c.maxFrameBytes),
-    handshakeTimeout: Option.getOrUndefined(c.handshakeTimeout),
-    forgetAfter: Option.getOrUndefined(c.forgetAfter)
-  }))
+    }
+    return settings as Partial<ClusterConfig>
+  })
 )
+
+/** The configuration read from the environment: {@link settingsFromEnv}, with `NOEX_NODE_NAME` required. */
+export const fromEnv: Config.Config<ClusterConfig> = Config.all([
+  Config.string(envNames.nodeName),
+  settingsFromEnv
+]).pipe(Config.map(([nodeName, settings]): ClusterConfig => ({ ...settings, nodeName })))
