@@ -134,24 +134,33 @@ export const start = <State, CallMsg, CastMsg, Reply, R = never>(
 ): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, GenServerRuntime | R> =>
   Effect.flatMap(GenServerRuntime, (rt) => rt.start(b, options))
 
-/** Sends a request and waits for the reply; local or remote ref alike. */
+const callTraced = Effect.fn("GenServer.call")((ref: ServerRef, msg: unknown, options?: CallOptions) =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.call(ref, msg, options))
+)
+
+/** Sends a request and waits for the reply; local or remote ref alike. Traced as `GenServer.call`. */
 export const call = <Reply = unknown>(
   ref: ServerRef,
   msg: unknown,
   options?: CallOptions
 ): Effect.Effect<Reply, CallError, GenServerRuntime> =>
-  Effect.flatMap(GenServerRuntime, (rt) => rt.call<Reply>(ref, msg, options))
+  callTraced(ref, msg, options) as Effect.Effect<Reply, CallError, GenServerRuntime>
 
-/** Sends a message without waiting; never fails (a message to a missing process is dropped, as in Erlang). */
-export const cast = (ref: ServerRef, msg: unknown): Effect.Effect<void, never, GenServerRuntime> =>
-  Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg))
+/**
+ * Sends a message without waiting; never fails (a message to a missing process is
+ * dropped, as in Erlang). Traced as `GenServer.cast`.
+ */
+export const cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = Effect.fn(
+  "GenServer.cast"
+)((ref: ServerRef, msg: unknown) => Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg)))
 
-/** Stops a process (default reason `normal`) and waits until `terminate` has run. */
-export const stop = (
+/** Stops a process (default reason `normal`) and waits until `terminate` has run. Traced as `GenServer.stop`. */
+export const stop: (
   ref: ServerRef,
   reason?: ExitReason
-): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> =>
-  Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason))
+) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> = Effect.fn(
+  "GenServer.stop"
+)((ref: ServerRef, reason?: ExitReason) => Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason)))
 
 /** Live processes on this node. */
 export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effect.map(

@@ -69,11 +69,16 @@ export interface Service {
 export class GlobalRegistry extends Context.Tag("noex-effect/GlobalRegistry")<GlobalRegistry, Service>() {}
 
 /** Registers `name` for `ref` cluster-wide. */
-export const register = (
+export const register: (
   name: string,
   ref: ServerRef
-): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError, GlobalRegistry> =>
+) => Effect.Effect<
+  void,
+  GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError,
+  GlobalRegistry
+> = Effect.fn("GlobalRegistry.register")((name: string, ref: ServerRef) =>
   Effect.flatMap(GlobalRegistry, (r) => r.register(name, ref))
+)
 
 /** Removes `name` cluster-wide. */
 export const unregister = (name: string): Effect.Effect<void, NodeNotReachableError, GlobalRegistry> =>

@@ -35,16 +35,22 @@ export interface Service {
 /** The RemoteCall service. */
 export class RemoteCall extends Context.Tag("noex-effect/RemoteCall")<RemoteCall, Service>() {}
 
-/** Calls a process, local or remote (the guide's `RemoteCall.call`). */
+const callTraced = Effect.fn("RemoteCall.call")((ref: ServerRef, msg: unknown, options?: CallOptions) =>
+  Effect.flatMap(RemoteCall, (s) => s.call(ref, msg, options))
+)
+
+/** Calls a process, local or remote (the guide's `RemoteCall.call`). Traced as `RemoteCall.call`. */
 export const call = <Reply = unknown>(
   ref: ServerRef,
   msg: unknown,
   options?: CallOptions
-): Effect.Effect<Reply, CallError, RemoteCall> => Effect.flatMap(RemoteCall, (s) => s.call<Reply>(ref, msg, options))
+): Effect.Effect<Reply, CallError, RemoteCall> =>
+  callTraced(ref, msg, options) as Effect.Effect<Reply, CallError, RemoteCall>
 
-/** Casts to a process, local or remote (the guide's `RemoteCall.cast`). */
-export const cast = (
+/** Casts to a process, local or remote (the guide's `RemoteCall.cast`). Traced as `RemoteCall.cast`. */
+export const cast: (
   ref: ServerRef,
   msg: unknown
-): Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> =>
-  Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))
+) => Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> = Effect.fn("RemoteCall.cast")(
+  (ref: ServerRef, msg: unknown) => Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))
+)

@@ -59,10 +59,12 @@ export interface Service {
 /** The RemoteSpawn service. */
 export class RemoteSpawn extends Context.Tag("noex-effect/RemoteSpawn")<RemoteSpawn, Service>() {}
 
-/** Spawns a process from a registered behavior on `nodeId` (this node included). */
-export const spawn = (
+/** Spawns a process from a registered behavior on `nodeId` (this node included). Traced as `RemoteSpawn.spawn`. */
+export const spawn: (
   behaviorName: string,
   nodeId: NodeId,
   options?: SpawnOptions
-): Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> =>
-  Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
+) => Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> = Effect.fn("RemoteSpawn.spawn")(
+  (behaviorName: string, nodeId: NodeId, options?: SpawnOptions) =>
+    Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
+)
