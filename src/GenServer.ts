@@ -20,6 +20,7 @@ import type {
 } from "./errors.js"
 import type { ExitReason } from "./ExitReason.js"
 import * as Runtime from "./internal/runtime.js"
+import { traced } from "./internal/tracing.js"
 import { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
@@ -134,8 +135,10 @@ export const start = <State, CallMsg, CastMsg, Reply, R = never>(
 ): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, GenServerRuntime | R> =>
   Effect.flatMap(GenServerRuntime, (rt) => rt.start(b, options))
 
-const callTraced = Effect.fn("GenServer.call")((ref: ServerRef, msg: unknown, options?: CallOptions) =>
-  Effect.flatMap(GenServerRuntime, (rt) => rt.call(ref, msg, options))
+const callTraced = traced(
+  "GenServer.call",
+  (ref: ServerRef, msg: unknown, options?: CallOptions) =>
+    Effect.flatMap(GenServerRuntime, (rt) => rt.call(ref, msg, options))
 )
 
 /** Sends a request and waits for the reply; local or remote ref alike. Traced as `GenServer.call`. */
@@ -150,17 +153,19 @@ export const call = <Reply = unknown>(
  * Sends a message without waiting; never fails (a message to a missing process is
  * dropped, as in Erlang). Traced as `GenServer.cast`.
  */
-export const cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = Effect.fn(
-  "GenServer.cast"
-)((ref: ServerRef, msg: unknown) => Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg)))
+export const cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = traced(
+  "GenServer.cast",
+  (ref: ServerRef, msg: unknown) => Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg))
+)
 
 /** Stops a process (default reason `normal`) and waits until `terminate` has run. Traced as `GenServer.stop`. */
 export const stop: (
   ref: ServerRef,
   reason?: ExitReason
-) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> = Effect.fn(
-  "GenServer.stop"
-)((ref: ServerRef, reason?: ExitReason) => Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason)))
+) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> = traced(
+  "GenServer.stop",
+  (ref: ServerRef, reason?: ExitReason) => Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason))
+)
 
 /** Live processes on this node. */
 export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effect.map(

@@ -18,6 +18,7 @@ import type {
   NodeNotReachableError,
   RemoteServerNotRunningError
 } from "./errors.js"
+import { traced } from "./internal/tracing.js"
 import type { ServerRef } from "./ServerRef.js"
 
 /** What the registry reports. */
@@ -76,8 +77,9 @@ export const register: (
   void,
   GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError,
   GlobalRegistry
-> = Effect.fn("GlobalRegistry.register")((name: string, ref: ServerRef) =>
-  Effect.flatMap(GlobalRegistry, (r) => r.register(name, ref))
+> = traced(
+  "GlobalRegistry.register",
+  (name: string, ref: ServerRef) => Effect.flatMap(GlobalRegistry, (r) => r.register(name, ref))
 )
 
 /** Removes `name` cluster-wide. */

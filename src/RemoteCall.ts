@@ -7,6 +7,7 @@
 import { Context, Effect } from "effect"
 import type { CallError, InvalidMessageError, MessageTooLargeError } from "./errors.js"
 import type { CallOptions } from "./GenServer.js"
+import { traced } from "./internal/tracing.js"
 import type { ServerRef } from "./ServerRef.js"
 
 export type { CallOptions } from "./GenServer.js"
@@ -35,8 +36,9 @@ export interface Service {
 /** The RemoteCall service. */
 export class RemoteCall extends Context.Tag("noex-effect/RemoteCall")<RemoteCall, Service>() {}
 
-const callTraced = Effect.fn("RemoteCall.call")((ref: ServerRef, msg: unknown, options?: CallOptions) =>
-  Effect.flatMap(RemoteCall, (s) => s.call(ref, msg, options))
+const callTraced = traced(
+  "RemoteCall.call",
+  (ref: ServerRef, msg: unknown, options?: CallOptions) => Effect.flatMap(RemoteCall, (s) => s.call(ref, msg, options))
 )
 
 /** Calls a process, local or remote (the guide's `RemoteCall.call`). Traced as `RemoteCall.call`. */
@@ -51,6 +53,7 @@ export const call = <Reply = unknown>(
 export const cast: (
   ref: ServerRef,
   msg: unknown
-) => Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> = Effect.fn("RemoteCall.cast")(
+) => Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> = traced(
+  "RemoteCall.cast",
   (ref: ServerRef, msg: unknown) => Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))
 )

@@ -15,6 +15,7 @@ import type {
   RemoteSpawnRegistrationError,
   RemoteSpawnTimeoutError
 } from "./errors.js"
+import { traced } from "./internal/tracing.js"
 import type { NodeId } from "./NodeId.js"
 import type { SpawnResult } from "./ServerRef.js"
 
@@ -64,7 +65,8 @@ export const spawn: (
   behaviorName: string,
   nodeId: NodeId,
   options?: SpawnOptions
-) => Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> = Effect.fn("RemoteSpawn.spawn")(
+) => Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> = traced(
+  "RemoteSpawn.spawn",
   (behaviorName: string, nodeId: NodeId, options?: SpawnOptions) =>
     Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
 )

@@ -5,12 +5,10 @@
  * times out fails with {@link RemoteCallTimeoutError} whose `nodeId` is the local node.
  */
 import { Schema } from "effect"
+import * as NodeIdFormat from "./internal/nodeIdFormat.js"
 
-/**
- * The NodeId brand without its format check: errors only carry ids that were
- * validated where they entered the system (and importing `NodeId` here would be circular).
- */
-const NodeIdField = Schema.String.pipe(Schema.brand("NodeId"))
+/** A NodeId, checked: errors cross the wire, and a peer's error must carry a real id. */
+const NodeIdField = NodeIdFormat.schema
 
 /** The target node is not connected (or went down while the request was pending). */
 export class NodeNotReachableError extends Schema.TaggedError<NodeNotReachableError>()("NodeNotReachableError", {

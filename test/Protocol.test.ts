@@ -49,4 +49,12 @@ describe("Protocol", () => {
       expect(decoded.error).toBeInstanceOf(Error)
     }
   })
+
+  it("refuses an error whose node id is not a NodeId: an id a peer sends is checked like any other", () => {
+    for (const nodeId of ["not an id", "a@127.0.0.1:0", "", "a@@b:1"]) {
+      const error = { _tag: "RemoteServerNotRunningError", serverId: "s1", nodeId }
+      const decoded = Protocol.decode(pack({ _tag: "CallFailed", callId: 3, error }))
+      expect(Either.isLeft(decoded)).toBe(true)
+    }
+  })
 })

@@ -1,5 +1,5 @@
 /**
- * The public operations are traced (`Effect.fn`): a user's tracer sees one span per
+ * The public operations are traced (`Effect.fn`): an installed tracer sees one span per
  * call, cast, spawn, register and stop, named after the function, and parented to the
  * user's own span. Simulated nodes on the in-memory network.
  */
@@ -15,7 +15,7 @@ const counter = GenServer.behavior({
 })
 
 describe("tracing", () => {
-  it.scoped("gives every public operation a span named after it, under the caller's span", () =>
+  it.scoped("gives every public operation a span named after it, under the caller's span, when a tracer is installed", () =>
     Effect.gen(function*() {
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { behaviors: { counter } })
