@@ -7,8 +7,8 @@
 import { Schema } from "effect"
 import * as NodeIdFormat from "./internal/nodeIdFormat.js"
 
-/** A NodeId, checked: errors cross the wire, and a peer's error must carry a real id. */
-const NodeIdField = NodeIdFormat.schema
+/** A NodeId: checked when an error arrives from a peer, as it is given when one is made here. */
+const NodeIdField = NodeIdFormat.errorField
 
 /** The target node is not connected (or went down while the request was pending). */
 export class NodeNotReachableError extends Schema.TaggedError<NodeNotReachableError>()("NodeNotReachableError", {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
-import type { ExitReason } from "../src/index.js"
+import type { ExitReason, NodeId } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
@@ -290,5 +290,18 @@ describe("RemoteCall (simulated)", () => {
       expect((yield* Effect.flip(a.run(RemoteCall.cast(ref, big))))._tag).toBe("MessageTooLargeError")
       expect(yield* a.run(RemoteCall.call(ref, "get"))).toEqual([])
       expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
+    }))
+
+  it.scoped("answers a node id that is not one (a cast from untyped code) with NodeNotReachableError, not a defect", () =>
+    Effect.gen(function*() {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a")
+      const bogus = "not-a-node-id" as NodeId
+      const spawn = yield* Effect.flip(a.run(RemoteSpawn.spawn("counter", bogus)))
+      const call = yield* Effect.flip(a.run(RemoteCall.call({ id: "s", nodeId: bogus }, "get")))
+      const stop = yield* Effect.flip(a.run(GenServer.stop({ id: "s", nodeId: bogus })))
+      for (const error of [spawn, call, stop]) {
+        expect(error).toMatchObject({ _tag: "NodeNotReachableError", nodeId: bogus })
+      }
     }))
 })

@@ -5,6 +5,7 @@
  */
 import type { Brand } from "effect"
 import { Either, Schema } from "effect"
+import type { FastCheck } from "effect"
 
 /** A validated `name@host:port` string. */
 export type NodeId = string & Brand.Brand<"NodeId">
@@ -48,10 +49,27 @@ export const decompose = (value: string): Either.Either<NodeIdComponents, string
   return reason === undefined ? Either.right({ name, host, port }) : Either.left(reason)
 }
 
+/** Valid ids for property tests (`Arbitrary.make`): random strings are almost never ones. */
+const arbitrary = () => (fc: typeof FastCheck) =>
+  fc.tuple(
+    fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,8}$/),
+    fc.constantFrom("127.0.0.1", "localhost", "[::1]", "node-1.example.com"),
+    fc.integer({ min: 1, max: 65535 })
+  ).map(([name, host, port]) => `${name}@${host}:${port}` as NodeId)
+
+const valid = (s: string) => Either.match(decompose(s), { onLeft: (reason) => reason, onRight: () => true })
+
 /** The Schema of a NodeId on the wire: a string that must parse. */
 export const schema: Schema.Schema<NodeId, string> = Schema.String.pipe(
-  Schema.filter((s) => Either.match(decompose(s), { onLeft: (reason) => reason, onRight: () => true }), {
-    identifier: "NodeId"
-  }),
-  Schema.brand("NodeId")
+  Schema.filter(valid, { identifier: "NodeId" }),
+  Schema.brand("NodeId", { arbitrary })
+)
+
+/**
+ * The NodeId field of an error: checked when decoded (a peer's error must carry a real
+ * id), not when an error is made, since an error may report the id a caller got wrong.
+ */
+export const errorField: Schema.Schema<NodeId, string> = Schema.compose(
+  Schema.String.pipe(Schema.filter(valid, { identifier: "NodeId" })),
+  Schema.String.pipe(Schema.brand("NodeId", { arbitrary }))
 )
