@@ -20,7 +20,7 @@ import type {
 } from "./errors.js"
 import type { ExitReason } from "./ExitReason.js"
 import * as Runtime from "./internal/runtime.js"
-import { traced } from "./internal/tracing.js"
+import { accessor } from "./internal/tracing.js"
 import { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
@@ -135,10 +135,10 @@ export const start = <State, CallMsg, CastMsg, Reply, R = never>(
 ): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, GenServerRuntime | R> =>
   Effect.flatMap(GenServerRuntime, (rt) => rt.start(b, options))
 
-const callTraced = traced(
+const callTraced = accessor(
   "GenServer.call",
-  (ref: ServerRef, msg: unknown, options?: CallOptions) =>
-    Effect.flatMap(GenServerRuntime, (rt) => rt.call(ref, msg, options))
+  GenServerRuntime,
+  (rt, ref: ServerRef, msg: unknown, options?: CallOptions) => rt.call(ref, msg, options)
 )
 
 /** Sends a request and waits for the reply; local or remote ref alike. Traced as `GenServer.call`. */
@@ -153,18 +153,20 @@ export const call = <Reply = unknown>(
  * Sends a message without waiting; never fails (a message to a missing process is
  * dropped, as in Erlang). Traced as `GenServer.cast`.
  */
-export const cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = traced(
+export const cast: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = accessor(
   "GenServer.cast",
-  (ref: ServerRef, msg: unknown) => Effect.flatMap(GenServerRuntime, (rt) => rt.cast(ref, msg))
+  GenServerRuntime,
+  (rt, ref: ServerRef, msg: unknown) => rt.cast(ref, msg)
 )
 
 /** Stops a process (default reason `normal`) and waits until `terminate` has run. Traced as `GenServer.stop`. */
 export const stop: (
   ref: ServerRef,
   reason?: ExitReason
-) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> = traced(
+) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError, GenServerRuntime> = accessor(
   "GenServer.stop",
-  (ref: ServerRef, reason?: ExitReason) => Effect.flatMap(GenServerRuntime, (rt) => rt.stop(ref, reason))
+  GenServerRuntime,
+  (rt, ref: ServerRef, reason?: ExitReason) => rt.stop(ref, reason)
 )
 
 /** Live processes on this node. */

@@ -18,7 +18,7 @@ import type {
   NodeNotReachableError,
   RemoteServerNotRunningError
 } from "./errors.js"
-import { traced } from "./internal/tracing.js"
+import { accessor } from "./internal/tracing.js"
 import type { ServerRef } from "./ServerRef.js"
 
 /** What the registry reports. */
@@ -77,9 +77,10 @@ export const register: (
   void,
   GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError,
   GlobalRegistry
-> = traced(
+> = accessor(
   "GlobalRegistry.register",
-  (name: string, ref: ServerRef) => Effect.flatMap(GlobalRegistry, (r) => r.register(name, ref))
+  GlobalRegistry,
+  (r, name: string, ref: ServerRef) => r.register(name, ref)
 )
 
 /** Removes `name` cluster-wide. */

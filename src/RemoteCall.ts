@@ -7,7 +7,7 @@
 import { Context, Effect } from "effect"
 import type { CallError, InvalidMessageError, MessageTooLargeError } from "./errors.js"
 import type { CallOptions } from "./GenServer.js"
-import { traced } from "./internal/tracing.js"
+import { accessor } from "./internal/tracing.js"
 import type { ServerRef } from "./ServerRef.js"
 
 export type { CallOptions } from "./GenServer.js"
@@ -36,9 +36,10 @@ export interface Service {
 /** The RemoteCall service. */
 export class RemoteCall extends Context.Tag("noex-effect/RemoteCall")<RemoteCall, Service>() {}
 
-const callTraced = traced(
+const callTraced = accessor(
   "RemoteCall.call",
-  (ref: ServerRef, msg: unknown, options?: CallOptions) => Effect.flatMap(RemoteCall, (s) => s.call(ref, msg, options))
+  RemoteCall,
+  (s, ref: ServerRef, msg: unknown, options?: CallOptions) => s.call(ref, msg, options)
 )
 
 /** Calls a process, local or remote (the guide's `RemoteCall.call`). Traced as `RemoteCall.call`. */
@@ -53,7 +54,8 @@ export const call = <Reply = unknown>(
 export const cast: (
   ref: ServerRef,
   msg: unknown
-) => Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> = traced(
+) => Effect.Effect<void, MessageTooLargeError | InvalidMessageError, RemoteCall> = accessor(
   "RemoteCall.cast",
-  (ref: ServerRef, msg: unknown) => Effect.flatMap(RemoteCall, (s) => s.cast(ref, msg))
+  RemoteCall,
+  (s, ref: ServerRef, msg: unknown) => s.cast(ref, msg)
 )

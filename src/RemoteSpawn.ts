@@ -15,7 +15,7 @@ import type {
   RemoteSpawnRegistrationError,
   RemoteSpawnTimeoutError
 } from "./errors.js"
-import { traced } from "./internal/tracing.js"
+import { accessor } from "./internal/tracing.js"
 import type { NodeId } from "./NodeId.js"
 import type { SpawnResult } from "./ServerRef.js"
 
@@ -65,8 +65,8 @@ export const spawn: (
   behaviorName: string,
   nodeId: NodeId,
   options?: SpawnOptions
-) => Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> = traced(
+) => Effect.Effect<SpawnResult, SpawnError, RemoteSpawn> = accessor(
   "RemoteSpawn.spawn",
-  (behaviorName: string, nodeId: NodeId, options?: SpawnOptions) =>
-    Effect.flatMap(RemoteSpawn, (s) => s.spawn(behaviorName, nodeId, options))
+  RemoteSpawn,
+  (s, behaviorName: string, nodeId: NodeId, options?: SpawnOptions) => s.spawn(behaviorName, nodeId, options)
 )
