@@ -1,134 +1,54 @@
 /**
  * The local process table: every GenServer of one node. A process is not a fiber:
- * it is a small object with a state and a lazily allocated mailbox, run by
- * whoever finds it idle. A message sent to an idle process whose handler answers
- * with a plain value is handled on the sender's stack and answered at once; a
- * Promise or Effect answer suspends the process until it settles. This keeps an
- * idle process at a few hundred bytes and a local call at a few microseconds,
- * while each process still handles one message at a time, in arrival order.
+ * it is a small object with a state and a lazily allocated mailbox, run by whoever
+ * finds it idle (`mailbox.ts`). This keeps an idle process at a few hundred bytes and
+ * a local call at a few microseconds, while each process still handles one message
+ * at a time, in arrival order. This file starts, names and stops processes.
  */
-import { Cause, Effect, Exit, type Fiber, FiberSet, Runtime } from "effect"
-import {
-  GenServerInitError,
-  NameAlreadyRegisteredError,
-  RemoteCallTimeoutError,
-  RemoteHandlerError,
-  RemoteServerNotRunningError
-} from "../errors.js"
+import { Cause, Effect, Exit, type FiberSet, Runtime } from "effect"
+import { GenServerInitError, NameAlreadyRegisteredError, RemoteServerNotRunningError } from "../errors.js"
+import type { ExitReason } from "../ExitReason.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
-import type { TimerEntry, Timers } from "./timers.js"
-
-import type { ExitReason } from "../ExitReason.js"
+import { Mailboxes } from "./mailbox.js"
+import { CallEnvelope, CastEnvelope, initError, Proc, Starting } from "./proc.js"
+import type { AnyBehavior, ExitListener, PendingStart, StartDone, StartError } from "./proc.js"
+import type { Timers } from "./timers.js"
 
 export type { ExitReason } from "../ExitReason.js"
-
-/** The shape the table runs; `GenServer.ts` publishes the typed version. */
-export interface AnyBehavior {
-  readonly init: (...args: ReadonlyArray<any>) => unknown
-  readonly handleCall: (msg: any, state: any) => unknown
-  readonly handleCast: (msg: any, state: any) => unknown
-  readonly terminate?: ((reason: ExitReason, state: any) => unknown) | undefined
-}
-
-/**
- * Messages a process handles before it lets other fibers run. A process flooded by
- * casts must not starve the rest of the node; 64 keeps the fast path fast.
- */
-const BATCH = 64
-
-/** How a call to a process of this node can fail (a remote caller adds the network's errors). */
-export type LocalCallError = RemoteServerNotRunningError | RemoteCallTimeoutError | RemoteHandlerError
-
-/** Receives a call's outcome; `Exit` is an `Effect`, so an `Effect.async` resume accepts it as is. */
-export type Resume = (exit: Exit.Exit<unknown, LocalCallError>) => void
-
-class CallEnvelope {
-  timer: TimerEntry | undefined = undefined
-  constructor(readonly msg: unknown, public resume: Resume | undefined) {}
-}
-
-class CastEnvelope {
-  constructor(readonly msg: unknown) {}
-}
-
-type Envelope = CallEnvelope | CastEnvelope
-
-/** One live process. */
-export class Proc {
-  queue: Array<Envelope> | undefined = undefined
-  head = 0
-  busy = false
-  alive = true
-  stopReason: ExitReason | undefined = undefined
-  stopWaiters: Array<() => void> | undefined = undefined
-  /**
-   * The handler in flight: its fiber for an Effect, the message it handles for a
-   * Promise (shutdown answers that message's caller), `undefined` when none.
-   */
-  inFlight: Fiber.RuntimeFiber<unknown, unknown> | Envelope | undefined = undefined
-  constructor(
-    readonly id: string,
-    readonly name: string | undefined,
-    readonly behavior: AnyBehavior,
-    public state: unknown,
-    readonly runtime: Runtime.Runtime<any>
-  ) {}
-}
-
-/** Called once for every process that ends, after `terminate` ran and its names were released. */
-export type ExitListener = (ref: ServerRef, name: string | undefined, reason: ExitReason) => void
-
-/** Why a start failed. */
-export type StartError = GenServerInitError | NameAlreadyRegisteredError
-
-/** Receives the outcome of a start. */
-export type StartDone = (exit: Exit.Exit<ServerRef, StartError>) => void
-
-/** A start whose `init` is still running. */
-export interface PendingStart {
-  /** Gives the start up: the name is free at once and no process will appear. */
-  readonly cancel: () => void
-}
-
-/** The bookkeeping of one start in `init`. */
-class Starting implements PendingStart {
-  settled = false
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
-  timer: TimerEntry | undefined = undefined
-  constructor(
-    readonly behavior: AnyBehavior,
-    readonly name: string | undefined,
-    readonly runtime: Runtime.Runtime<any>,
-    readonly done: StartDone,
-    readonly cancel: () => void
-  ) {}
-}
-
-const initError = (error: unknown) => new GenServerInitError({ message: describe(error).message })
+export type {
+  AnyBehavior,
+  ExitListener,
+  LocalCallError,
+  PendingStart,
+  Proc,
+  Resume,
+  StartDone,
+  StartError
+} from "./proc.js"
 
 /** The table of one node's processes and the machinery that runs them. */
-export class ProcessTable {
+export class ProcessTable extends Mailboxes {
   private readonly byId = new Map<string, Proc>()
   private readonly byName = new Map<string, Proc>()
   private readonly reserved = new Set<string>()
   private readonly exitListeners = new Set<ExitListener>()
   /** Starts still in `init`: shutdown gives them up. */
   private readonly starting = new Set<Starting>()
-  /** Processes already warned that a `handleCast` answered `undefined` (a set, so an idle process pays nothing). */
-  private readonly keptStateWarned = new WeakSet<Proc>()
   /** Set by shutdown: no process starts after it. */
   private closing = false
   private seq = 0
 
   constructor(
-    readonly nodeId: NodeId,
+    nodeId: NodeId,
     private readonly idPrefix: string,
-    readonly timers: Timers,
-    private readonly fibers: FiberSet.FiberSet<any, any>,
-    private readonly runtime: Runtime.Runtime<never>
-  ) {}
+    timers: Timers,
+    fibers: FiberSet.FiberSet<any, any>,
+    runtime: Runtime.Runtime<never>
+  ) {
+    super(nodeId, timers, fibers, runtime)
+  }
 
   /** Live processes. */
   get count(): number {
@@ -315,192 +235,6 @@ export class ProcessTable {
     return { id, nodeId: this.nodeId }
   }
 
-  // ---- call / cast -------------------------------------------------------------------------
-
-  /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
-  call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
-    return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
-  }
-
-  /**
-   * The callback form of {@link call}, for the cluster serving calls from other nodes
-   * without a fiber per call. Returns the canceler when the outcome is still pending.
-   */
-  callWith(id: string, msg: unknown, timeoutMs: number, resume: Resume): Effect.Effect<void> | undefined {
-    const proc = this.resolve(id)
-    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) {
-      resume(Exit.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })))
-      return undefined
-    }
-    const env = new CallEnvelope(msg, resume)
-    this.deliver(proc, env)
-    if (env.resume === undefined) return undefined
-    env.timer = this.timers.schedule(
-      timeoutMs,
-      () => this.settle(env, Exit.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
-    )
-    return Effect.sync(() => {
-      env.resume = undefined
-      this.timers.cancel(env.timer)
-    })
-  }
-
-  /** Casts to a process of this node; `false` when no such process runs (the message is dropped). */
-  cast(id: string, msg: unknown): boolean {
-    const proc = this.resolve(id)
-    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    this.deliver(proc, new CastEnvelope(msg))
-    return true
-  }
-
-  private settle(env: CallEnvelope, result: Exit.Exit<unknown, LocalCallError>): void {
-    const resume = env.resume
-    if (resume === undefined) return
-    env.resume = undefined
-    this.timers.cancel(env.timer)
-    resume(result)
-  }
-
-  private deliver(proc: Proc, env: Envelope): void {
-    if (proc.busy) {
-      ;(proc.queue ??= []).push(env)
-      return
-    }
-    proc.busy = true
-    this.loop(proc, env)
-  }
-
-  private dequeue(proc: Proc): Envelope | undefined {
-    const queue = proc.queue
-    if (queue === undefined) return undefined
-    if (proc.head >= queue.length) {
-      proc.queue = undefined
-      proc.head = 0
-      return undefined
-    }
-    const env = queue[proc.head]!
-    queue[proc.head++] = undefined as any
-    // Compact once the consumed prefix dominates, so a long-lived busy mailbox does not grow forever.
-    if (proc.head > 1024 && proc.head * 2 > queue.length) {
-      queue.splice(0, proc.head)
-      proc.head = 0
-    }
-    return env
-  }
-
-  /** Runs messages until the mailbox is empty, a handler goes async, or the batch budget is spent. */
-  private loop(proc: Proc, first: Envelope): void {
-    let env: Envelope | undefined = first
-    let budget = BATCH
-    while (env !== undefined) {
-      if (!this.step(proc, env)) return
-      if (proc.stopReason !== undefined) return this.terminate(proc)
-      env = this.dequeue(proc)
-      if (env !== undefined && --budget === 0) {
-        const next: Envelope = env
-        this.fork(Effect.zipRight(Effect.yieldNow(), Effect.sync(() => this.loop(proc, next))))
-        return
-      }
-    }
-    proc.busy = false
-  }
-
-  /** Continues a process after an async handler settled. */
-  private continue(proc: Proc): void {
-    proc.inFlight = undefined
-    // Shutdown may have terminated the process while an abandoned Promise handler was pending.
-    if (!proc.alive) return
-    if (proc.stopReason !== undefined) return this.terminate(proc)
-    const next = this.dequeue(proc)
-    if (next === undefined) proc.busy = false
-    else this.loop(proc, next)
-  }
-
-  /** Handles one message; `true` when it completed synchronously. */
-  private step(proc: Proc, env: Envelope): boolean {
-    const isCall = env instanceof CallEnvelope
-    let result: unknown
-    let async: boolean
-    try {
-      result = isCall ? proc.behavior.handleCall(env.msg, proc.state) : proc.behavior.handleCast(env.msg, proc.state)
-      // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
-      async = isAsync(result)
-    } catch (error) {
-      this.failed(proc, env, error)
-      return true
-    }
-    if (!async) {
-      this.applied(proc, env, result)
-      return true
-    }
-    if (Effect.isEffect(result)) {
-      const fiber = this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>)
-      // An Effect that completed while forking is handled here, in the loop and its budget:
-      // continuing from its observer would nest one stack frame per queued message.
-      const exit = fiber.unsafePoll()
-      if (exit !== null) {
-        this.effectDone(proc, env, exit)
-        return true
-      }
-      proc.inFlight = fiber
-      fiber.addObserver((exit) => {
-        this.effectDone(proc, env, exit)
-        this.continue(proc)
-      })
-    } else {
-      proc.inFlight = env
-      settlePromise(
-        result as PromiseLike<unknown>,
-        (value) => {
-          this.applied(proc, env, value)
-          this.continue(proc)
-        },
-        (error) => {
-          this.failed(proc, env, error)
-          this.continue(proc)
-        },
-        (defect) => this.logDefect("a handler's completion threw", defect)
-      )
-    }
-    return false
-  }
-
-  private effectDone(proc: Proc, env: Envelope, exit: Exit.Exit<unknown, unknown>): void {
-    if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
-    else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
-      this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
-    } else this.failed(proc, env, exit.cause)
-  }
-
-  private applied(proc: Proc, env: Envelope, result: unknown): void {
-    if (env instanceof CastEnvelope) {
-      // `undefined` is almost always a `switch` without a `default` (a cast the handler does
-      // not know): keeping the state beats replacing it with nothing and failing every later call.
-      if (result === undefined && proc.state !== undefined) return this.keptState(proc)
-      proc.state = result
-      return
-    }
-    if (!Array.isArray(result) || result.length !== 2) {
-      this.failed(proc, env, new TypeError("handleCall must return a [reply, state] tuple"))
-      return
-    }
-    proc.state = result[1]
-    this.settle(env, Exit.succeed(result[0]))
-  }
-
-  private failed(proc: Proc, env: Envelope, error: unknown): void {
-    const { message, name } = describe(error)
-    if (env instanceof CallEnvelope) {
-      this.settle(env, Exit.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
-    } else {
-      this.fork(
-        Effect.logWarning("cast handler failed; the process goes on").pipe(
-          Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })
-        )
-      )
-    }
-  }
-
   // ---- stop --------------------------------------------------------------------------------
 
   /**
@@ -573,7 +307,7 @@ export class ProcessTable {
     })
   }
 
-  private terminate(proc: Proc): void {
+  protected terminate(proc: Proc): void {
     proc.alive = false
     const reason = proc.stopReason ?? "normal"
     for (let env = this.dequeue(proc); env !== undefined; env = this.dequeue(proc)) {
@@ -622,23 +356,6 @@ export class ProcessTable {
     if (waiters !== undefined) { for (const waiter of waiters) waiter() }
   }
 
-  /** Once per process: a handler that mutates its state in place answers `undefined` on every cast. */
-  private keptState(proc: Proc): void {
-    if (this.keptStateWarned.has(proc)) return
-    this.keptStateWarned.add(proc)
-    this.fork(
-      Effect.logWarning("handleCast returned undefined; the state is kept (logged once per process)").pipe(
-        Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id })
-      )
-    )
-  }
-
-  /** A bug of ours or a listener's, caught where it would otherwise become an unhandled rejection. */
-  private logDefect(what: string, defect: unknown): void {
-    const { message, name } = describe(defect)
-    this.fork(Effect.logError(what).pipe(Effect.annotateLogs({ nodeId: this.nodeId, error: `${name}: ${message}` })))
-  }
-
   private logTerminateFailure(proc: Proc, error: unknown): void {
     const { message, name } = describe(error)
     this.fork(
@@ -646,15 +363,5 @@ export class ProcessTable {
         Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })
       )
     )
-  }
-
-  private fork(effect: Effect.Effect<unknown, unknown, never>): void {
-    this.forkIn(this.runtime as Runtime.Runtime<any>, effect)
-  }
-
-  private forkIn(runtime: Runtime.Runtime<any>, effect: Effect.Effect<unknown, unknown, any>) {
-    const fiber = Runtime.runFork(runtime, effect)
-    FiberSet.unsafeAdd(this.fibers, fiber)
-    return fiber
   }
 }

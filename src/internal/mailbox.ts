@@ -1,0 +1,250 @@
+/**
+ * The message loop of the process table: calls and casts into mailboxes, and the
+ * loop that runs them. A message sent to an idle process whose handler answers with a
+ * plain value is handled on the sender's stack and answered at once; a Promise or
+ * Effect answer suspends the process until it settles. `ProcessTable` adds starting,
+ * naming and stopping processes on top.
+ */
+import { Effect, Exit, FiberSet, Runtime } from "effect"
+import { RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
+import type { NodeId } from "../NodeId.js"
+import { describe, isAsync, settlePromise } from "./handler.js"
+import { CallEnvelope, CastEnvelope } from "./proc.js"
+import type { Envelope, LocalCallError, Proc, Resume } from "./proc.js"
+import type { Timers } from "./timers.js"
+
+/**
+ * Messages a process handles before it lets other fibers run. A process flooded by
+ * casts must not starve the rest of the node; 64 keeps the fast path fast.
+ */
+const BATCH = 64
+
+/** The mailboxes of one node's processes and the loop that runs them. */
+export abstract class Mailboxes {
+  /** Processes already warned that a `handleCast` answered `undefined` (a set, so an idle process pays nothing). */
+  private readonly keptStateWarned = new WeakSet<Proc>()
+
+  constructor(
+    readonly nodeId: NodeId,
+    readonly timers: Timers,
+    protected readonly fibers: FiberSet.FiberSet<any, any>,
+    protected readonly runtime: Runtime.Runtime<never>
+  ) {}
+
+  /** Finds a process by id, then by locally registered name. */
+  abstract resolve(id: string): Proc | undefined
+
+  /** Ends a process whose stop was requested, once the message in hand is done. */
+  protected abstract terminate(proc: Proc): void
+
+  /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
+  call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
+    return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
+  }
+
+  /**
+   * The callback form of {@link call}, for the cluster serving calls from other nodes
+   * without a fiber per call. Returns the canceler when the outcome is still pending.
+   */
+  callWith(id: string, msg: unknown, timeoutMs: number, resume: Resume): Effect.Effect<void> | undefined {
+    const proc = this.resolve(id)
+    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) {
+      resume(Exit.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })))
+      return undefined
+    }
+    const env = new CallEnvelope(msg, resume)
+    this.deliver(proc, env)
+    if (env.resume === undefined) return undefined
+    env.timer = this.timers.schedule(
+      timeoutMs,
+      () => this.settle(env, Exit.fail(new RemoteCallTimeoutError({ serverId: id, nodeId: this.nodeId, timeoutMs })))
+    )
+    return Effect.sync(() => {
+      env.resume = undefined
+      this.timers.cancel(env.timer)
+    })
+  }
+
+  /** Casts to a process of this node; `false` when no such process runs (the message is dropped). */
+  cast(id: string, msg: unknown): boolean {
+    const proc = this.resolve(id)
+    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
+    this.deliver(proc, new CastEnvelope(msg))
+    return true
+  }
+
+  protected settle(env: CallEnvelope, result: Exit.Exit<unknown, LocalCallError>): void {
+    const resume = env.resume
+    if (resume === undefined) return
+    env.resume = undefined
+    this.timers.cancel(env.timer)
+    resume(result)
+  }
+
+  private deliver(proc: Proc, env: Envelope): void {
+    if (proc.busy) {
+      ;(proc.queue ??= []).push(env)
+      return
+    }
+    proc.busy = true
+    this.loop(proc, env)
+  }
+
+  protected dequeue(proc: Proc): Envelope | undefined {
+    const queue = proc.queue
+    if (queue === undefined) return undefined
+    if (proc.head >= queue.length) {
+      proc.queue = undefined
+      proc.head = 0
+      return undefined
+    }
+    const env = queue[proc.head]!
+    queue[proc.head++] = undefined as any
+    // Compact once the consumed prefix dominates, so a long-lived busy mailbox does not grow forever.
+    if (proc.head > 1024 && proc.head * 2 > queue.length) {
+      queue.splice(0, proc.head)
+      proc.head = 0
+    }
+    return env
+  }
+
+  /** Runs messages until the mailbox is empty, a handler goes async, or the batch budget is spent. */
+  private loop(proc: Proc, first: Envelope): void {
+    let env: Envelope | undefined = first
+    let budget = BATCH
+    while (env !== undefined) {
+      if (!this.step(proc, env)) return
+      if (proc.stopReason !== undefined) return this.terminate(proc)
+      env = this.dequeue(proc)
+      if (env !== undefined && --budget === 0) {
+        const next: Envelope = env
+        this.fork(Effect.zipRight(Effect.yieldNow(), Effect.sync(() => this.loop(proc, next))))
+        return
+      }
+    }
+    proc.busy = false
+  }
+
+  /** Continues a process after an async handler settled. */
+  private continue(proc: Proc): void {
+    proc.inFlight = undefined
+    // Shutdown may have terminated the process while an abandoned Promise handler was pending.
+    if (!proc.alive) return
+    if (proc.stopReason !== undefined) return this.terminate(proc)
+    const next = this.dequeue(proc)
+    if (next === undefined) proc.busy = false
+    else this.loop(proc, next)
+  }
+
+  /** Handles one message; `true` when it completed synchronously. */
+  private step(proc: Proc, env: Envelope): boolean {
+    const isCall = env instanceof CallEnvelope
+    let result: unknown
+    let async: boolean
+    try {
+      result = isCall ? proc.behavior.handleCall(env.msg, proc.state) : proc.behavior.handleCast(env.msg, proc.state)
+      // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
+      async = isAsync(result)
+    } catch (error) {
+      this.failed(proc, env, error)
+      return true
+    }
+    if (!async) {
+      this.applied(proc, env, result)
+      return true
+    }
+    if (Effect.isEffect(result)) {
+      const fiber = this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>)
+      // An Effect that completed while forking is handled here, in the loop and its budget:
+      // continuing from its observer would nest one stack frame per queued message.
+      const exit = fiber.unsafePoll()
+      if (exit !== null) {
+        this.effectDone(proc, env, exit)
+        return true
+      }
+      proc.inFlight = fiber
+      fiber.addObserver((exit) => {
+        this.effectDone(proc, env, exit)
+        this.continue(proc)
+      })
+    } else {
+      proc.inFlight = env
+      settlePromise(
+        result as PromiseLike<unknown>,
+        (value) => {
+          this.applied(proc, env, value)
+          this.continue(proc)
+        },
+        (error) => {
+          this.failed(proc, env, error)
+          this.continue(proc)
+        },
+        (defect) => this.logDefect("a handler's completion threw", defect)
+      )
+    }
+    return false
+  }
+
+  private effectDone(proc: Proc, env: Envelope, exit: Exit.Exit<unknown, unknown>): void {
+    if (Exit.isSuccess(exit)) this.applied(proc, env, exit.value)
+    else if (proc.stopReason !== undefined && Exit.isInterrupted(exit) && env instanceof CallEnvelope) {
+      this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
+    } else this.failed(proc, env, exit.cause)
+  }
+
+  private applied(proc: Proc, env: Envelope, result: unknown): void {
+    if (env instanceof CastEnvelope) {
+      // `undefined` is almost always a `switch` without a `default` (a cast the handler does
+      // not know): keeping the state beats replacing it with nothing and failing every later call.
+      if (result === undefined && proc.state !== undefined) return this.keptState(proc)
+      proc.state = result
+      return
+    }
+    if (!Array.isArray(result) || result.length !== 2) {
+      this.failed(proc, env, new TypeError("handleCall must return a [reply, state] tuple"))
+      return
+    }
+    proc.state = result[1]
+    this.settle(env, Exit.succeed(result[0]))
+  }
+
+  private failed(proc: Proc, env: Envelope, error: unknown): void {
+    const { message, name } = describe(error)
+    if (env instanceof CallEnvelope) {
+      this.settle(env, Exit.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
+    } else {
+      this.fork(
+        Effect.logWarning("cast handler failed; the process goes on").pipe(
+          Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })
+        )
+      )
+    }
+  }
+
+  /** Once per process: a handler that mutates its state in place answers `undefined` on every cast. */
+  protected keptState(proc: Proc): void {
+    if (this.keptStateWarned.has(proc)) return
+    this.keptStateWarned.add(proc)
+    this.fork(
+      Effect.logWarning("handleCast returned undefined; the state is kept (logged once per process)").pipe(
+        Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id })
+      )
+    )
+  }
+
+  /** A bug of ours or a listener's, caught where it would otherwise become an unhandled rejection. */
+  protected logDefect(what: string, defect: unknown): void {
+    const { message, name } = describe(defect)
+    this.fork(Effect.logError(what).pipe(Effect.annotateLogs({ nodeId: this.nodeId, error: `${name}: ${message}` })))
+  }
+
+  protected fork(effect: Effect.Effect<unknown, unknown, never>): void {
+    this.forkIn(this.runtime as Runtime.Runtime<any>, effect)
+  }
+
+  protected forkIn(runtime: Runtime.Runtime<any>, effect: Effect.Effect<unknown, unknown, any>) {
+    const fiber = Runtime.runFork(runtime, effect)
+    FiberSet.unsafeAdd(this.fibers, fiber)
+    return fiber
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * What the process table is made of: the behavior shape it runs, a live process with
+ * its mailbox, the envelopes in a mailbox, and a start still in `init`.
+ */
+import type { Exit, Fiber, Runtime } from "effect"
+import { GenServerInitError } from "../errors.js"
+import type {
+  NameAlreadyRegisteredError,
+  RemoteCallTimeoutError,
+  RemoteHandlerError,
+  RemoteServerNotRunningError
+} from "../errors.js"
+import type { ExitReason } from "../ExitReason.js"
+import type { ServerRef } from "../ServerRef.js"
+import { describe } from "./handler.js"
+import type { TimerEntry } from "./timers.js"
+
+/** The shape the table runs; `GenServer.ts` publishes the typed version. */
+export interface AnyBehavior {
+  readonly init: (...args: ReadonlyArray<any>) => unknown
+  readonly handleCall: (msg: any, state: any) => unknown
+  readonly handleCast: (msg: any, state: any) => unknown
+  readonly terminate?: ((reason: ExitReason, state: any) => unknown) | undefined
+}
+
+/** How a call to a process of this node can fail (a remote caller adds the network's errors). */
+export type LocalCallError = RemoteServerNotRunningError | RemoteCallTimeoutError | RemoteHandlerError
+
+/** Receives a call's outcome; `Exit` is an `Effect`, so an `Effect.async` resume accepts it as is. */
+export type Resume = (exit: Exit.Exit<unknown, LocalCallError>) => void
+
+/** A call waiting in a mailbox or in a handler; `resume` is cleared once answered. */
+export class CallEnvelope {
+  timer: TimerEntry | undefined = undefined
+  constructor(readonly msg: unknown, public resume: Resume | undefined) {}
+}
+
+/** A cast waiting in a mailbox or in a handler. */
+export class CastEnvelope {
+  constructor(readonly msg: unknown) {}
+}
+
+/** A message in a mailbox. */
+export type Envelope = CallEnvelope | CastEnvelope
+
+/** One live process. */
+export class Proc {
+  queue: Array<Envelope> | undefined = undefined
+  head = 0
+  busy = false
+  alive = true
+  stopReason: ExitReason | undefined = undefined
+  stopWaiters: Array<() => void> | undefined = undefined
+  /**
+   * The handler in flight: its fiber for an Effect, the message it handles for a
+   * Promise (shutdown answers that message's caller), `undefined` when none.
+   */
+  inFlight: Fiber.RuntimeFiber<unknown, unknown> | Envelope | undefined = undefined
+  constructor(
+    readonly id: string,
+    readonly name: string | undefined,
+    readonly behavior: AnyBehavior,
+    public state: unknown,
+    readonly runtime: Runtime.Runtime<any>
+  ) {}
+}
+
+/** Called once for every process that ends, after `terminate` ran and its names were released. */
+export type ExitListener = (ref: ServerRef, name: string | undefined, reason: ExitReason) => void
+
+/** Why a start failed. */
+export type StartError = GenServerInitError | NameAlreadyRegisteredError
+
+/** Receives the outcome of a start. */
+export type StartDone = (exit: Exit.Exit<ServerRef, StartError>) => void
+
+/** A start whose `init` is still running. */
+export interface PendingStart {
+  /** Gives the start up: the name is free at once and no process will appear. */
+  readonly cancel: () => void
+}
+
+/** The bookkeeping of one start in `init`. */
+export class Starting implements PendingStart {
+  settled = false
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  timer: TimerEntry | undefined = undefined
+  constructor(
+    readonly behavior: AnyBehavior,
+    readonly name: string | undefined,
+    readonly runtime: Runtime.Runtime<any>,
+    readonly done: StartDone,
+    readonly cancel: () => void
+  ) {}
+}
+
+/** The error of an `init` that threw, rejected or failed. */
+export const initError = (error: unknown) => new GenServerInitError({ message: describe(error).message })
