@@ -61,6 +61,9 @@ export class HandshakeFailed {
     readonly reason: string,
     readonly routine = false
   ) {}
+  get message(): string {
+    return `handshake failed: ${this.reason}`
+  }
 }
 
 /** Refusals the admission rule makes in normal operation (a duplicate link, a node leaving). */

@@ -291,7 +291,7 @@ export class Membership {
         if (Either.isLeft(outcome)) {
           failures++
           yield* Effect.logDebug("dial failed").pipe(
-            Effect.annotateLogs({ peer: peer.nodeId, reason: describe(outcome.left), attempt: failures })
+            Effect.annotateLogs({ peer: peer.nodeId, reason: outcome.left.message, attempt: failures })
           )
         }
         if (peer.goodbye && !peer.seed) return
@@ -473,9 +473,3 @@ export class Membership {
     })
   }
 }
-
-const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "reason" in error
-    ? String((error as { reason: unknown }).reason) +
-      ("message" in error ? `: ${String((error as { message: unknown }).message)}` : "")
-    : String(error)

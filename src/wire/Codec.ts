@@ -22,6 +22,7 @@
 import { Either, Schema } from "effect"
 import { Packr, RESERVE_START_SPACE } from "msgpackr"
 import * as v8 from "node:v8"
+import { describe } from "../internal/handler.js"
 
 /** Payload bytes that cannot be decoded, or a value that cannot be encoded. */
 export class CodecError extends Schema.TaggedError<CodecError>()("CodecError", {
@@ -277,8 +278,6 @@ const decodeV8 = (bytes: Buffer): unknown => {
   return value
 }
 
-const describe = (cause: unknown): string => String(cause instanceof Error ? cause.message : cause)
-
 /**
  * Builds a codec. Each codec owns its msgpackr instances. msgpackr keeps its write
  * buffer in module state shared by every instance, which is safe because encoding is
@@ -309,7 +308,7 @@ export const makeCodec = (): PayloadCodec => {
     try {
       return encodeV8(value)
     } catch (cause) {
-      throw new CodecError({ message: `cannot encode payload: ${describe(cause)}` })
+      throw new CodecError({ message: `cannot encode payload: ${describe(cause).message}` })
     }
   }
 
@@ -328,13 +327,15 @@ export const makeCodec = (): PayloadCodec => {
           return decodeV8(bytes)
       }
     } catch (cause) {
-      throw cause instanceof CodecError ? cause : new CodecError({ message: `malformed payload: ${describe(cause)}` })
+      throw cause instanceof CodecError
+        ? cause
+        : new CodecError({ message: `malformed payload: ${describe(cause).message}` })
     }
     throw new CodecError({ message: `unknown payload format 0x${bytes[0]!.toString(16).padStart(2, "0")}` })
   }
 
   const toCodecError = (cause: unknown): CodecError =>
-    cause instanceof CodecError ? cause : new CodecError({ message: describe(cause) })
+    cause instanceof CodecError ? cause : new CodecError({ message: describe(cause).message })
 
   // Plain try/catch rather than `Either.try({ try, catch })`: these run for every message,
   // and an options object with two closures per call is measurable there.
