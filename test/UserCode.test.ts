@@ -123,6 +123,21 @@ describe("user code and values cost only what they touched (simulated)", () => {
       expect(story(b)).toEqual(["up a"])
     }))
 
+  it.scoped("a call or cast over the limit is the caller's typed error, not also an error in the node's log", () =>
+    Effect.gen(function*() {
+      const { layer: capture, messages: errors } = captureLogs("Error")
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
+      const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 4096, seeds: [a.id] })
+      yield* settle(200, 25)
+      const ref = yield* b.run(GenServer.start(picky))
+      const big = { n: 1, pad: "x".repeat(5000) }
+      expect(yield* Effect.flip(a.run(RemoteCall.call(ref, big)))).toMatchObject({ _tag: "MessageTooLargeError" })
+      expect(yield* Effect.flip(a.run(RemoteCall.cast(ref, big)))).toMatchObject({ _tag: "MessageTooLargeError" })
+      yield* settle(100, 25)
+      expect(errors).toEqual([])
+    }))
+
   it.scoped("checks what it sends against the smaller of both nodes' frame limits", () =>
     Effect.gen(function*() {
       const net = yield* Net.make

@@ -76,8 +76,20 @@ const isRoutine = (reason: string) => ROUTINE_REFUSALS.some((prefix) => reason.s
  */
 const MAX_PENDING_HANDSHAKE_FRAMES = 8
 
+/** How a message is sent on a link. */
+export interface LinkSendOptions extends SendOptions {
+  /**
+   * The caller hands a refusal to user code as its typed error (a call, cast, spawn or
+   * reply too large): the link does not log it as well.
+   */
+  readonly reported?: boolean | undefined
+}
+
 /** Options for control traffic: ahead of queued data. */
-export const URGENT: SendOptions = { urgent: true }
+export const URGENT: LinkSendOptions = { urgent: true }
+
+/** Options for a request or answer whose refusal its caller reports. */
+export const REPORTED: LinkSendOptions = { reported: true }
 
 /** What {@link Link.send} did: queued, or why not. */
 export type SendResult = Either.Either<void, MessageTooLargeError | ConnectionClosedError>
@@ -95,11 +107,11 @@ export interface Link {
   readonly maxFrameBytes: number
   /**
    * Encodes and queues a message without waiting (urgent ones ahead of data). A message
-   * over `maxFrameBytes` is not sent: it is logged and returned as
-   * `MessageTooLargeError`, which a request made by user code turns into its typed
-   * failure. A closed link returns `ConnectionClosedError`.
+   * over `maxFrameBytes` is not sent: it is returned as `MessageTooLargeError`, which a
+   * request made by user code turns into its typed failure (`reported`), and logged
+   * otherwise. A closed link returns `ConnectionClosedError`.
    */
-  readonly send: (message: WireMessage, options?: SendOptions) => SendResult
+  readonly send: (message: WireMessage, options?: LinkSendOptions) => SendResult
   /** Completes once the link's outbox has room (backpressure for producers such as casts). */
   readonly writable: Effect.Effect<void, ConnectionClosedError>
   /** Installs the receiver of inbound messages; messages that arrived earlier are delivered first. */
@@ -289,12 +301,14 @@ export const establish = (
     }
     const peer = agreed.identity
     const maxFrameBytes = agreed.maxFrameBytes
-    const oversized = (message: WireMessage, bytes: number): SendResult => {
-      run(
-        Effect.logError("dropped an outgoing message over the frame limit").pipe(
-          Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
+    const oversized = (message: WireMessage, bytes: number, reported: boolean): SendResult => {
+      if (!reported) {
+        run(
+          Effect.logError("dropped an outgoing message over the frame limit").pipe(
+            Effect.annotateLogs({ peer: peer.nodeId, message: message._tag, bytes, limit: maxFrameBytes })
+          )
         )
-      )
+      }
       return Either.left(new MessageTooLargeError({ bytes, limit: maxFrameBytes }))
     }
     const link: Link = {
@@ -304,7 +318,7 @@ export const establish = (
       connection,
       send: (message, options) => {
         const frame = Protocol.encode(message)
-        if (frame.length > maxFrameBytes) return oversized(message, frame.length)
+        if (frame.length > maxFrameBytes) return oversized(message, frame.length, options?.reported === true)
         return connection.offer(counted(frame), options)
           ? SENT
           : Either.left(new ConnectionClosedError({ reason: "link closed" }))

@@ -316,25 +316,29 @@ export class Membership {
         const previous = peer.link
         const restarted = previous !== undefined && peer.incarnation !== link.peer.incarnation
         if (this.closing) return yield* link.close("node is shutting down")
-        peer.link = link
-        peer.incarnation = link.peer.incarnation
-        peer.goodbye = false
-        peer.timedOut = false
-        peer.downSince = undefined
-        peer.lastHeartbeatAt = this.now()
-        if (previous !== undefined) {
-          // The old link is no longer current: its close will not be reported.
-          this.fork(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
-          if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
-        }
-        const dispatch = this.wiring.dispatch
-        link.receive((message) => dispatch(peer.nodeId, link, message))
-        if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
-        this.sendHeartbeat(link)
-        this.gossip(link)
-        // However the watch ends (the link closed, or the node closing interrupts it), the
-        // link's end is reported: requests waiting on the peer fail, its names go.
-        yield* Effect.addFinalizer(() => this.linkEnded(peer, link))
+        // Installing the link and arming the report of its end are one step: an interruption
+        // in between (the node closing) would leave a dead link installed and unreported.
+        yield* Effect.uninterruptible(Effect.gen(this, function*() {
+          peer.link = link
+          peer.incarnation = link.peer.incarnation
+          peer.goodbye = false
+          peer.timedOut = false
+          peer.downSince = undefined
+          peer.lastHeartbeatAt = this.now()
+          // However the watch ends (the link closed, or the node closing interrupts it), the
+          // link's end is reported: requests waiting on the peer fail, its names go.
+          yield* Effect.addFinalizer(() => this.linkEnded(peer, link))
+          if (previous !== undefined) {
+            // The old link is no longer current: its close will not be reported.
+            this.fork(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
+            if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
+          }
+          const dispatch = this.wiring.dispatch
+          link.receive((message) => dispatch(peer.nodeId, link, message))
+          if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
+          this.sendHeartbeat(link)
+          this.gossip(link)
+        }))
         yield* Effect.forkScoped(this.heartbeats(peer, link))
         yield* link.closed
       })

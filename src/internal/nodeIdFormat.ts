@@ -4,7 +4,7 @@
  * (which arrive from peers and must be checked like any other id).
  */
 import type { Brand } from "effect"
-import { Either, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { FastCheck } from "effect"
 
 /** A validated `name@host:port` string. */
@@ -67,9 +67,19 @@ export const schema: Schema.Schema<NodeId, string> = Schema.String.pipe(
 
 /**
  * The NodeId field of an error: checked when decoded (a peer's error must carry a real
- * id), not when an error is made, since an error may report the id a caller got wrong.
+ * id), not when an error is made or encoded, since an error may report the id a caller
+ * got wrong — and sending that error must not fail.
  */
-export const errorField: Schema.Schema<NodeId, string> = Schema.compose(
-  Schema.String.pipe(Schema.filter(valid, { identifier: "NodeId" })),
-  Schema.String.pipe(Schema.brand("NodeId", { arbitrary }))
+export const errorField: Schema.Schema<NodeId, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.String.pipe(Schema.brand("NodeId", { arbitrary })),
+  {
+    strict: true,
+    decode: (s, _, ast) =>
+      Either.match(decompose(s), {
+        onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, s, reason)),
+        onRight: () => ParseResult.succeed(s as NodeId)
+      }),
+    encode: ParseResult.succeed
+  }
 )

@@ -2,7 +2,7 @@
  * Accessors for the public operations, with spans paid for only when someone records
  * them. Effect's built-in tracer keeps spans in memory for no reader, and one costs
  * 7–10 µs here (a local call costs 0.7 µs, a remote one about 90 µs); so an operation
- * gets its `Effect.fn` span (name, caller's stack frame, parent) when the fiber's
+ * gets its `Effect.fn` span (name, parent) when the fiber's
  * tracer is another one — OpenTelemetry's, or a test's — and under the default it
  * costs what a plain `Effect.flatMap(Tag, …)` accessor costs: one step.
  */

@@ -62,7 +62,9 @@ export interface Connection {
    * Queues a frame without waiting; `false` once closed. Frames are written in the order
    * offered, except that `urgent` ones (handshake, heartbeats) go ahead of queued data.
    * There is no bound here: a producer that can outrun the network (casts) waits on
-   * `writable` first, while replies produced by the reader never wait, so it never stalls.
+   * `writable` after it, while replies produced by the reader never wait, so it never
+   * stalls. A frame is never delivered before `offer` returns: callers register what
+   * waits for the answer right after offering the request.
    */
   readonly offer: (frame: Uint8Array, options?: SendOptions) => boolean
   /**
@@ -120,7 +122,7 @@ export interface Service {
 export class Transport extends Context.Tag("noex-effect/Transport")<Transport, Service>() {}
 
 /**
- * Bytes that may wait in one connection's outbox before `send` suspends the sender.
+ * Bytes that may wait in one connection's outbox before `writable` holds a sender back.
  * 8 MiB: enough to keep a 10 Gbit link busy for several milliseconds, small enough that
  * a stalled peer costs each sender a bounded amount of memory.
  */

@@ -24,6 +24,7 @@ import type { SpawnError } from "../../RemoteSpawn.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
 import type { RequestMessage } from "../../wire/RequestProtocol.js"
+import { REPORTED } from "../Link.js"
 import type { SendResult } from "../Link.js"
 import type { Handlers, Links } from "./dispatch.js"
 import type { NodeMetrics } from "./metrics.js"
@@ -108,7 +109,7 @@ export class Remoting {
         serverId: ref.id,
         timeoutMs: Math.min(timeoutMs, MAX_WIRE_TIMEOUT_MS),
         payload: payload.right
-      })
+      }, REPORTED)
       // Opened after the send: an answer cannot arrive before this callback returns. A
       // closed link leaves the request to the node-down that follows and fails it.
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
@@ -137,7 +138,7 @@ export class Remoting {
           })
         )
       }
-      const sent = link.send({ _tag: "Cast", serverId: ref.id, payload: payload.right })
+      const sent = link.send({ _tag: "Cast", serverId: ref.id, payload: payload.right }, REPORTED)
       if (Either.isLeft(sent)) {
         if (tooLarge(sent)) return Effect.fail(sent.left)
         this.metrics.castsDropped.unsafeUpdate(1, [])
@@ -145,7 +146,7 @@ export class Remoting {
       }
       // Backpressure after queuing: a sender past the outbox's high-water mark waits here
       // for room, so a flood of casts holds at most one frame per sender beyond the mark.
-      return Effect.catchAll(link.writable, () => Effect.void)
+      return Effect.catchAll(link.writable, () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, [])))
     })
   }
 
@@ -205,7 +206,7 @@ export class Remoting {
         registration: request.registration,
         initTimeoutMs: Math.min(request.initTimeoutMs, MAX_WIRE_TIMEOUT_MS),
         args: args.right
-      })
+      }, REPORTED)
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
       return this.spawns.open(spawnId, nodeId, behaviorName, resume, request.timeoutMs, spawnTimedOut)
     })

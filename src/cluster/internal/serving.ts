@@ -26,6 +26,7 @@ import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
 import * as Protocol from "../../wire/Protocol.js"
 import type { MessageOf } from "../../wire/Protocol.js"
+import { REPORTED } from "../Link.js"
 import type { Link } from "../Link.js"
 import type { NodeMetrics } from "./metrics.js"
 
@@ -222,7 +223,7 @@ export class Serving {
           })
         )
       }
-      const sent = link.send({ _tag: "Reply", callId, payload: payload.right })
+      const sent = link.send({ _tag: "Reply", callId, payload: payload.right }, REPORTED)
       // The caller is told why its reply never came.
       if (Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError") this.callFailed(link, callId, sent.left)
     })
