@@ -6,7 +6,8 @@
  * as a caller holding a ManagedRuntime does.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber, FiberSet } from "effect"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, MemoryNetwork as Net, RemoteCall, RemoteSpawn } from "../src/index.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 
@@ -102,5 +103,23 @@ describe("lifetimes", () => {
       yield* settle(5_000, 100)
       yield* Fiber.join(closing)
       expect(interrupted).toEqual(["terminate"])
+    }))
+
+  it.scoped("a link whose watch is interrupted before it saw the close still reports its end: waiting calls fail at once", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const ref = yield* a.run(GenServer.start(hanging, { args: ["ok"] }))
+      const call = yield* Effect.fork(b.run(RemoteCall.call(ref, "never", { timeout: 60_000 })))
+      yield* settle(100, 10)
+      expect(call.unsafePoll()).toBeNull()
+      // b dialed a: its link is watched by a fiber of b's dialers. Interrupting that fiber
+      // is what a node closing does to it, without closing the connection first.
+      const dialers = (internalsOf(b.cluster).membership as unknown as { fibers: FiberSet.FiberSet }).fibers
+      yield* FiberSet.clear(dialers)
+      yield* flush
+      expect(call.unsafePoll()).toEqual(
+        Exit.fail(expect.objectContaining({ _tag: "NodeNotReachableError", nodeId: a.id }))
+      )
+      expect(b.events.map((e) => e._tag)).toContain("NodeDown")
     }))
 })
