@@ -13,6 +13,7 @@ const config = (self: NodeId, cookie?: string, extra: Partial<Link.HandshakeConf
   self: { nodeId: self, incarnation: `${self}-1` },
   cookie: cookie === undefined ? Option.none() : Option.some(Redacted.make(cookie)),
   handshakeTimeout: "5 seconds",
+  role: extra.expected === undefined ? "acceptor" : "dialer",
   ...extra
 })
 
@@ -38,14 +39,14 @@ const pair = (serverConfig: Link.HandshakeConfig, clientConfig: Link.HandshakeCo
     yield* Effect.forkScoped(
       listener.serve((conn) =>
         Effect.gen(function*() {
-          const result = yield* Effect.either(Link.establish(conn, serverConfig))
+          const result = yield* Effect.either(Link.establish(conn, { ...serverConfig, role: "acceptor" }))
           yield* Deferred.succeed(server, result)
           if (Either.isRight(result)) yield* result.right.closed
         })
       )
     )
     const conn = yield* ta.dial(addr(b), { maxFrameBytes: MAX })
-    const client = yield* Effect.either(Link.establish(conn, clientConfig))
+    const client = yield* Effect.either(Link.establish(conn, { ...clientConfig, role: "dialer" }))
     return { client, server: yield* Deferred.await(server) }
   })
 

@@ -53,7 +53,8 @@ const startServer = Effect.gen(function*() {
         const link = yield* Link.establish(conn, {
           self: { nodeId: serverId, incarnation: "s1" },
           cookie,
-          handshakeTimeout: HANDSHAKE_MS
+          handshakeTimeout: HANDSHAKE_MS,
+          role: "acceptor"
         })
         link.receive((m) => {
           if (m._tag === "Call") link.send({ _tag: "Reply", callId: m.callId, payload: m.payload })
@@ -72,6 +73,7 @@ const startHealthy = Effect.gen(function*() {
     self: { nodeId: clientId, incarnation: "c1" },
     cookie,
     handshakeTimeout: HANDSHAKE_MS,
+    role: "dialer",
     expected: serverId
   })
   const state = { calls: 0, failures: 0, fiber: undefined as unknown as Fiber.RuntimeFiber<void, unknown> }
@@ -181,7 +183,8 @@ describe("TCP listener under hostile input", () => {
             Link.establish(conn, {
               self: { nodeId: NodeId.make("intruder", "127.0.0.1", 3), incarnation: "x" },
               cookie: Option.some(Redacted.make("wrong")),
-              handshakeTimeout: HANDSHAKE_MS
+              handshakeTimeout: HANDSHAKE_MS,
+              role: "dialer"
             })
           )
         })

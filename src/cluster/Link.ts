@@ -3,13 +3,15 @@
  * messages between two identified nodes. The handshake (docs/wire.md, "Handshake")
  * is a numbered state machine:
  *
- *   1. both sides send `Hello` (protocol, version, node id, incarnation, auth mode,
- *      a fresh challenge when a cookie is configured);
- *   2. each checks the peer's `Hello`: protocol and version equal, same auth mode,
- *      a valid id that is not its own (and, for the dialer, the id it dialed);
- *   3. with a cookie, each sends `Proof` = HMAC-SHA256 over both challenges and its
- *      own id, and verifies the peer's in constant time;
- *   4. each sends `Welcome`; the link is up when it has sent one and received one.
+ *   1. both sides send `Hello` (protocol, version, node id, incarnation, auth mode, frame
+ *      limit, a fresh 32-byte nonce when a cookie is configured);
+ *   2. each checks the peer's `Hello`: protocol and version equal, same auth mode, a
+ *      valid id that is not its own (and, for the dialer, the id it dialed);
+ *   3. with a cookie, the dialer sends `Proof` = HMAC-SHA256(cookie, "dialer" | both
+ *      Hellos as sent); the acceptor verifies it in constant time and only then sends
+ *      its own (`"acceptor"` | the same transcript), which the dialer verifies;
+ *   4. only now may the peer claim the pair's slot (`admit`); each sends `Welcome`, and
+ *      the link is up when it has sent one and received one.
  *
  * Any failed check sends `Reject` with the reason and closes the connection. A
  * handshake not complete within the deadline is closed. After it, the peer's
@@ -37,6 +39,8 @@ export interface HandshakeConfig {
   readonly self: PeerIdentity
   readonly cookie: Option.Option<Redacted.Redacted<string>>
   readonly handshakeTimeout: Duration.DurationInput
+  /** Which end of the connection this node is: the dialer proves first. */
+  readonly role: Auth.Role
   /** For a dialed connection: the node we meant to reach. */
   readonly expected?: NodeId | undefined
   /**
@@ -190,51 +194,55 @@ export const establish = (
     }
     yield* FiberSet.run(fibers, connection.run(onFrame, onActivity))
 
-    const next: Effect.Effect<WireMessage, HandshakeFailed> = Effect.flatMap(
-      Effect.async<Uint8Array>((resume) => {
-        const frame = pending.shift()
-        if (frame !== undefined) return resume(Effect.succeed(frame))
-        waiter = (f) => resume(Effect.succeed(f))
-        return Effect.sync(() => {
-          waiter = undefined
-        })
-      }),
-      (frame) =>
-        Either.match(Protocol.decode(frame), {
-          onLeft: (error) => Effect.fail(new HandshakeFailed(`malformed handshake message: ${error.message}`)),
-          onRight: (message) =>
-            message._tag === "Reject"
-              ? Effect.fail(
-                new HandshakeFailed(`peer rejected the connection: ${message.reason}`, isRoutine(message.reason))
-              )
-              : Effect.succeed(message)
-        })
-    )
-    const send = (message: WireMessage) => Effect.sync(() => connection.offer(Protocol.encode(message), URGENT))
+    /** The next handshake message, with its frame's bytes (the transcript holds them). */
+    const next: Effect.Effect<{ readonly message: WireMessage; readonly frame: Uint8Array }, HandshakeFailed> = Effect
+      .flatMap(
+        Effect.async<Uint8Array>((resume) => {
+          const frame = pending.shift()
+          if (frame !== undefined) return resume(Effect.succeed(frame))
+          waiter = (f) => resume(Effect.succeed(f))
+          return Effect.sync(() => {
+            waiter = undefined
+          })
+        }),
+        (frame) =>
+          Either.match(Protocol.decode(frame), {
+            onLeft: (error) => Effect.fail(new HandshakeFailed(`malformed handshake message: ${error.message}`)),
+            onRight: (message) =>
+              message._tag === "Reject"
+                ? Effect.fail(
+                  new HandshakeFailed(`peer rejected the connection: ${message.reason}`, isRoutine(message.reason))
+                )
+                : Effect.succeed({ message, frame })
+          })
+      )
+    const sendBytes = (frame: Uint8Array) => Effect.sync(() => connection.offer(frame, URGENT))
+    const send = (message: WireMessage) => sendBytes(Protocol.encode(message))
     const refuse = (reason: string, routine = false): Effect.Effect<never, HandshakeFailed> =>
       Effect.zipRight(send({ _tag: "Reject", reason }), Effect.fail(new HandshakeFailed(reason, routine)))
     const expect = <Tag extends WireMessage["_tag"]>(tag: Tag) =>
-      Effect.flatMap(next, (message) =>
+      Effect.flatMap(next, ({ frame, message }) =>
         message._tag === tag
-          ? Effect.succeed(message as Extract<WireMessage, { _tag: Tag }>)
+          ? Effect.succeed({ message: message as Extract<WireMessage, { _tag: Tag }>, frame })
           : refuse(`expected ${tag}, got ${message._tag}`))
+    const role = config.role
 
     const handshake = Effect.gen(function*() {
       const auth = Option.isSome(config.cookie) ? "hmac-sha256" : "none"
-      const myChallenge = Auth.challenge()
       // Step 1.
-      yield* send({
+      const myHello = Protocol.encode({
         _tag: "Hello",
         protocol: Protocol.PROTOCOL_NAME,
         version: Protocol.PROTOCOL_VERSION,
         nodeId: config.self.nodeId,
         incarnation: config.self.incarnation,
         auth,
-        challenge: auth === "none" ? new Uint8Array(0) : myChallenge,
+        challenge: auth === "none" ? new Uint8Array(0) : Auth.challenge(),
         ...(config.maxFrameBytes !== undefined ? { maxFrameBytes: config.maxFrameBytes } : {})
       })
+      yield* sendBytes(myHello)
       // Step 2.
-      const hello = yield* expect("Hello")
+      const { frame: theirHello, message: hello } = yield* expect("Hello")
       if (hello.version !== Protocol.PROTOCOL_VERSION) {
         return yield* refuse(
           `protocol version ${hello.version} is not supported (this node speaks ${Protocol.PROTOCOL_VERSION})`
@@ -251,18 +259,29 @@ export const establish = (
       if (config.expected !== undefined && hello.nodeId !== config.expected) {
         return yield* refuse(`dialed ${config.expected} but reached ${hello.nodeId}`)
       }
+      // Step 3: the dialer proves first; the acceptor proves only to a dialer that has.
+      const cookie = config.cookie
+      if (Option.isSome(cookie)) {
+        if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
+        const [dialerHello, acceptorHello] = role === "dialer" ? [myHello, theirHello] : [theirHello, myHello]
+        const other: Auth.Role = role === "dialer" ? "acceptor" : "dialer"
+        const mine = Auth.proof(cookie.value, role, dialerHello, acceptorHello)
+        const verify = Effect.gen(function*() {
+          const { message: theirs } = yield* expect("Proof")
+          const expected = yield* Auth.proof(cookie.value, other, dialerHello, acceptorHello)
+          if (!Auth.timingSafeEqual(theirs.mac, expected)) return yield* refuse("cookie mismatch")
+        })
+        if (role === "dialer") {
+          yield* send({ _tag: "Proof", mac: yield* mine })
+          yield* verify
+        } else {
+          yield* verify
+          yield* send({ _tag: "Proof", mac: yield* mine })
+        }
+      }
+      // Step 4: only a peer that proved itself may claim the pair's slot.
       const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
       if (refusal !== undefined) return yield* refuse(refusal, true)
-      // Step 3.
-      if (Option.isSome(config.cookie)) {
-        if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
-        const mine = yield* Auth.proof(config.cookie.value, hello.challenge, myChallenge, config.self.nodeId)
-        yield* send({ _tag: "Proof", mac: mine })
-        const theirs = yield* expect("Proof")
-        const expected = yield* Auth.proof(config.cookie.value, myChallenge, hello.challenge, hello.nodeId)
-        if (!Auth.timingSafeEqual(theirs.mac, expected)) return yield* refuse("cookie mismatch")
-      }
-      // Step 4.
       yield* send({ _tag: "Welcome" })
       yield* expect("Welcome")
       const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }

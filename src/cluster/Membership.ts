@@ -173,6 +173,7 @@ export class Membership {
       self: this.self,
       cookie: this.config.cookie,
       handshakeTimeout: this.config.handshakeTimeout,
+      role: expected === undefined ? "acceptor" : "dialer",
       expected,
       admit: (peer) => this.admit(peer, expected === undefined ? "in" : "out"),
       metrics: this.metrics,

@@ -1,6 +1,7 @@
 /**
  * Cookie authentication primitives on Web Crypto (platform independent): fresh
- * random challenges, HMAC-SHA256 proofs and a constant-time comparison.
+ * random nonces, HMAC-SHA256 proofs over the handshake transcript and a constant-time
+ * comparison.
  */
 import { Effect, Redacted } from "effect"
 
@@ -12,16 +13,21 @@ export const challenge = (): Uint8Array => globalThis.crypto.getRandomValues(new
 
 const encoder = new TextEncoder()
 
+/** Which side of a handshake a proof speaks for. */
+export type Role = "dialer" | "acceptor"
+
 /**
- * The proof a node gives: HMAC(cookie, label | verifier's challenge | prover's challenge | prover id).
- * Binding both challenges and the prover's id means a proof cannot be replayed on another
- * connection nor reflected back to its sender.
+ * The proof a node gives: HMAC-SHA256(cookie, label | role | dialer's Hello | acceptor's
+ * Hello), each Hello as the exact bytes of its frame. The transcript binds both ids,
+ * both incarnations, both nonces, the versions, the auth mode and the frame limits, and
+ * the role binds the direction: a proof is good for one connection, one direction, and
+ * nothing else — it cannot be relayed to another connection nor reflected to its sender.
  */
 export const proof = (
   cookie: Redacted.Redacted<string>,
-  verifierChallenge: Uint8Array,
-  proverChallenge: Uint8Array,
-  proverId: string
+  role: Role,
+  dialerHello: Uint8Array,
+  acceptorHello: Uint8Array
 ): Effect.Effect<Uint8Array> =>
   Effect.promise(async () => {
     const key = await globalThis.crypto.subtle.importKey(
@@ -31,13 +37,17 @@ export const proof = (
       false,
       ["sign"]
     )
-    const label = encoder.encode("noex-effect/handshake/v1")
-    const id = encoder.encode(proverId)
-    const data = new Uint8Array(label.length + verifierChallenge.length + proverChallenge.length + id.length)
+    const label = encoder.encode(`noex-effect/handshake/v3/${role}`)
+    const data = new Uint8Array(label.length + 8 + dialerHello.length + acceptorHello.length)
+    const view = new DataView(data.buffer)
     data.set(label, 0)
-    data.set(verifierChallenge, label.length)
-    data.set(proverChallenge, label.length + verifierChallenge.length)
-    data.set(id, label.length + verifierChallenge.length + proverChallenge.length)
+    let offset = label.length
+    for (const hello of [dialerHello, acceptorHello]) {
+      // Length-prefixed, so no two transcripts share their bytes.
+      view.setUint32(offset, hello.length)
+      data.set(hello, offset + 4)
+      offset += 4 + hello.length
+    }
     return new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", key, data))
   })
 
