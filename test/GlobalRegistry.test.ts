@@ -276,4 +276,31 @@ describe("GlobalRegistry convergence property (simulated)", () => {
       ),
     { fastCheck: { numRuns: 12 } }
   )
+
+  it.scoped("drops a registration whose Lamport seq is wild, keeping the link and the clock (one frame no longer partitions a node)", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b] = yield* mesh(net, ["a", "b"])
+      const ref = yield* b!.run(GenServer.start(worker))
+      // b, hostile, announces one of its own processes with the largest safe integer as seq.
+      const link = internalsOf(b!.cluster).membership.linkTo(a!.id)!
+      link.send({
+        _tag: "RegistryRegister",
+        entry: {
+          name: "poison",
+          serverId: ref.id,
+          nodeId: b!.id,
+          incarnation: b!.cluster.incarnation,
+          seq: 2 ** 53 - 1
+        }
+      })
+      yield* settle(100, 10)
+      expect(Option.isNone(yield* a!.run(GlobalRegistry.whereis("poison")))).toBe(true)
+      // a's own registrations still replicate, and the link never dropped.
+      yield* a!.run(GlobalRegistry.register("after", yield* a!.run(GenServer.start(worker))))
+      yield* settle(100, 10)
+      expect(Option.isSome(yield* b!.run(GlobalRegistry.whereis("after")))).toBe(true)
+      expect(a!.events.filter((e) => e._tag === "NodeDown")).toEqual([])
+      expect(b!.events.filter((e) => e._tag === "NodeDown")).toEqual([])
+    }))
 })

@@ -44,6 +44,15 @@ export const winnerOf = (a: Entry, b: Entry): Entry => {
   return a.serverId <= b.serverId ? a : b
 }
 
+/**
+ * The largest Lamport seq taken from a peer. A clock advances by one per registration,
+ * so 2^48 (2.8·10^14 registrations) is never reached honestly, and it leaves 2^53 − 2^48
+ * increments before a clock would pass a safe integer. A peer's larger seq would push
+ * this node's clock there, and every frame it sent after would be refused by every
+ * receiver: such an entry is dropped and logged, never applied nor passed on.
+ */
+export const MAX_REGISTRY_SEQ = 2 ** 48
+
 /** How long a registration forwarded to another node may take. */
 const FORWARD_TIMEOUT_MS = 5000
 
@@ -357,6 +366,14 @@ export class Replica {
 
   /** Takes in a peer's entry, resolving a conflict with the one held. */
   private apply(entry: Entry): void {
+    if (entry.seq > MAX_REGISTRY_SEQ) {
+      this.run(
+        Effect.logWarning("dropped a peer's registration with a wild Lamport seq").pipe(
+          Effect.annotateLogs({ node: this.self, peer: entry.nodeId, name: entry.name, seq: entry.seq })
+        )
+      )
+      return
+    }
     this.clock = Math.max(this.clock, entry.seq)
     const current = this.entries.get(entry.name)
     if (current === undefined) {
