@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
+import { internalsOf } from "../src/cluster/internal/node.js"
 import {
   BehaviorRegistry,
   Cluster,
@@ -207,6 +208,26 @@ describe("Cluster service (simulated)", () => {
       expect(info!.uptimeMs).toBeGreaterThan(1000)
       expect(yield* a.run(Cluster.isNodeConnected(b.id))).toBe(true)
       expect(yield* a.run(Cluster.getLocalNodeId)).toBe(a.id)
+    }))
+
+  it.scoped("does not believe a heartbeat's figures past any real node, and the heartbeat still counts as life", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const b = yield* startNode(net, "b", { seeds: [simId("a")] })
+      yield* settle(500)
+      yield* b.run(GenServer.start(counter))
+      yield* settle(1100)
+      // b, hostile, claims more processes than any node could run.
+      internalsOf(b.cluster).membership.linkTo(a.id)!.send({
+        _tag: "Heartbeat",
+        processCount: 2 ** 53 - 1,
+        uptimeMs: 1000
+      })
+      yield* settle(100, 10)
+      const [info] = yield* a.cluster.getConnectedNodes
+      expect(info).toMatchObject({ id: b.id, processCount: 1 })
+      expect(story(a)).toEqual(["up b"])
     }))
 
   it.scoped("runs onNodeUp / onNodeDown callbacks; a failing one is logged and breaks nothing", () =>

@@ -29,6 +29,15 @@ import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
 
+/**
+ * The largest process count a peer's heartbeat is believed with: 2^32 processes at
+ * ~500 bytes each would be 2 TiB of heap, beyond any node.
+ */
+export const MAX_REPORTED_PROCESSES = 2 ** 32
+
+/** The longest uptime a peer's heartbeat is believed with: a century. */
+export const MAX_REPORTED_UPTIME_MS = 100 * 365 * 24 * 3600 * 1000
+
 /** What membership is built from. */
 export interface MembershipDeps {
   readonly self: Link.PeerIdentity
@@ -372,9 +381,11 @@ export class Membership {
     Heartbeat: (from, link, message) => {
       const peer = this.peers.get(from)
       if (peer === undefined || peer.link !== link) return
+      peer.lastHeartbeatAt = this.now()
+      // Figures past any real node are not believed (LoadBalancer.leastLoaded reads them).
+      if (message.processCount > MAX_REPORTED_PROCESSES || message.uptimeMs > MAX_REPORTED_UPTIME_MS) return
       peer.processCount = message.processCount
       peer.peerUptimeMs = message.uptimeMs
-      peer.lastHeartbeatAt = this.now()
     },
     Gossip: (_from, _link, message) => {
       for (const member of message.members) this.learn(member.nodeId, member.incarnation)
