@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Exit, Fiber, Option, Redacted, TestClock } from "effect"
+import { Packr } from "msgpackr"
 import * as Link from "../src/cluster/Link.js"
 import { MemoryNetwork, MemoryTransport, NodeId, Transport } from "../src/index.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
@@ -74,6 +75,27 @@ describe("Link handshake", () => {
       expect(got.map((m) => (m._tag === "Cast" ? m.serverId : "?"))).toEqual(
         Array.from({ length: 100 }, (_, i) => `s${i}`)
       )
+    }))
+
+  it.scoped("an authenticated peer's malformed message costs that message, an unreadable frame the link", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair(config(b), config(a))
+      const c = Either.getOrThrow(client)
+      const s = Either.getOrThrow(server)
+      const got: Array<string> = []
+      s.receive((m) => void got.push(m._tag === "Cast" ? m.serverId : m._tag))
+      const pack = (value: unknown) => new Packr({ useRecords: false }).pack(value)
+      // Readable msgpack that is not a message: an unknown tag, a field of the wrong type.
+      c.connection.offer(pack({ _tag: "FromTheFuture", x: 1 }))
+      c.connection.offer(pack({ _tag: "Cast", serverId: 7, payload: new Uint8Array() }))
+      c.send({ _tag: "Cast", serverId: "after", payload: new Uint8Array([1]) })
+      yield* TestClock.adjust(10)
+      expect(got).toEqual(["after"])
+      expect(Option.isNone(yield* Effect.timeout(s.closed, 0).pipe(Effect.option))).toBe(true)
+      // Bytes that are not msgpack: the stream cannot be trusted any more.
+      c.connection.offer(new Uint8Array([0xc1, 0xc1, 0xc1]))
+      const info = yield* s.closed
+      expect(info.reason).toContain("malformed message")
     }))
 
   it.scoped("succeeds when both sides prove the same cookie", () =>

@@ -89,6 +89,9 @@ export interface LinkSendOptions extends SendOptions {
   readonly reported?: boolean | undefined
 }
 
+/** Invalid messages from one link between two log lines about them (the first is logged). */
+const INVALID_LOG_EVERY = 1000
+
 /** Options for control traffic: ahead of queued data. */
 export const URGENT: LinkSendOptions = { urgent: true }
 
@@ -184,10 +187,24 @@ export const establish = (
         metrics.bytesIn.unsafeUpdate(frame.length, [])
       }
       const decoded = Protocol.decode(frame)
-      if (Either.isLeft(decoded)) return protocolViolation(`malformed message: ${decoded.left.message}`)
+      if (Either.isLeft(decoded)) {
+        if (decoded.left.kind === "unreadable") return protocolViolation(`malformed message: ${decoded.left.message}`)
+        return invalidMessage(decoded.left.message)
+      }
       const message = decoded.right
       if (handler === undefined) early.push(message)
       else handler(message)
+    }
+    // A readable frame that is no known message costs only itself: logged for the first one
+    // and then once per INVALID_LOG_EVERY, so a peer cannot flood the log either.
+    let invalid = 0
+    const invalidMessage = (reason: string) => {
+      if (invalid++ % INVALID_LOG_EVERY !== 0) return
+      run(
+        Effect.logWarning("dropped a message that is not one this node knows").pipe(
+          Effect.annotateLogs({ remote: connection.remoteAddress, reason, dropped: invalid })
+        )
+      )
     }
     const onActivity = () => {
       lastActivity = clock.unsafeCurrentTimeMillis()

@@ -8,6 +8,7 @@
  */
 import { Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
+import { bounded } from "../internal/handler.js"
 import * as HandshakeProtocol from "./HandshakeProtocol.js"
 import * as MembershipProtocol from "./MembershipProtocol.js"
 import * as RegistryProtocol from "./RegistryProtocol.js"
@@ -37,8 +38,14 @@ export type Tag = WireMessage["_tag"]
 /** The wire message with tag `K`. */
 export type MessageOf<K extends Tag> = Extract<WireMessage, { readonly _tag: K }>
 
-/** A frame that is not a valid wire message; the connection it came from is closed. */
+/**
+ * A frame that is not a valid wire message. `unreadable`: not msgpack at all, and the
+ * connection it came from is closed (its peer does not speak the protocol). `invalid`:
+ * readable, but not a message this node knows (an unknown tag, a field of the wrong
+ * type); after the handshake that costs only the message.
+ */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  kind: Schema.Literal("unreadable", "invalid"),
   message: Schema.String
 }) {}
 
@@ -70,11 +77,15 @@ export const decode = (bytes: Uint8Array): Either.Either<WireMessage, ProtocolEr
     raw = packr.unpack(bytes)
   } catch (error) {
     return Either.left(
-      new ProtocolError({ message: `not msgpack: ${error instanceof Error ? error.message : String(error)}` })
+      new ProtocolError({
+        kind: "unreadable",
+        message: `not msgpack: ${bounded(error instanceof Error ? error.message : String(error))}`
+      })
     )
   }
   return Either.mapLeft(
     decodeEnvelope(raw),
-    (error) => new ProtocolError({ message: ParseResult.TreeFormatter.formatErrorSync(error) })
+    (error) =>
+      new ProtocolError({ kind: "invalid", message: bounded(ParseResult.TreeFormatter.formatErrorSync(error)) })
   )
 }
