@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
-import type { ExitReason, NodeId } from "../src/index.js"
+import type { ExitReason, NodeId, ServerRef } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
@@ -303,5 +303,24 @@ describe("RemoteCall (simulated)", () => {
       for (const error of [spawn, call, stop]) {
         expect(error).toMatchObject({ _tag: "NodeNotReachableError", nodeId: bogus })
       }
+    }))
+
+  it.scoped("refuses a ref without an id on the caller, and the link and other calls go on", () =>
+    Effect.gen(function*() {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors })
+      const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")] })
+      yield* settle(200, 25)
+      const spawned = yield* a.run(RemoteSpawn.spawn("counter", b.id))
+      const broken = { nodeId: b.id } as unknown as ServerRef
+      expect(yield* Effect.flip(a.run(RemoteCall.call(broken, { type: "get" })))).toMatchObject({
+        _tag: "RemoteServerNotRunningError"
+      })
+      expect(yield* Effect.flip(a.run(RemoteCall.cast(broken, { type: "add", by: 1 })))).toMatchObject({
+        _tag: "InvalidMessageError"
+      })
+      expect(yield* Effect.flip(a.run(GenServer.stop(broken)))).toMatchObject({ _tag: "RemoteServerNotRunningError" })
+      expect(yield* a.run(RemoteCall.call({ id: spawned.serverId, nodeId: spawned.nodeId }, { type: "get" }))).toBe(0)
+      expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
     }))
 })

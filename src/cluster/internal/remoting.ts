@@ -39,6 +39,12 @@ const STOP_ENVELOPE_BYTES = 64
 const tooLarge = (sent: SendResult): sent is Either.Left<MessageTooLargeError, void> =>
   Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError"
 
+/**
+ * A ref from untyped code may lack its id: refused here, on the caller, instead of
+ * sending a message the target cannot read.
+ */
+const hasId = (ref: ServerRef): boolean => typeof ref.id === "string"
+
 /** What remoting is built from. */
 export interface RemotingDeps {
   readonly self: NodeId
@@ -88,6 +94,9 @@ export class Remoting {
   /** Calls a process on another node. */
   call(ref: ServerRef, msg: unknown, timeoutMs: number): Effect.Effect<unknown, CallError> {
     return Effect.async<unknown, CallError>((resume) => {
+      if (!hasId(ref)) {
+        return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: String(ref.id), nodeId: ref.nodeId })))
+      }
       const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
       const payload = this.codec.encodeEither(msg)
@@ -123,6 +132,11 @@ export class Remoting {
    */
   cast(ref: ServerRef, msg: unknown): Effect.Effect<void, MessageTooLargeError | InvalidMessageError> {
     return Effect.suspend((): Effect.Effect<void, MessageTooLargeError | InvalidMessageError> => {
+      if (!hasId(ref)) {
+        return Effect.fail(
+          new InvalidMessageError({ serverId: String(ref.id), nodeId: ref.nodeId, message: "the ref has no server id" })
+        )
+      }
       const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) {
         this.metrics.castsDropped.unsafeUpdate(1, [])
@@ -153,6 +167,9 @@ export class Remoting {
   /** Stops a process on another node and waits until it has terminated. */
   stop(ref: ServerRef, reason: ExitReason): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError> {
     return Effect.async<void, RemoteServerNotRunningError | NodeNotReachableError>((resume) => {
+      if (!hasId(ref)) {
+        return resume(Exit.fail(new RemoteServerNotRunningError({ serverId: String(ref.id), nodeId: ref.nodeId })))
+      }
       const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
       const callId = this.stops.nextId()
