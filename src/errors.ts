@@ -69,6 +69,20 @@ export class RemoteCallTimeoutError extends Schema.TaggedError<RemoteCallTimeout
   }
 }
 
+/**
+ * The process's mailbox holds as many messages as the node allows (`mailboxLimit`): the
+ * process is not keeping up, and the call is refused rather than queued without bound.
+ */
+export class MailboxFullError extends Schema.TaggedError<MailboxFullError>()("MailboxFullError", {
+  serverId: Schema.String,
+  nodeId: NodeIdField,
+  limit: Schema.Number
+}) {
+  override get message() {
+    return `the mailbox of ${this.serverId} on ${this.nodeId} is full (${this.limit} messages)`
+  }
+}
+
 /** No process with that id or name runs on the node (never did, stopped, or an old incarnation). */
 export class RemoteServerNotRunningError extends Schema.TaggedError<RemoteServerNotRunningError>()(
   "RemoteServerNotRunningError",
@@ -169,6 +183,7 @@ export type CallError =
   | RemoteHandlerError
   | InvalidMessageError
   | MessageTooLargeError
+  | MailboxFullError
 
 /** A load-balancing helper found no node to place a process on. */
 export class NoNodesAvailableError extends Schema.TaggedError<NoNodesAvailableError>()("NoNodesAvailableError", {}) {

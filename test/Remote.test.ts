@@ -323,4 +323,36 @@ describe("RemoteCall (simulated)", () => {
       expect(yield* a.run(RemoteCall.call({ id: spawned.serverId, nodeId: spawned.nodeId }, { type: "get" }))).toBe(0)
       expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
     }))
+
+  it.scoped("bounds a process's mailbox: past the limit a call fails with MailboxFullError (across nodes too), a cast is dropped", () =>
+    Effect.gen(function*() {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors })
+      const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")], mailboxLimit: 3 })
+      yield* settle(200, 25)
+      const spawned = yield* a.run(RemoteSpawn.spawn("counter", b.id))
+      const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
+      // One call in the handler, three waiting: the mailbox is full.
+      const held = yield* Effect.forEach(
+        [0, 1, 2, 3],
+        () => Effect.fork(b.run(GenServer.call(ref, { type: "slow", ms: 1000 }))),
+        { concurrency: 1 }
+      )
+      yield* flush
+      expect(yield* Effect.flip(b.run(GenServer.call(ref, { type: "get" })))).toMatchObject({
+        _tag: "MailboxFullError",
+        limit: 3
+      })
+      expect(yield* Effect.flip(a.run(RemoteCall.call(ref, { type: "get" })))).toMatchObject({
+        _tag: "MailboxFullError",
+        nodeId: b.id
+      })
+      // A cast into the full mailbox is dropped, not queued.
+      yield* a.run(RemoteCall.cast(ref, { type: "add", by: 100 }))
+      yield* b.run(GenServer.cast(ref, { type: "add", by: 100 }))
+      yield* settle(4100, 100)
+      for (const fiber of held) expect(yield* Fiber.join(fiber)).toBe(0)
+      expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(0)
+      expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
+    }))
 })

@@ -29,6 +29,7 @@ describe("noex-effect node (CLI)", () => {
       "--max-frame-bytes",
       "--handshake-timeout",
       "--forget-after",
+      "--mailbox-limit",
       "--behaviors"
     ]
     for (const text of [...flags, ...Object.values(Cluster.envNames), "NOEX_BEHAVIORS"]) {

@@ -80,6 +80,11 @@ const behaviors = Options.file("behaviors").pipe(
   )
 )
 
+const mailboxLimit = setting(
+  Options.integer("mailbox-limit"),
+  env.mailboxLimit,
+  "Messages one process may have waiting before calls fail and casts drop, default 100000"
+)
 const reconnectBackoffMin = setting(
   durationFlag("reconnect-backoff-min"),
   env.reconnectBackoffMin,
@@ -127,7 +132,8 @@ const settingFlags = {
   reconnectBackoffMax,
   maxFrameBytes,
   handshakeTimeout,
-  forgetAfter
+  forgetAfter,
+  mailboxLimit
 }
 
 const isBehavior = (u: unknown): u is RegisteredBehavior =>

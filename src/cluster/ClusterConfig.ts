@@ -6,6 +6,7 @@
 import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
 import type { ConflictStrategy } from "../GlobalRegistry.js"
+import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
 
@@ -35,6 +36,8 @@ export interface ClusterConfig {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** A node down this long is forgotten and no longer redialed (seeds excepted). Default 60 s. */
   readonly forgetAfter?: Duration.DurationInput | undefined
+  /** Messages one process may have waiting: a call past it fails with `MailboxFullError`, a cast is dropped. Default 100,000. */
+  readonly mailboxLimit?: number | undefined
   /**
    * What this node does with its own process when it loses a global name conflict:
    * `"stop"` (default), `"keep"`, or a function. Not read from the environment.
@@ -56,6 +59,7 @@ export interface ResolvedConfig {
   readonly maxFrameBytes: number
   readonly handshakeTimeout: Duration.Duration
   readonly forgetAfter: Duration.Duration
+  readonly mailboxLimit: number
   readonly onNameConflict: ConflictStrategy
 }
 
@@ -76,7 +80,9 @@ export const defaults = {
   /** Generous for a loaded machine, short enough that idle unauthenticated sockets do not pile up. */
   handshakeTimeout: Duration.seconds(5),
   /** Long enough to ride out a restart or a short partition; short enough to stop dialing departed nodes. */
-  forgetAfter: Duration.seconds(60)
+  forgetAfter: Duration.seconds(60),
+  /** A few MiB of envelopes per process: rides out a burst, stops a flood long before memory runs out. */
+  mailboxLimit: DEFAULT_MAILBOX_LIMIT
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
@@ -158,6 +164,10 @@ export const resolve = (
     const min = yield* duration("reconnectBackoff.min", config.reconnectBackoff?.min ?? defaults.reconnectBackoff.min)
     const max = yield* duration("reconnectBackoff.max", config.reconnectBackoff?.max ?? defaults.reconnectBackoff.max)
     if (Duration.greaterThan(min, max)) return yield* fail("reconnectBackoff", "min must not exceed max")
+    const mailboxLimit = config.mailboxLimit ?? defaults.mailboxLimit
+    if (!Number.isInteger(mailboxLimit) || mailboxLimit < 1) {
+      return yield* fail("mailboxLimit", `must be a positive integer, got ${mailboxLimit}`)
+    }
     const maxFrameBytes = config.maxFrameBytes ?? defaults.maxFrameBytes
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > 0xffff_ffff) {
       return yield* fail("maxFrameBytes", `must be an integer in ${MIN_FRAME_BYTES}..4294967295, got ${maxFrameBytes}`)
@@ -175,6 +185,7 @@ export const resolve = (
       maxFrameBytes,
       handshakeTimeout: yield* duration("handshakeTimeout", config.handshakeTimeout ?? defaults.handshakeTimeout),
       forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter),
+      mailboxLimit,
       onNameConflict: config.onNameConflict ?? "stop"
     }
   })
@@ -196,7 +207,8 @@ export const envNames = {
   reconnectBackoffMax: "NOEX_RECONNECT_BACKOFF_MAX",
   maxFrameBytes: "NOEX_MAX_FRAME_BYTES",
   handshakeTimeout: "NOEX_HANDSHAKE_TIMEOUT",
-  forgetAfter: "NOEX_FORGET_AFTER"
+  forgetAfter: "NOEX_FORGET_AFTER",
+  mailboxLimit: "NOEX_MAILBOX_LIMIT"
 } as const
 
 /**
@@ -217,7 +229,8 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   backoffMax: Config.option(Config.duration(envNames.reconnectBackoffMax)),
   maxFrameBytes: Config.option(Config.integer(envNames.maxFrameBytes)),
   handshakeTimeout: Config.option(Config.duration(envNames.handshakeTimeout)),
-  forgetAfter: Config.option(Config.duration(envNames.forgetAfter))
+  forgetAfter: Config.option(Config.duration(envNames.forgetAfter)),
+  mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit))
 }).pipe(
   Config.map(({ backoffMax, backoffMin, seeds, ...fields }): Partial<ClusterConfig> => {
     const settings: Record<string, unknown> = {}

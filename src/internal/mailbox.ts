@@ -6,7 +6,7 @@
  * naming and stopping processes on top.
  */
 import { Effect, Exit, FiberSet, Runtime } from "effect"
-import { RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
+import { MailboxFullError, RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import { CallEnvelope, CastEnvelope } from "./proc.js"
@@ -19,6 +19,14 @@ import type { Timers } from "./timers.js"
  */
 const BATCH = 64
 
+/**
+ * Messages one process may have waiting, by default. A process that keeps up has a
+ * handful; 100,000 envelopes are a few MiB, enough to ride out a burst, and a bound a
+ * producer hits long before the node runs out of memory (a cast flood to a slow handler
+ * used to queue millions).
+ */
+export const DEFAULT_MAILBOX_LIMIT = 100_000
+
 /** The mailboxes of one node's processes and the loop that runs them. */
 export abstract class Mailboxes {
   /** Processes already warned that a `handleCast` answered `undefined` (a set, so an idle process pays nothing). */
@@ -28,7 +36,9 @@ export abstract class Mailboxes {
     readonly nodeId: NodeId,
     readonly timers: Timers,
     protected readonly fibers: FiberSet.FiberSet<any, any>,
-    protected readonly runtime: Runtime.Runtime<never>
+    protected readonly runtime: Runtime.Runtime<never>,
+    /** Messages one process may have waiting; a call past it fails, a cast is dropped. */
+    readonly mailboxLimit: number = DEFAULT_MAILBOX_LIMIT
   ) {}
 
   /** Finds a process by id, then by locally registered name. */
@@ -53,7 +63,10 @@ export abstract class Mailboxes {
       return undefined
     }
     const env = new CallEnvelope(msg, resume)
-    this.deliver(proc, env)
+    if (!this.deliver(proc, env)) {
+      resume(Exit.fail(new MailboxFullError({ serverId: id, nodeId: this.nodeId, limit: this.mailboxLimit })))
+      return undefined
+    }
     if (env.resume === undefined) return undefined
     env.timer = this.timers.schedule(
       timeoutMs,
@@ -65,12 +78,11 @@ export abstract class Mailboxes {
     })
   }
 
-  /** Casts to a process of this node; `false` when no such process runs (the message is dropped). */
+  /** Casts to a process of this node; `false` when no such process runs or its mailbox is full (dropped). */
   cast(id: string, msg: unknown): boolean {
     const proc = this.resolve(id)
     if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    this.deliver(proc, new CastEnvelope(msg))
-    return true
+    return this.deliver(proc, new CastEnvelope(msg))
   }
 
   protected settle(env: CallEnvelope, result: Exit.Exit<unknown, LocalCallError>): void {
@@ -81,13 +93,17 @@ export abstract class Mailboxes {
     resume(result)
   }
 
-  private deliver(proc: Proc, env: Envelope): void {
+  /** Hands `env` to its process; `false` when the mailbox is full. */
+  private deliver(proc: Proc, env: Envelope): boolean {
     if (proc.busy) {
-      ;(proc.queue ??= []).push(env)
-      return
+      const queue = (proc.queue ??= [])
+      if (queue.length - proc.head >= this.mailboxLimit) return false
+      queue.push(env)
+      return true
     }
     proc.busy = true
     this.loop(proc, env)
+    return true
   }
 
   protected dequeue(proc: Proc): Envelope | undefined {

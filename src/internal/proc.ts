@@ -5,6 +5,7 @@
 import type { Exit, Fiber, Runtime } from "effect"
 import { GenServerInitError } from "../errors.js"
 import type {
+  MailboxFullError,
   NameAlreadyRegisteredError,
   RemoteCallTimeoutError,
   RemoteHandlerError,
@@ -24,7 +25,11 @@ export interface AnyBehavior {
 }
 
 /** How a call to a process of this node can fail (a remote caller adds the network's errors). */
-export type LocalCallError = RemoteServerNotRunningError | RemoteCallTimeoutError | RemoteHandlerError
+export type LocalCallError =
+  | RemoteServerNotRunningError
+  | RemoteCallTimeoutError
+  | RemoteHandlerError
+  | MailboxFullError
 
 /** Receives a call's outcome; `Exit` is an `Effect`, so an `Effect.async` resume accepts it as is. */
 export type Resume = (exit: Exit.Exit<unknown, LocalCallError>) => void

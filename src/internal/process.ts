@@ -45,9 +45,10 @@ export class ProcessTable extends Mailboxes {
     private readonly idPrefix: string,
     timers: Timers,
     fibers: FiberSet.FiberSet<any, any>,
-    runtime: Runtime.Runtime<never>
+    runtime: Runtime.Runtime<never>,
+    mailboxLimit?: number
   ) {
-    super(nodeId, timers, fibers, runtime)
+    super(nodeId, timers, fibers, runtime, mailboxLimit)
   }
 
   /** Live processes. */

@@ -38,14 +38,18 @@ export interface RemoteRouter {
  * Builds a node's process table in the current scope; closing the scope stops every
  * process with reason `shutdown` (bounded by the shutdown grace) and then its timers.
  */
-export const makeTable = (nodeId: NodeId, incarnation?: string): Effect.Effect<ProcessTable, never, Scope.Scope> =>
+export const makeTable = (
+  nodeId: NodeId,
+  incarnation?: string,
+  mailboxLimit?: number
+): Effect.Effect<ProcessTable, never, Scope.Scope> =>
   Effect.gen(function*() {
     const prefix = incarnation ?? (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     const fibers = yield* FiberSet.make<any, any>()
     const timers = new Timers(clock, runtime)
-    const table = new ProcessTable(nodeId, `${prefix}.`, timers, fibers, runtime)
+    const table = new ProcessTable(nodeId, `${prefix}.`, timers, fibers, runtime, mailboxLimit)
     yield* Effect.addFinalizer(() =>
       // Finalizers run uninterruptibly, where a timeout would wait for what it times out.
       Effect.interruptible(table.stopAll("shutdown")).pipe(

@@ -14,7 +14,8 @@ export const CallFailure = Schema.Union(
   Errors.RemoteHandlerError,
   Errors.InvalidMessageError,
   Errors.RemoteCallTimeoutError,
-  Errors.MessageTooLargeError
+  Errors.MessageTooLargeError,
+  Errors.MailboxFullError
 )
 
 /** An error a `Call` is answered with. */

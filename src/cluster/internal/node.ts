@@ -83,7 +83,7 @@ export const make = (
     const nodeId = NodeId.make(resolved.nodeName, resolved.advertiseHost, listener.address.port)
     const incarnation = randomHex(8)
     // Built first, so its finalizer (stop every process) runs last, after peers heard Goodbye.
-    const table = yield* RuntimeInternal.makeTable(nodeId, incarnation)
+    const table = yield* RuntimeInternal.makeTable(nodeId, incarnation, resolved.mailboxLimit)
     const nodeEvents = yield* PubSub.unbounded<NodeEvent>()
     const registryEvents = yield* PubSub.unbounded<RegistryEvent>()
     // Work started by callbacks (socket data, timers, observers) is owned here: closing the node interrupts it.
