@@ -6,22 +6,38 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
-import { BehaviorRegistry, Cluster, TcpTransport } from "../src/node.js"
+import { internalsOf } from "../src/cluster/internal/node.js"
+import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
+import { OUTBOX_HARD_CAP_BYTES } from "../src/transport/Transport.js"
+import { makeCodec } from "../src/wire/Codec.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
 import { connectRaw } from "./support/rawPeer.js"
 
 const cookie = Redacted.make("the-cookie")
 
-const startNode = (name: string, options: Partial<Cluster.ClusterConfig> = {}) =>
+const echo = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: unknown, s: number) => [msg, s] as const,
+  handleCast: (_: unknown, s: number) => s
+})
+
+const startNode = (
+  name: string,
+  { behaviors = {}, ...options }: Partial<Cluster.ClusterConfig> & {
+    readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior>
+  } = {}
+) =>
   Effect.gen(function*() {
     const context = yield* Cluster.make({ nodeName: name, port: 0, cookie, ...options }).pipe(
-      Effect.provide(Layer.merge(TcpTransport.layer, BehaviorRegistry.layer({})))
+      Effect.provide(Layer.merge(TcpTransport.layer, BehaviorRegistry.layer(behaviors)))
     )
     const cluster = Context.get(context, Cluster.Cluster)
     const up: Array<NodeId> = []
+    const down: Array<{ nodeId: NodeId; reason: string }> = []
     yield* cluster.onNodeUp((id) => void up.push(id))
-    return { cluster, id: cluster.localNodeId, port: Number(cluster.localNodeId.split(":").pop()), up }
+    yield* cluster.onNodeDown((nodeId, reason) => void down.push({ nodeId, reason }))
+    return { cluster, context, id: cluster.localNodeId, port: Number(cluster.localNodeId.split(":").pop()), up, down }
   })
 
 /** Polls `check` every 20 ms until it holds or `withinMs` passed; returns whether it held. */
@@ -78,5 +94,37 @@ describe("handshake against a hostile peer", () => {
       squatter.send({ ...helloA, nodeId: x.id, incarnation: "0000000000000000" })
       expect(yield* eventually(() => a.up.includes(x.id))).toBe(true)
       expect(yield* a.cluster.isNodeConnected(x.id)).toBe(true)
+    }))
+
+  it.scopedLive("a peer that floods calls and never reads is cut as a slow consumer, its outbox bounded", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { cookie: undefined, behaviors: { echo } })
+      const ref = yield* Effect.provide(GenServer.start(echo), a.context)
+      const peer = yield* Effect.promise(() => connectRaw(a.port))
+      yield* Effect.addFinalizer(() => Effect.sync(() => peer.close()))
+      const helloA = hello(yield* Effect.promise(() => peer.next()))
+      const hogId = "hog@127.0.0.1:9" as NodeId
+      peer.send({ ...helloA, nodeId: hogId, incarnation: "1111111111111111" })
+      peer.send({ _tag: "Welcome" })
+      expect((yield* Effect.promise(() => peer.next()))?._tag).toBe("Welcome")
+      peer.stopReading()
+      // 64 KiB answers to calls it never reads, in rounds, watching what a queues for it.
+      const payload = makeCodec().encode(new Uint8Array(64 * 1024))
+      let largest = 0
+      const down = yield* Effect.promise(async () => {
+        for (let round = 0; round < 200 && !peer.closed(); round++) {
+          for (let i = 0; i < 16; i++) {
+            peer.send({ _tag: "Call", callId: round * 16 + i + 1, serverId: ref.id, timeoutMs: 60_000, payload })
+          }
+          await new Promise((r) => setTimeout(r, 5))
+          const link = internalsOf(a.cluster).membership.linkTo(hogId)
+          if (link !== undefined) largest = Math.max(largest, link.connection.queuedBytes())
+          const event = a.down.find((d) => d.nodeId === hogId)
+          if (event !== undefined) return event
+        }
+        return undefined
+      })
+      expect(down?.reason).toBe("slow_consumer")
+      expect(largest).toBeLessThanOrEqual(OUTBOX_HARD_CAP_BYTES)
     }))
 })

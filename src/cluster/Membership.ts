@@ -17,7 +17,8 @@
 import { Duration, Effect, Either, type Fiber, FiberSet, PubSub, Random, Runtime } from "effect"
 import type { Scope } from "effect"
 import { NodeId } from "../NodeId.js"
-import type { Address, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
+import { SLOW_CONSUMER } from "../transport/Transport.js"
+import type { Address, CloseInfo, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
 import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
 import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
@@ -323,6 +324,8 @@ export class Membership {
     return Effect.scoped(
       Effect.gen(this, function*() {
         const peer = this.peer(link.peer.nodeId)
+        // How the link closed, once it has: the finalizer reads it for the down reason.
+        const ended: { info?: CloseInfo } = {}
         const previous = peer.link
         const restarted = previous !== undefined && peer.incarnation !== link.peer.incarnation
         if (this.closing) return yield* link.close("node is shutting down")
@@ -337,7 +340,7 @@ export class Membership {
           peer.lastHeartbeatAt = this.now()
           // However the watch ends (the link closed, or the node closing interrupts it), the
           // link's end is reported: requests waiting on the peer fail, its names go.
-          yield* Effect.addFinalizer(() => this.linkEnded(peer, link))
+          yield* Effect.addFinalizer(() => this.linkEnded(peer, link, ended.info))
           if (previous !== undefined) {
             // The old link is no longer current: its close will not be reported.
             this.fork(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
@@ -350,12 +353,12 @@ export class Membership {
           this.gossip(link)
         }))
         yield* Effect.forkScoped(this.heartbeats(peer, link))
-        yield* link.closed
+        ended.info = yield* link.closed
       })
     )
   }
 
-  private linkEnded(peer: Peer, link: Link.Link): Effect.Effect<void> {
+  private linkEnded(peer: Peer, link: Link.Link, closedWith: CloseInfo | undefined): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (peer.link !== link) return Effect.void
       peer.link = undefined
@@ -364,6 +367,8 @@ export class Membership {
         ? "graceful_shutdown"
         : peer.timedOut
         ? "heartbeat_timeout"
+        : closedWith?.by === "Local" && closedWith.reason.startsWith(SLOW_CONSUMER)
+        ? "slow_consumer"
         : "connection_closed"
       return Effect.zipRight(
         this.emitDown(peer.nodeId, reason),

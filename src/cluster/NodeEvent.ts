@@ -4,8 +4,11 @@
  */
 import type { NodeId } from "../NodeId.js"
 
-/** Why a node went down. */
-export type NodeDownReason = "connection_closed" | "heartbeat_timeout" | "graceful_shutdown"
+/**
+ * Why a node went down. `slow_consumer`: it did not read what this node had to send it
+ * (the link's outbox passed its hard cap), and the link was closed.
+ */
+export type NodeDownReason = "connection_closed" | "heartbeat_timeout" | "graceful_shutdown" | "slow_consumer"
 
 /** A node completed the handshake with this one. */
 export interface NodeUp {

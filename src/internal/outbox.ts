@@ -27,6 +27,12 @@ export interface Sink {
   readonly pending: () => number
 }
 
+/** What an outbox tells its connection about the pressure on it. */
+export interface Pressure {
+  /** A frame would take the bytes queued past the hard cap: the peer is not reading; close. */
+  readonly onOverflow?: ((bytes: number) => void) | undefined
+}
+
 /** A connection's queue of outgoing frames. */
 export class Outbox {
   private urgent: Array<Uint8Array> = []
@@ -39,7 +45,9 @@ export class Outbox {
 
   constructor(
     private readonly sink: Sink,
-    private readonly highWater: number
+    private readonly highWater: number,
+    private readonly hardCap: number = Infinity,
+    private readonly pressure: Pressure = {}
   ) {}
 
   /** Bytes queued and not yet given to the sink. */
@@ -55,6 +63,11 @@ export class Outbox {
   /** Queues a frame without waiting, an urgent one ahead of data; `false` once closed. */
   offer(frame: Uint8Array, urgent = false): boolean {
     if (this.closedReason !== undefined) return false
+    const queued = this.bytes + this.sink.pending() + frame.length
+    if (queued > this.hardCap) {
+      this.pressure.onOverflow?.(queued)
+      return false
+    }
     if (urgent) {
       this.urgent.push(frame)
       this.bytes += frame.length

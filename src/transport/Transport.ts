@@ -127,3 +127,16 @@ export class Transport extends Context.Tag("noex-effect/Transport")<Transport, S
  * a stalled peer costs each sender a bounded amount of memory.
  */
 export const OUTBOX_HIGH_WATER_BYTES = 8 * 1024 * 1024
+
+/**
+ * Bytes past which a connection is closed as a slow consumer. Producers of this node
+ * (casts) wait at the high-water mark, so only what does not wait can pass it: replies
+ * to the peer's own requests, and control traffic. Four times the mark is far beyond
+ * that for a peer that reads at all, and bounds what one that never reads can cost.
+ * (Reading is not paused at the mark: that would hide the peer's heartbeats too, and
+ * turn a busy but live peer into a heartbeat timeout.)
+ */
+export const OUTBOX_HARD_CAP_BYTES = 4 * OUTBOX_HIGH_WATER_BYTES
+
+/** The start of the close reason of a connection closed as a slow consumer. */
+export const SLOW_CONSUMER = "slow consumer"

@@ -15,6 +15,8 @@ export interface RawPeer {
   readonly send: (message: WireMessage) => Uint8Array
   /** The next message the node sent, or `undefined` once the connection closed. */
   readonly next: (timeoutMs?: number) => Promise<WireMessage | undefined>
+  /** Stops reading (the kernel buffers fill, then the node's outbox): a peer that does not read. */
+  readonly stopReading: () => void
   /** Whether the node closed the connection. */
   readonly closed: () => boolean
   readonly close: () => void
@@ -60,6 +62,7 @@ export const connectRaw = (port: number): Promise<RawPeer> =>
             setTimeout(() => done(undefined), timeoutMs).unref()
             take()
           }),
+        stopReading: () => void socket.pause(),
         closed: () => ended,
         close: () => socket.destroy()
       }))
