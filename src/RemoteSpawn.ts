@@ -13,7 +13,8 @@ import type {
   NodeNotReachableError,
   RemoteSpawnInitError,
   RemoteSpawnRegistrationError,
-  RemoteSpawnTimeoutError
+  RemoteSpawnTimeoutError,
+  SpawnQuotaError
 } from "./errors.js"
 import { accessor } from "./internal/tracing.js"
 import type { NodeId } from "./NodeId.js"
@@ -27,6 +28,7 @@ export type SpawnError =
   | RemoteSpawnRegistrationError
   | RemoteSpawnTimeoutError
   | MessageTooLargeError
+  | SpawnQuotaError
 
 /** Options of {@link spawn}, as in the guide, plus `args` for `init`. */
 export interface SpawnOptions {

@@ -29,6 +29,16 @@ export class BehaviorNotFoundError extends Schema.TaggedError<BehaviorNotFoundEr
   }
 }
 
+/** The target already runs as many processes spawned by the calling node as it allows (`maxProcessesPerPeer`). */
+export class SpawnQuotaError extends Schema.TaggedError<SpawnQuotaError>()("SpawnQuotaError", {
+  nodeId: NodeIdField,
+  limit: Schema.Number
+}) {
+  override get message() {
+    return `${this.nodeId} runs as many processes for this node as it allows (${this.limit})`
+  }
+}
+
 /** The caller's spawn `timeout` passed before the target answered. */
 export class RemoteSpawnTimeoutError extends Schema.TaggedError<RemoteSpawnTimeoutError>()("RemoteSpawnTimeoutError", {
   behaviorName: Schema.String,

@@ -355,4 +355,25 @@ describe("RemoteCall (simulated)", () => {
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(0)
       expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
     }))
+
+  it.scoped("caps the processes one node may spawn on another; a process that ends gives its place back", () =>
+    Effect.gen(function*() {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors })
+      const b = yield* startNode(net, "b", { behaviors, seeds: [simId("a")], maxProcessesPerPeer: 2 })
+      const c = yield* startNode(net, "c", { behaviors, seeds: [simId("a")] })
+      yield* settle(300, 25)
+      const first = yield* a.run(RemoteSpawn.spawn("counter", b.id))
+      yield* a.run(RemoteSpawn.spawn("counter", b.id))
+      expect(yield* Effect.flip(a.run(RemoteSpawn.spawn("counter", b.id)))).toMatchObject({
+        _tag: "SpawnQuotaError",
+        nodeId: b.id,
+        limit: 2
+      })
+      // The quota is a's: c may still spawn on b, and b itself is not limited.
+      yield* c.run(RemoteSpawn.spawn("counter", b.id))
+      yield* b.run(RemoteSpawn.spawn("counter", b.id))
+      yield* a.run(GenServer.stop({ id: first.serverId, nodeId: first.nodeId }))
+      yield* a.run(RemoteSpawn.spawn("counter", b.id))
+    }))
 })

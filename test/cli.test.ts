@@ -30,6 +30,7 @@ describe("noex-effect node (CLI)", () => {
       "--handshake-timeout",
       "--forget-after",
       "--mailbox-limit",
+      "--max-processes-per-peer",
       "--behaviors"
     ]
     for (const text of [...flags, ...Object.values(Cluster.envNames), "NOEX_BEHAVIORS"]) {

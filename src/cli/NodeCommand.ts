@@ -85,6 +85,11 @@ const mailboxLimit = setting(
   env.mailboxLimit,
   "Messages one process may have waiting before calls fail and casts drop, default 100000"
 )
+const maxProcessesPerPeer = setting(
+  Options.integer("max-processes-per-peer"),
+  env.maxProcessesPerPeer,
+  "Processes another node may spawn here before its spawns fail, default 100000"
+)
 const reconnectBackoffMin = setting(
   durationFlag("reconnect-backoff-min"),
   env.reconnectBackoffMin,
@@ -133,7 +138,8 @@ const settingFlags = {
   maxFrameBytes,
   handshakeTimeout,
   forgetAfter,
-  mailboxLimit
+  mailboxLimit,
+  maxProcessesPerPeer
 }
 
 const isBehavior = (u: unknown): u is RegisteredBehavior =>

@@ -38,6 +38,8 @@ export interface ClusterConfig {
   readonly forgetAfter?: Duration.DurationInput | undefined
   /** Messages one process may have waiting: a call past it fails with `MailboxFullError`, a cast is dropped. Default 100,000. */
   readonly mailboxLimit?: number | undefined
+  /** Processes one other node may have running here (spawned through it); past it a spawn fails with `SpawnQuotaError`. Default 100,000. */
+  readonly maxProcessesPerPeer?: number | undefined
   /**
    * What this node does with its own process when it loses a global name conflict:
    * `"stop"` (default), `"keep"`, or a function. Not read from the environment.
@@ -60,6 +62,7 @@ export interface ResolvedConfig {
   readonly handshakeTimeout: Duration.Duration
   readonly forgetAfter: Duration.Duration
   readonly mailboxLimit: number
+  readonly maxProcessesPerPeer: number
   readonly onNameConflict: ConflictStrategy
 }
 
@@ -82,7 +85,9 @@ export const defaults = {
   /** Long enough to ride out a restart or a short partition; short enough to stop dialing departed nodes. */
   forgetAfter: Duration.seconds(60),
   /** A few MiB of envelopes per process: rides out a burst, stops a flood long before memory runs out. */
-  mailboxLimit: DEFAULT_MAILBOX_LIMIT
+  mailboxLimit: DEFAULT_MAILBOX_LIMIT,
+  /** ~50 MB of idle processes: far above what one node asks of another, far below what exhausts one. */
+  maxProcessesPerPeer: 100_000
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
@@ -168,6 +173,10 @@ export const resolve = (
     if (!Number.isInteger(mailboxLimit) || mailboxLimit < 1) {
       return yield* fail("mailboxLimit", `must be a positive integer, got ${mailboxLimit}`)
     }
+    const maxProcessesPerPeer = config.maxProcessesPerPeer ?? defaults.maxProcessesPerPeer
+    if (!Number.isInteger(maxProcessesPerPeer) || maxProcessesPerPeer < 0) {
+      return yield* fail("maxProcessesPerPeer", `must be a non-negative integer, got ${maxProcessesPerPeer}`)
+    }
     const maxFrameBytes = config.maxFrameBytes ?? defaults.maxFrameBytes
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > 0xffff_ffff) {
       return yield* fail("maxFrameBytes", `must be an integer in ${MIN_FRAME_BYTES}..4294967295, got ${maxFrameBytes}`)
@@ -186,6 +195,7 @@ export const resolve = (
       handshakeTimeout: yield* duration("handshakeTimeout", config.handshakeTimeout ?? defaults.handshakeTimeout),
       forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter),
       mailboxLimit,
+      maxProcessesPerPeer,
       onNameConflict: config.onNameConflict ?? "stop"
     }
   })
@@ -208,7 +218,8 @@ export const envNames = {
   maxFrameBytes: "NOEX_MAX_FRAME_BYTES",
   handshakeTimeout: "NOEX_HANDSHAKE_TIMEOUT",
   forgetAfter: "NOEX_FORGET_AFTER",
-  mailboxLimit: "NOEX_MAILBOX_LIMIT"
+  mailboxLimit: "NOEX_MAILBOX_LIMIT",
+  maxProcessesPerPeer: "NOEX_MAX_PROCESSES_PER_PEER"
 } as const
 
 /**
@@ -230,7 +241,8 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   maxFrameBytes: Config.option(Config.integer(envNames.maxFrameBytes)),
   handshakeTimeout: Config.option(Config.duration(envNames.handshakeTimeout)),
   forgetAfter: Config.option(Config.duration(envNames.forgetAfter)),
-  mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit))
+  mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit)),
+  maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer))
 }).pipe(
   Config.map(({ backoffMax, backoffMin, seeds, ...fields }): Partial<ClusterConfig> => {
     const settings: Record<string, unknown> = {}

@@ -25,7 +25,8 @@ export type CallFailure = typeof CallFailure.Type
 export const SpawnFailure = Schema.Union(
   Errors.BehaviorNotFoundError,
   Errors.RemoteSpawnInitError,
-  Errors.RemoteSpawnRegistrationError
+  Errors.RemoteSpawnRegistrationError,
+  Errors.SpawnQuotaError
 )
 
 /** An error a `Spawn` is answered with. */

@@ -121,7 +121,8 @@ export const make = (
       codec,
       metrics,
       globalNames: replica.globalNames,
-      fork
+      fork,
+      maxProcessesPerPeer: resolved.maxProcessesPerPeer
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const local = RuntimeInternal.register(
@@ -145,7 +146,10 @@ export const make = (
       ...remoting.handlers,
       ...replica.handlers
     } satisfies Dispatch.Table
-    table.onExit((ref) => replica.processEnded(ref.id))
+    table.onExit((ref) => {
+      replica.processEnded(ref.id)
+      serving.processEnded(ref.id)
+    })
     yield* membership.start(listener, {
       dispatch: Dispatch.make(handlers),
       onUp: [(peer) => replica.nodeUp(peer)],

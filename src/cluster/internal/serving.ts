@@ -10,7 +10,8 @@ import {
   BehaviorNotFoundError,
   InvalidMessageError,
   RemoteSpawnInitError,
-  RemoteSpawnRegistrationError
+  RemoteSpawnRegistrationError,
+  SpawnQuotaError
 } from "../../errors.js"
 import type {
   GenServerInitError,
@@ -85,6 +86,8 @@ export interface ServingDeps {
   readonly globalNames: GlobalNames
   /** Runs an effect started by a callback, owned by the node (interrupted when it closes). */
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
+  /** Processes one other node may have running (or starting) here. */
+  readonly maxProcessesPerPeer: number
 }
 
 /** What a message that does not fit its schema got wrong; bounded, since the report quotes the value. */
@@ -94,6 +97,11 @@ const problem = (error: ParseResult.ParseError) => bounded(ParseResult.TreeForma
 export class Serving {
   /** Spawns this node is serving for other nodes and that have not answered yet, by `from|spawnId`. */
   private readonly serving = new Map<string, { readonly from: NodeId; readonly task: SpawnTask }>()
+  /** Processes each other node has running or starting here, for its quota. */
+  private readonly perPeer = new Map<NodeId, number>()
+  /** Who spawned each process spawned for another node. */
+  private readonly spawnedBy = new Map<string, NodeId>()
+  private readonly maxProcessesPerPeer: number
   /** Compiled validators of behavior schemas: behaviors are long-lived, messages are many. */
   private readonly validators = new WeakMap<
     Schema.Schema<any, any>,
@@ -119,6 +127,21 @@ export class Serving {
     this.metrics = deps.metrics
     this.globalNames = deps.globalNames
     this.log = deps.fork
+    this.maxProcessesPerPeer = deps.maxProcessesPerPeer
+  }
+
+  private release(from: NodeId): void {
+    const n = (this.perPeer.get(from) ?? 1) - 1
+    if (n > 0) this.perPeer.set(from, n)
+    else this.perPeer.delete(from)
+  }
+
+  /** A process ended: if another node spawned it, that node's quota gets it back. */
+  processEnded(serverId: string): void {
+    const from = this.spawnedBy.get(serverId)
+    if (from === undefined) return
+    this.spawnedBy.delete(serverId)
+    this.release(from)
   }
 
   private now(): number {
@@ -158,6 +181,7 @@ export class Serving {
     if (entry === undefined) return
     this.serving.delete(key)
     entry.task.cancel()
+    this.release(from)
   }
 
   /** A node went down: nobody will take the spawns it asked for and that are still starting. */
@@ -166,6 +190,7 @@ export class Serving {
       if (entry.from !== nodeId) continue
       this.serving.delete(key)
       entry.task.cancel()
+      this.release(nodeId)
     }
   }
 
@@ -298,11 +323,26 @@ export class Serving {
       timeoutMs: MAX_WIRE_TIMEOUT_MS,
       args: args.right
     }
+    const running = this.perPeer.get(from) ?? 0
+    if (running >= this.maxProcessesPerPeer) {
+      return this.spawnFailed(
+        link,
+        spawnId,
+        new SpawnQuotaError({ nodeId: this.self, limit: this.maxProcessesPerPeer })
+      )
+    }
+    // Counted from the request on, so spawns still starting count too.
+    this.perPeer.set(from, running + 1)
     const key = `${from}|${spawnId}`
     const task = this.spawnHere(behaviorName, request, (exit) => {
       this.serving.delete(key)
-      if (Exit.isSuccess(exit)) link.send({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
-      else this.spawnFailed(link, spawnId, Option.getOrThrow(Cause.failureOption(exit.cause)))
+      if (Exit.isSuccess(exit)) {
+        this.spawnedBy.set(exit.value.serverId, from)
+        link.send({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
+      } else {
+        this.release(from)
+        this.spawnFailed(link, spawnId, Option.getOrThrow(Cause.failureOption(exit.cause)))
+      }
     })
     if (task !== undefined) this.serving.set(key, { from, task })
   }
