@@ -210,6 +210,34 @@ describe("Cluster service (simulated)", () => {
       expect(yield* a.run(Cluster.getLocalNodeId)).toBe(a.id)
     }))
 
+  it.scoped("with a cookie and latency, what a dialer sends the moment it is up does not break the link", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      yield* net.setLatency("5 millis")
+      const a = yield* startNode(net, "a", { cookie: "c" })
+      let got = 0
+      yield* a.run(GenServer.start(
+        GenServer.behavior({
+          init: () => 0,
+          handleCall: (_: "get", s: number) => [s, s] as const,
+          handleCast: (_: "inc", s: number) => (got++, s + 1)
+        }),
+        { name: "sink" }
+      ))
+      const b = yield* startNode(net, "b", { cookie: "c", seeds: [simId("a")] })
+      yield* b.run(Cluster.onNodeUp((id) =>
+        b.run(
+          Effect.forEach(Array.from({ length: 20 }), () => GenServer.cast({ id: "sink", nodeId: id }, "inc"), {
+            discard: true
+          })
+        )
+      ))
+      yield* settle(500, 5)
+      expect(got).toBe(20)
+      expect(story(a)).toEqual(["up b"])
+      expect(story(b)).toEqual(["up a"])
+    }))
+
   it.scoped("does not believe a heartbeat's figures past any real node, and the heartbeat still counts as life", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make

@@ -277,6 +277,23 @@ describe("GlobalRegistry convergence property (simulated)", () => {
     { fastCheck: { numRuns: 12 } }
   )
 
+  it.scoped("a peer's seq at the bound is taken without moving this node's clock past what its peers accept", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
+      const ref = yield* b!.run(GenServer.start(worker))
+      const link = internalsOf(b!.cluster).membership.linkTo(a!.id)!
+      link.send({
+        _tag: "RegistryRegister",
+        entry: { name: "edge", serverId: ref.id, nodeId: b!.id, incarnation: b!.cluster.incarnation, seq: 2 ** 48 }
+      })
+      yield* settle(100, 10)
+      yield* a!.run(GlobalRegistry.register("after", yield* a!.run(GenServer.start(worker))))
+      yield* settle(100, 10)
+      expect(Option.isSome(yield* b!.run(GlobalRegistry.whereis("after")))).toBe(true)
+      expect(Option.isSome(yield* c!.run(GlobalRegistry.whereis("after")))).toBe(true)
+    }))
+
   it.scoped("drops a registration whose Lamport seq is wild, keeping the link and the clock (one frame no longer partitions a node)", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make

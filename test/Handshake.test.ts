@@ -9,8 +9,9 @@ import { Context, Effect, Layer, Redacted } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
-import { OUTBOX_HARD_CAP_BYTES } from "../src/transport/Transport.js"
+import { outboxHardCap } from "../src/transport/Transport.js"
 import { makeCodec } from "../src/wire/Codec.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../src/wire/Frame.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
 import { connectRaw } from "./support/rawPeer.js"
 
@@ -112,7 +113,7 @@ describe("handshake against a hostile peer", () => {
       const payload = makeCodec().encode(new Uint8Array(64 * 1024))
       let largest = 0
       const down = yield* Effect.promise(async () => {
-        for (let round = 0; round < 200 && !peer.closed(); round++) {
+        for (let round = 0; round < 400 && !peer.closed(); round++) {
           for (let i = 0; i < 16; i++) {
             peer.send({ _tag: "Call", callId: round * 16 + i + 1, serverId: ref.id, timeoutMs: 60_000, payload })
           }
@@ -125,6 +126,6 @@ describe("handshake against a hostile peer", () => {
         return undefined
       })
       expect(down?.reason).toBe("slow_consumer")
-      expect(largest).toBeLessThanOrEqual(OUTBOX_HARD_CAP_BYTES)
+      expect(largest).toBeLessThanOrEqual(outboxHardCap(DEFAULT_MAX_FRAME_BYTES))
     }))
 })

@@ -44,8 +44,8 @@ export interface HandshakeConfig {
   /** For a dialed connection: the node we meant to reach. */
   readonly expected?: NodeId | undefined
   /**
-   * Called once the peer's `Hello` passed every check: a reason refuses the peer (a
-   * duplicate connection, say), `undefined` admits it.
+   * Called once the peer's `Hello` passed every check and (with a cookie) its proof
+   * verified: a reason refuses the peer (a duplicate connection, say), `undefined` admits it.
    */
   readonly admit?: ((peer: PeerIdentity) => string | undefined) | undefined
   /** Counts frames and bytes both ways, when given. */
@@ -154,6 +154,9 @@ export const establish = (
     let handler: ((message: WireMessage) => void) | undefined
     const early: Array<WireMessage> = []
     let violation: string | undefined
+    // Once the peer has proved itself, what it sends right after its Welcome (while this
+    // side finishes its last step) is link traffic, not an unauthenticated flood.
+    let proven = false
 
     const protocolViolation = (reason: string) => {
       if (violation !== undefined) return
@@ -172,7 +175,7 @@ export const establish = (
           const w = waiter
           waiter = undefined
           w(frame)
-        } else if (pending.length >= MAX_PENDING_HANDSHAKE_FRAMES) {
+        } else if (!proven && pending.length >= MAX_PENDING_HANDSHAKE_FRAMES) {
           protocolViolation("too many frames before the handshake completed")
         } else pending.push(frame)
         return
@@ -299,6 +302,7 @@ export const establish = (
       // Step 4: only a peer that proved itself may claim the pair's slot.
       const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
       if (refusal !== undefined) return yield* refuse(refusal, true)
+      proven = true
       yield* send({ _tag: "Welcome" })
       yield* expect("Welcome")
       const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }

@@ -192,7 +192,7 @@ export class Membership {
   }
 
   /**
-   * The one-link-per-pair rule, checked when the peer's `Hello` arrives. Only one
+   * The one-link-per-pair rule, checked once the peer's `Hello` passed and (with a cookie) its proof verified. Only one
    * handshake per pair may be in flight at a time: an inbound one that is admitted
    * blocks our own dials to that node until it ends, and when both sides dial at
    * once the connection dialed by the smaller NodeId is kept. A live link refuses a

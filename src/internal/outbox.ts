@@ -29,7 +29,7 @@ export interface Sink {
 
 /** What an outbox tells its connection about the pressure on it. */
 export interface Pressure {
-  /** A frame would take the bytes queued past the hard cap: the peer is not reading; close. */
+  /** While the sink refuses bytes, a frame would take those queued past the hard cap: the peer is not reading; close. */
   readonly onOverflow?: ((bytes: number) => void) | undefined
 }
 
@@ -63,10 +63,13 @@ export class Outbox {
   /** Queues a frame without waiting, an urgent one ahead of data; `false` once closed. */
   offer(frame: Uint8Array, urgent = false): boolean {
     if (this.closedReason !== undefined) return false
-    const queued = this.bytes + this.sink.pending() + frame.length
-    if (queued > this.hardCap) {
-      this.pressure.onOverflow?.(queued)
-      return false
+    // Only while the sink refuses bytes: a burst to a peer that reads flushes at the end of the turn.
+    if (this.congested) {
+      const queued = this.bytes + this.sink.pending() + frame.length
+      if (queued > this.hardCap) {
+        this.pressure.onOverflow?.(queued)
+        return false
+      }
     }
     if (urgent) {
       this.urgent.push(frame)

@@ -8,13 +8,7 @@
  */
 import { Clock, Deferred, Duration, Effect, FiberSet, Layer, Runtime } from "effect"
 import { Outbox } from "../internal/outbox.js"
-import {
-  OUTBOX_HARD_CAP_BYTES,
-  OUTBOX_HIGH_WATER_BYTES,
-  SLOW_CONSUMER,
-  Transport,
-  TransportError
-} from "./Transport.js"
+import { OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER, Transport, TransportError } from "./Transport.js"
 import type { Address, CloseInfo, Connection, Listener, Service } from "./Transport.js"
 
 /** The key of a simulated node: its NodeId string. */
@@ -43,10 +37,8 @@ class Endpoint {
     this.outbox = new Outbox(
       { write: (frames) => this.transmit(frames), pending: () => 0 },
       OUTBOX_HIGH_WATER_BYTES,
-      OUTBOX_HARD_CAP_BYTES,
-      {
-        onOverflow: (bytes) => this.closeLocal(`${SLOW_CONSUMER}: ${bytes} bytes queued, over ${OUTBOX_HARD_CAP_BYTES}`)
-      }
+      outboxHardCap(maxFrameBytes),
+      { onOverflow: (bytes) => this.abort(`${SLOW_CONSUMER}: ${bytes} bytes queued`) }
     )
   }
 

@@ -129,14 +129,23 @@ export class Transport extends Context.Tag("noex-effect/Transport")<Transport, S
 export const OUTBOX_HIGH_WATER_BYTES = 8 * 1024 * 1024
 
 /**
- * Bytes past which a connection is closed as a slow consumer. Producers of this node
- * (casts) wait at the high-water mark, so only what does not wait can pass it: replies
- * to the peer's own requests, and control traffic. Four times the mark is far beyond
- * that for a peer that reads at all, and bounds what one that never reads can cost.
- * (Reading is not paused at the mark: that would hide the peer's heartbeats too, and
- * turn a busy but live peer into a heartbeat timeout.)
+ * The least number of bytes past which a connection whose socket has stopped taking
+ * bytes is closed as a slow consumer. Producers of this node (casts) wait at the
+ * high-water mark, so only what does not wait can pass it: replies to the peer's own
+ * requests, and control traffic. Four times the mark is far beyond that for a peer that
+ * reads at all, and bounds what one that never reads can cost. (Reading is not paused
+ * at the mark: that would hide the peer's heartbeats too, and turn a busy but live peer
+ * into a heartbeat timeout.)
  */
 export const OUTBOX_HARD_CAP_BYTES = 4 * OUTBOX_HIGH_WATER_BYTES
+
+/**
+ * The hard cap of a connection with frame limit `maxFrameBytes`: at least the high-water
+ * mark plus four of the largest frames, so a few large answers produced in one turn never
+ * reach it.
+ */
+export const outboxHardCap = (maxFrameBytes: number): number =>
+  Math.max(OUTBOX_HARD_CAP_BYTES, OUTBOX_HIGH_WATER_BYTES + 4 * maxFrameBytes)
 
 /** The start of the close reason of a connection closed as a slow consumer. */
 export const SLOW_CONSUMER = "slow consumer"

@@ -46,12 +46,18 @@ export const winnerOf = (a: Entry, b: Entry): Entry => {
 
 /**
  * The largest Lamport seq taken from a peer. A clock advances by one per registration,
- * so 2^48 (2.8·10^14 registrations) is never reached honestly, and it leaves 2^53 − 2^48
- * increments before a clock would pass a safe integer. A peer's larger seq would push
- * this node's clock there, and every frame it sent after would be refused by every
- * receiver: such an entry is dropped and logged, never applied nor passed on.
+ * so 2^48 (2.8·10^14 registrations) is never reached honestly. A peer's larger seq would
+ * push this node's clock toward 2^53, and every frame it sent after that would be
+ * refused by every receiver: such an entry is dropped and logged, never applied.
  */
 export const MAX_REGISTRY_SEQ = 2 ** 48
+
+/**
+ * How far a peer's seq may move this node's clock: half the bound, so what this node
+ * registers after (one increment each) stays under `MAX_REGISTRY_SEQ` for 2^47 more
+ * registrations, and its peers never drop it.
+ */
+const CLOCK_CEILING = MAX_REGISTRY_SEQ / 2
 
 /** How long a registration forwarded to another node may take. */
 const FORWARD_TIMEOUT_MS = 5000
@@ -374,7 +380,7 @@ export class Replica {
       )
       return
     }
-    this.clock = Math.max(this.clock, entry.seq)
+    this.clock = Math.max(this.clock, Math.min(entry.seq, CLOCK_CEILING))
     const current = this.entries.get(entry.name)
     if (current === undefined) {
       this.entries.set(entry.name, entry)

@@ -10,7 +10,7 @@ import type { Scope } from "effect"
 import type * as net from "node:net"
 import { Outbox } from "../../internal/outbox.js"
 import type { CloseInfo, Connection } from "../../transport/Transport.js"
-import { OUTBOX_HARD_CAP_BYTES, OUTBOX_HIGH_WATER_BYTES, SLOW_CONSUMER } from "../../transport/Transport.js"
+import { OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER } from "../../transport/Transport.js"
 import { encodeFrames, FrameDecoder } from "../../wire/Frame.js"
 
 /** Wraps a connected socket; the socket is destroyed when the scope closes. */
@@ -31,14 +31,15 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
     const finish = (info: CloseInfo) => {
       if (end(info)) outbox.close(info.reason)
     }
+    const hardCap = outboxHardCap(maxFrameBytes)
     const outbox = new Outbox(
       {
         write: (frames) => socket.write(encodeFrames(frames)),
         pending: () => socket.writableLength
       },
       OUTBOX_HIGH_WATER_BYTES,
-      OUTBOX_HARD_CAP_BYTES,
-      { onOverflow: (bytes) => abort(`${SLOW_CONSUMER}: ${bytes} bytes queued, over ${OUTBOX_HARD_CAP_BYTES}`) }
+      hardCap,
+      { onOverflow: (bytes) => abort(`${SLOW_CONSUMER}: ${bytes} bytes queued, over ${hardCap}`) }
     )
     socket.on("drain", () => outbox.resume())
     socket.on("error", (error) => {
