@@ -98,6 +98,17 @@ describe("Link handshake", () => {
       expect(info.reason).toContain("malformed message")
     }))
 
+  it.scoped("an answer that does not decode closes the link: the request it answers would otherwise wait forever", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair(config(b), config(a))
+      const c = Either.getOrThrow(client)
+      const s = Either.getOrThrow(server)
+      s.receive(() => {})
+      c.connection.offer(new Packr({ useRecords: false }).pack({ _tag: "Stopped", callId: "not a number" }))
+      const info = yield* s.closed
+      expect(info.reason).toContain("malformed message")
+    }))
+
   it.scoped("succeeds when both sides prove the same cookie", () =>
     Effect.gen(function*() {
       const { client, server } = yield* pair(config(b, "secret"), config(a, "secret"))

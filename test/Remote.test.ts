@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schema } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
-import { GenServer, RemoteCall, RemoteSpawn } from "../src/index.js"
+import { GenServer, GlobalRegistry, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { ExitReason, NodeId, ServerRef } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
@@ -320,6 +320,9 @@ describe("RemoteCall (simulated)", () => {
         _tag: "InvalidMessageError"
       })
       expect(yield* Effect.flip(a.run(GenServer.stop(broken)))).toMatchObject({ _tag: "RemoteServerNotRunningError" })
+      expect(yield* Effect.flip(a.run(GlobalRegistry.register("n", broken)))).toMatchObject({
+        _tag: "RemoteServerNotRunningError"
+      })
       expect(yield* a.run(RemoteCall.call({ id: spawned.serverId, nodeId: spawned.nodeId }, { type: "get" }))).toBe(0)
       expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
     }))

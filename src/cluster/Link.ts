@@ -191,8 +191,11 @@ export const establish = (
       }
       const decoded = Protocol.decode(frame)
       if (Either.isLeft(decoded)) {
-        if (decoded.left.kind === "unreadable") return protocolViolation(`malformed message: ${decoded.left.message}`)
-        return invalidMessage(decoded.left.message)
+        const error = decoded.left
+        if (error.kind === "unreadable" || (error.tag !== undefined && Protocol.ANSWER_TAGS.has(error.tag))) {
+          return protocolViolation(`malformed message: ${error.message}`)
+        }
+        return invalidMessage(error.message)
       }
       const message = decoded.right
       if (handler === undefined) early.push(message)

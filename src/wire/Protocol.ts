@@ -46,8 +46,27 @@ export type MessageOf<K extends Tag> = Extract<WireMessage, { readonly _tag: K }
  */
 export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
   kind: Schema.Literal("unreadable", "invalid"),
+  /** The `_tag` an invalid message claimed, when it had one. */
+  tag: Schema.optional(Schema.String),
   message: Schema.String
 }) {}
+
+/**
+ * The messages that answer a request. One of them that arrives unreadable leaves a
+ * request waiting for an answer that will not come (a stop has no deadline), so it is
+ * not dropped like other invalid messages: the link is closed, and the requests waiting
+ * on it fail at once.
+ */
+export const ANSWER_TAGS: ReadonlySet<string> = new Set<Tag>([
+  "Reply",
+  "CallFailed",
+  "Spawned",
+  "SpawnFailed",
+  "Stopped",
+  "StopFailed",
+  "RegistryAck",
+  "RegistryFailed"
+])
 
 /**
  * The envelope codec. Plain msgpack (no records, no extensions): the envelope holds
@@ -85,7 +104,13 @@ export const decode = (bytes: Uint8Array): Either.Either<WireMessage, ProtocolEr
   }
   return Either.mapLeft(
     decodeEnvelope(raw),
-    (error) =>
-      new ProtocolError({ kind: "invalid", message: bounded(ParseResult.TreeFormatter.formatErrorSync(error)) })
+    (error) => {
+      const tag = typeof raw === "object" && raw !== null ? (raw as { _tag?: unknown })._tag : undefined
+      return new ProtocolError({
+        kind: "invalid",
+        ...(typeof tag === "string" ? { tag: bounded(tag) } : {}),
+        message: bounded(ParseResult.TreeFormatter.formatErrorSync(error))
+      })
+    }
   )
 }

@@ -52,14 +52,20 @@ export const connectRaw = (port: number): Promise<RawPeer> =>
           if (!socket.destroyed) socket.write(encodeFrame(payload))
           return payload
         },
-        next: (timeoutMs = 3000) =>
+        next: (timeoutMs = 10_000) =>
           new Promise((done) => {
-            const take = () => {
-              if (inbox.length > 0) return done(inbox.shift())
-              if (ended) return done(undefined)
+            // A safety net only: a node that neither answers nor hangs up.
+            const timer = setTimeout(() => {
+              const i = waiters.indexOf(take)
+              if (i >= 0) waiters.splice(i, 1)
+              done(undefined)
+            }, timeoutMs)
+            timer.unref()
+            function take(): void {
+              if (inbox.length > 0) return (clearTimeout(timer), done(inbox.shift()))
+              if (ended) return (clearTimeout(timer), done(undefined))
               waiters.push(take)
             }
-            setTimeout(() => done(undefined), timeoutMs).unref()
             take()
           }),
         stopReading: () => void socket.pause(),

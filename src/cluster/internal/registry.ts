@@ -144,6 +144,10 @@ export class Replica {
     name: string,
     ref: ServerRef
   ): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError> {
+    // A ref from untyped code may lack its id: refused here rather than sent unreadable.
+    if (typeof ref.id !== "string") {
+      return Effect.fail(new RemoteServerNotRunningError({ serverId: String(ref.id), nodeId: ref.nodeId }))
+    }
     if (ref.nodeId !== this.self) return this.forward(ref.nodeId, "register", name, ref.id)
     return Effect.suspend(() => this.registerLocal(name, ref.id))
   }
