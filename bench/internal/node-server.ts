@@ -65,7 +65,8 @@ process.on("SIGINT", () => process.exit(0))
 Effect.runFork(
   main.pipe(
     Effect.provide(
-      Cluster.layer({ nodeName: "server", port: 0 }).pipe(
+      // The spawn figures spawn far more processes from one peer than the default quota allows.
+      Cluster.layer({ nodeName: "server", port: 0, maxProcessesPerPeer: Number.MAX_SAFE_INTEGER }).pipe(
         Layer.provide(BehaviorRegistry.layer({ echo, counter, idle })),
         Layer.provide(TcpTransport.layer)
       )

@@ -88,7 +88,7 @@ const mailboxLimit = setting(
 const maxProcessesPerPeer = setting(
   Options.integer("max-processes-per-peer"),
   env.maxProcessesPerPeer,
-  "Processes another node may spawn here before its spawns fail, default 100000"
+  "Processes another node may spawn here before its spawns fail, default 262144"
 )
 const reconnectBackoffMin = setting(
   durationFlag("reconnect-backoff-min"),

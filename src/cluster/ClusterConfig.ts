@@ -38,7 +38,7 @@ export interface ClusterConfig {
   readonly forgetAfter?: Duration.DurationInput | undefined
   /** Messages one process may have waiting: a call past it fails with `MailboxFullError`, a cast is dropped. Default 100,000. */
   readonly mailboxLimit?: number | undefined
-  /** Processes one other node may have running here (spawned through it); past it a spawn fails with `SpawnQuotaError`. Default 100,000. */
+  /** Processes one other node may have running here (spawned through it); past it a spawn fails with `SpawnQuotaError`. Default 262,144. */
   readonly maxProcessesPerPeer?: number | undefined
   /**
    * What this node does with its own process when it loses a global name conflict:
@@ -86,8 +86,11 @@ export const defaults = {
   forgetAfter: Duration.seconds(60),
   /** A few MiB of envelopes per process: rides out a burst, stops a flood long before memory runs out. */
   mailboxLimit: DEFAULT_MAILBOX_LIMIT,
-  /** ~50 MB of idle processes: far above what one node asks of another, far below what exhausts one. */
-  maxProcessesPerPeer: 100_000
+  /**
+   * Erlang's default process limit for a whole node (`+P` 262,144): no peer gets more
+   * than that. About 130 MB of idle processes, far below what exhausts a node.
+   */
+  maxProcessesPerPeer: 262_144
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
