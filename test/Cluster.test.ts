@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
+import { MAX_KNOWN_PEERS } from "../src/cluster/Membership.js"
 import {
   BehaviorRegistry,
   Cluster,
@@ -236,6 +237,21 @@ describe("Cluster service (simulated)", () => {
       expect(got).toBe(20)
       expect(story(a)).toEqual(["up b"])
       expect(story(b)).toEqual(["up a"])
+    }))
+
+  it.scoped("caps the peers gossip can make a node know: a storm of 10,000 members is not dialed", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const b = yield* startNode(net, "b", { seeds: [simId("a")] })
+      yield* settle(500)
+      // b, hostile, gossips members that do not exist.
+      const members = Array.from({ length: 10_000 }, (_, i) => ({ nodeId: simId(`ghost${i}`), incarnation: "1" }))
+      internalsOf(b.cluster).membership.linkTo(a.id)!.send({ _tag: "Gossip", members })
+      yield* settle(100, 10)
+      const known = (internalsOf(a.cluster).membership as unknown as { peers: Map<string, unknown> }).peers
+      expect(known.size).toBeLessThanOrEqual(MAX_KNOWN_PEERS)
+      expect(yield* connected(a)).toEqual([b.id])
     }))
 
   it.scoped("does not believe a heartbeat's figures past any real node, and the heartbeat still counts as life", () =>

@@ -31,6 +31,14 @@ import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 const GOSSIP_EVERY_TICKS = 5
 
 /**
+ * Peers this node knows (connected, dialing, or remembered as down) before gossip can add
+ * no more. A full mesh of 1,000 nodes is far past what one heartbeat per peer per second
+ * suits; the cap is what stops one hostile gossip frame from making the node dial
+ * thousands of addresses at once. Seeds are always known.
+ */
+export const MAX_KNOWN_PEERS = 1000
+
+/**
  * The largest process count a peer's heartbeat is believed with: 2^32 processes at
  * ~500 bytes each would be 2 TiB of heap, beyond any node.
  */
@@ -87,6 +95,8 @@ export class Membership {
   /** Inbound handshakes admitted and not yet finished, by peer: while one runs we do not dial that peer. */
   private readonly accepting = new Map<NodeId, number>()
   private closing = false
+  /** Whether the known-peers cap was logged (once: a gossip storm must not become a log storm). */
+  private peersCapLogged = false
   private wiring: MembershipWiring = { dispatch: () => {}, onUp: [], onDown: [] }
   private readonly startedAt: number
   readonly self: Link.PeerIdentity
@@ -420,6 +430,16 @@ export class Membership {
     const known = this.peers.get(nodeId)
     // Gossip from a peer that has not yet seen the departure must not bring a departed node back.
     if (known !== undefined && known.goodbye && known.incarnation === incarnation) return
+    if (known === undefined && this.peers.size >= MAX_KNOWN_PEERS) {
+      // One gossip frame listing 10,000 members used to make the node dial them all.
+      if (this.peersCapLogged) return
+      this.peersCapLogged = true
+      return this.fork(
+        Effect.logWarning("ignoring gossiped members: this node knows as many peers as it allows").pipe(
+          Effect.annotateLogs({ node: this.self.nodeId, limit: MAX_KNOWN_PEERS })
+        )
+      )
+    }
     const peer = known ?? this.peer(nodeId)
     if (peer.link !== undefined) return
     // Someone sees it alive: (re)start the forgetting clock, so a node we can never
