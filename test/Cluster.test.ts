@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Logger, Option, Redacted, Scope, TestClock } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
-import { MAX_KNOWN_PEERS } from "../src/cluster/Membership.js"
+import { GOSSIPED_FORGET_AFTER_MS, MAX_KNOWN_PEERS } from "../src/cluster/Membership.js"
 import {
   BehaviorRegistry,
   Cluster,
@@ -251,6 +251,25 @@ describe("Cluster service (simulated)", () => {
       yield* settle(100, 10)
       const known = (internalsOf(a.cluster).membership as unknown as { peers: Map<string, unknown> }).peers
       expect(known.size).toBeLessThanOrEqual(MAX_KNOWN_PEERS)
+      expect(yield* connected(a)).toEqual([b.id])
+    }))
+
+  it.scoped("forgets a gossiped node it never reached after GOSSIPED_FORGET_AFTER_MS, well before forgetAfter", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const b = yield* startNode(net, "b", { seeds: [simId("a")] })
+      yield* settle(500)
+      internalsOf(b.cluster).membership.linkTo(a.id)!.send({
+        _tag: "Gossip",
+        members: [{ nodeId: simId("ghost"), incarnation: "1" }]
+      })
+      const known = (internalsOf(a.cluster).membership as unknown as { peers: Map<string, unknown> }).peers
+      yield* settle(100, 10)
+      expect(known.has(simId("ghost"))).toBe(true)
+      // Past the window plus one longest redial wait (the backoff cap), whatever the jitter.
+      yield* settle(GOSSIPED_FORGET_AFTER_MS + 12_000, 200)
+      expect(known.has(simId("ghost"))).toBe(false)
       expect(yield* connected(a)).toEqual([b.id])
     }))
 

@@ -12,7 +12,8 @@
  * - Failure: a closed socket is `connection_closed` at once; no bytes for
  *   `heartbeatInterval × heartbeatMissThreshold` is `heartbeat_timeout`; a `Goodbye`
  *   before the close is `graceful_shutdown`.
- * - Forgetting: a non-seed node down for `forgetAfter` is no longer redialed.
+ * - Forgetting: a non-seed node down for `forgetAfter` is no longer redialed (one only
+ *   heard of through gossip and never reached: after `GOSSIPED_FORGET_AFTER_MS`).
  */
 import { Duration, Effect, Either, type Fiber, FiberSet, PubSub, Random, Runtime } from "effect"
 import type { Scope } from "effect"
@@ -37,6 +38,14 @@ const GOSSIP_EVERY_TICKS = 5
  * thousands of addresses at once. Seeds are always known.
  */
 export const MAX_KNOWN_PEERS = 1000
+
+/**
+ * How long a node only heard of through gossip, and never reached, is dialed: 10 s is two
+ * handshake timeouts and several dials with the default backoff, enough for a node that
+ * exists; a gossiped address that never answers stops costing dials, and while the node
+ * lives its peers' next gossip brings it back.
+ */
+export const GOSSIPED_FORGET_AFTER_MS = 10_000
 
 /**
  * The largest process count a peer's heartbeat is believed with: 2^32 processes at
@@ -283,7 +292,7 @@ export class Membership {
         if (this.closing || peer.link !== undefined) return
         if (
           peer.downSince !== undefined && !peer.seed &&
-          this.now() - peer.downSince >= Duration.toMillis(this.config.forgetAfter)
+          this.now() - peer.downSince >= this.forgetAfterMs(peer)
         ) {
           if (this.peers.get(peer.nodeId) === peer) this.peers.delete(peer.nodeId)
           yield* Effect.logDebug("forgetting a node that stayed down").pipe(Effect.annotateLogs({ peer: peer.nodeId }))
@@ -319,6 +328,15 @@ export class Membership {
         yield* Effect.sleep(yield* this.backoff(failures))
       }
     }).pipe(Effect.annotateLogs({ node: this.self.nodeId }))
+  }
+
+  /**
+   * How long a node that is down is still dialed: `forgetAfter`, or less for one only
+   * heard of through gossip and never reached (no incarnation seen on a link).
+   */
+  private forgetAfterMs(peer: Peer): number {
+    const configured = Duration.toMillis(this.config.forgetAfter)
+    return peer.incarnation === undefined ? Math.min(configured, GOSSIPED_FORGET_AFTER_MS) : configured
   }
 
   /** Jittered exponential backoff: min·2^(n-1), capped at max, times a factor in [0.5, 1). */
