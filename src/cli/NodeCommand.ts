@@ -101,29 +101,6 @@ const reconnectBackoffMax = setting(
   "Longest redial delay, default \"10 seconds\""
 )
 
-/** The flags given laid over the settings from the environment; a flag not given leaves its field. */
-const overlay = (
-  fromEnv: Partial<ClusterConfig.ClusterConfig>,
-  flags: Readonly<Record<string, Option.Option<unknown>>>
-): Partial<ClusterConfig.ClusterConfig> => {
-  const { reconnectBackoffMax: max, reconnectBackoffMin: min, ...fields } = flags
-  const settings: Record<string, unknown> = { ...fromEnv }
-  for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined && Option.isSome(value)) settings[key] = value.value
-  }
-  if (typeof settings.seeds === "string") {
-    settings.seeds = settings.seeds.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-  }
-  if ((min !== undefined && Option.isSome(min)) || (max !== undefined && Option.isSome(max))) {
-    const backoff = fromEnv.reconnectBackoff ?? ClusterConfig.defaults.reconnectBackoff
-    settings.reconnectBackoff = {
-      min: min !== undefined && Option.isSome(min) ? min.value : backoff.min,
-      max: max !== undefined && Option.isSome(max) ? max.value : backoff.max
-    }
-  }
-  return settings as Partial<ClusterConfig.ClusterConfig>
-}
-
 const settingFlags = {
   nodeName: name,
   host,
@@ -174,7 +151,9 @@ export const nodeCommand = Command.make(
     Effect.gen(function*() {
       const registered = Option.isSome(behaviors) ? yield* loadBehaviors(behaviors.value) : {}
       // Flags over the environment, read by the same Config as Cluster.layerFromEnv.
-      const settings = overlay(yield* Cluster.settingsFromEnv, flags)
+      // Seeds come as one comma-separated flag, as in the environment.
+      const seeds = Option.map(flags.seeds, (text) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
+      const settings = ClusterConfig.overlay(yield* Cluster.settingsFromEnv, { ...flags, seeds })
       if (settings.nodeName === undefined) {
         return yield* Effect.fail(new Error(`a node name is required: --name or ${env.nodeName}`))
       }

@@ -247,21 +247,36 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit)),
   maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer))
 }).pipe(
-  Config.map(({ backoffMax, backoffMin, seeds, ...fields }): Partial<ClusterConfig> => {
-    const settings: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(fields) as Array<[string, Option.Option<unknown>]>) {
-      if (Option.isSome(value)) settings[key] = value.value
-    }
-    if (Option.isSome(seeds)) settings.seeds = seeds.value.filter((s) => s.trim().length > 0)
-    if (Option.isSome(backoffMin) || Option.isSome(backoffMax)) {
-      settings.reconnectBackoff = {
-        min: Option.getOrElse(backoffMin, () => defaults.reconnectBackoff.min),
-        max: Option.getOrElse(backoffMax, () => defaults.reconnectBackoff.max)
-      }
-    }
-    return settings as Partial<ClusterConfig>
-  })
+  Config.map(({ backoffMax, backoffMin, seeds, ...fields }) =>
+    overlay({}, {
+      ...fields,
+      seeds: Option.map(seeds, (list) => list.filter((s) => s.trim().length > 0)),
+      reconnectBackoffMin: backoffMin,
+      reconnectBackoffMax: backoffMax
+    })
+  )
 )
+
+/**
+ * `base` with every field that is set in `fields` laid over it; `reconnectBackoffMin` and
+ * `reconnectBackoffMax` set one bound of `reconnectBackoff`, the other kept (or its
+ * default). The environment and the CLI's flags are read into settings this way.
+ */
+export const overlay = (
+  base: Partial<ClusterConfig>,
+  fields: Readonly<Record<string, Option.Option<unknown>>>
+): Partial<ClusterConfig> => {
+  const { reconnectBackoffMax: max, reconnectBackoffMin: min, ...rest } = fields
+  const settings: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(rest)) if (Option.isSome(value)) settings[key] = value.value
+  const setMin = min !== undefined && Option.isSome(min)
+  const setMax = max !== undefined && Option.isSome(max)
+  if (setMin || setMax) {
+    const backoff = base.reconnectBackoff ?? defaults.reconnectBackoff
+    settings.reconnectBackoff = { min: setMin ? min.value : backoff.min, max: setMax ? max.value : backoff.max }
+  }
+  return settings as Partial<ClusterConfig>
+}
 
 /** The configuration read from the environment: {@link settingsFromEnv}, with `NOEX_NODE_NAME` required. */
 export const fromEnv: Config.Config<ClusterConfig> = Config.all([

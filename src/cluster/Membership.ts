@@ -15,7 +15,7 @@
  * - Forgetting: a non-seed node down for `forgetAfter` is no longer redialed (one only
  *   heard of through gossip and never reached: after `GOSSIPED_FORGET_AFTER_MS`).
  */
-import { Duration, Effect, Either, type Fiber, FiberSet, PubSub, Random, Runtime } from "effect"
+import { Duration, Effect, Either, FiberSet, PubSub, Runtime } from "effect"
 import type { Scope } from "effect"
 import { NodeId } from "../NodeId.js"
 import { SLOW_CONSUMER } from "../transport/Transport.js"
@@ -25,36 +25,26 @@ import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
 import type { Dispatch, Handlers } from "./internal/dispatch.js"
 import type { NodeMetrics } from "./internal/metrics.js"
+import {
+  forgetAfterMs,
+  MAX_KNOWN_PEERS,
+  MAX_REPORTED_PROCESSES,
+  MAX_REPORTED_UPTIME_MS,
+  Peer,
+  redialDelay
+} from "./internal/peer.js"
 import * as Link from "./Link.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 
+export {
+  GOSSIPED_FORGET_AFTER_MS,
+  MAX_KNOWN_PEERS,
+  MAX_REPORTED_PROCESSES,
+  MAX_REPORTED_UPTIME_MS
+} from "./internal/peer.js"
+
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
-
-/**
- * Peers this node knows (connected, dialing, or remembered as down) before gossip can add
- * no more. A full mesh of 1,000 nodes is far past what one heartbeat per peer per second
- * suits; the cap is what stops one hostile gossip frame from making the node dial
- * thousands of addresses at once. Seeds are always known.
- */
-export const MAX_KNOWN_PEERS = 1000
-
-/**
- * How long a node only heard of through gossip, and never reached, is dialed: 10 s is two
- * handshake timeouts and several dials with the default backoff, enough for a node that
- * exists; a gossiped address that never answers stops costing dials, and while the node
- * lives its peers' next gossip brings it back.
- */
-export const GOSSIPED_FORGET_AFTER_MS = 10_000
-
-/**
- * The largest process count a peer's heartbeat is believed with: 2^32 processes at
- * ~500 bytes each would be 2 TiB of heap, beyond any node.
- */
-export const MAX_REPORTED_PROCESSES = 2 ** 32
-
-/** The longest uptime a peer's heartbeat is believed with: a century. */
-export const MAX_REPORTED_UPTIME_MS = 100 * 365 * 24 * 3600 * 1000
 
 /** What membership is built from. */
 export interface MembershipDeps {
@@ -78,24 +68,6 @@ export interface MembershipWiring {
   readonly onUp: ReadonlyArray<(nodeId: NodeId) => void>
   /** Run synchronously when a node goes down, before `NodeDown` is published. */
   readonly onDown: ReadonlyArray<(nodeId: NodeId) => void>
-}
-
-/** What one peer looks like to this node. */
-class Peer {
-  link: Link.Link | undefined = undefined
-  incarnation: string | undefined = undefined
-  attempting = false
-  dialer: Fiber.RuntimeFiber<void> | undefined = undefined
-  downSince: number | undefined = undefined
-  goodbye = false
-  timedOut = false
-  processCount = 0
-  lastHeartbeatAt = 0
-  peerUptimeMs = 0
-  constructor(
-    readonly nodeId: NodeId,
-    readonly seed: boolean
-  ) {}
 }
 
 /** The membership of one node. */
@@ -292,7 +264,7 @@ export class Membership {
         if (this.closing || peer.link !== undefined) return
         if (
           peer.downSince !== undefined && !peer.seed &&
-          this.now() - peer.downSince >= this.forgetAfterMs(peer)
+          this.now() - peer.downSince >= forgetAfterMs(peer, this.config.forgetAfter)
         ) {
           if (this.peers.get(peer.nodeId) === peer) this.peers.delete(peer.nodeId)
           yield* Effect.logDebug("forgetting a node that stayed down").pipe(Effect.annotateLogs({ peer: peer.nodeId }))
@@ -300,7 +272,7 @@ export class Membership {
         }
         if ((this.accepting.get(peer.nodeId) ?? 0) > 0) {
           // The peer is dialing us right now: let that handshake decide, then look again.
-          yield* Effect.sleep(yield* this.backoff(0))
+          yield* Effect.sleep(yield* redialDelay(this.config.reconnectBackoff, 0))
           continue
         }
         peer.attempting = true
@@ -325,26 +297,9 @@ export class Membership {
           )
         }
         if (peer.goodbye && !peer.seed) return
-        yield* Effect.sleep(yield* this.backoff(failures))
+        yield* Effect.sleep(yield* redialDelay(this.config.reconnectBackoff, failures))
       }
     }).pipe(Effect.annotateLogs({ node: this.self.nodeId }))
-  }
-
-  /**
-   * How long a node that is down is still dialed: `forgetAfter`, or less for one only
-   * heard of through gossip and never reached (no incarnation seen on a link).
-   */
-  private forgetAfterMs(peer: Peer): number {
-    const configured = Duration.toMillis(this.config.forgetAfter)
-    return peer.incarnation === undefined ? Math.min(configured, GOSSIPED_FORGET_AFTER_MS) : configured
-  }
-
-  /** Jittered exponential backoff: min·2^(n-1), capped at max, times a factor in [0.5, 1). */
-  private backoff(failures: number): Effect.Effect<Duration.Duration> {
-    const min = Duration.toMillis(this.config.reconnectBackoff.min)
-    const max = Duration.toMillis(this.config.reconnectBackoff.max)
-    const base = Math.min(max, min * 2 ** Math.max(0, Math.min(failures - 1, 30)))
-    return Effect.map(Random.next, (r) => Duration.millis(Math.max(1, Math.round(base * (0.5 + r / 2)))))
   }
 
   /** Installs an established link as the peer's current one and watches it until it closes. */

@@ -1,0 +1,72 @@
+/**
+ * What membership knows of one peer, and the limits on what peers can make it believe
+ * or do: how many peers gossip can add, how long a gossiped node is dialed, which
+ * heartbeat figures are believed.
+ */
+import { Duration, Effect, Random } from "effect"
+import type { Fiber } from "effect"
+import type { NodeId } from "../../NodeId.js"
+import type * as Link from "../Link.js"
+
+/**
+ * Peers this node knows (connected, dialing, or remembered as down) before gossip can add
+ * no more. A full mesh of 1,000 nodes is far past what one heartbeat per peer per second
+ * suits; the cap is what stops one hostile gossip frame from making the node dial
+ * thousands of addresses at once. Seeds are always known.
+ */
+export const MAX_KNOWN_PEERS = 1000
+
+/**
+ * How long a node only heard of through gossip, and never reached, is dialed: 10 s is two
+ * handshake timeouts and several dials with the default backoff, enough for a node that
+ * exists; a gossiped address that never answers stops costing dials, and while the node
+ * lives its peers' next gossip brings it back.
+ */
+export const GOSSIPED_FORGET_AFTER_MS = 10_000
+
+/**
+ * The largest process count a peer's heartbeat is believed with: 2^32 processes at
+ * ~500 bytes each would be 2 TiB of heap, beyond any node.
+ */
+export const MAX_REPORTED_PROCESSES = 2 ** 32
+
+/** The longest uptime a peer's heartbeat is believed with: a century. */
+export const MAX_REPORTED_UPTIME_MS = 100 * 365 * 24 * 3600 * 1000
+
+/** What one peer looks like to this node. */
+export class Peer {
+  link: Link.Link | undefined = undefined
+  incarnation: string | undefined = undefined
+  attempting = false
+  dialer: Fiber.RuntimeFiber<void> | undefined = undefined
+  downSince: number | undefined = undefined
+  goodbye = false
+  timedOut = false
+  processCount = 0
+  lastHeartbeatAt = 0
+  peerUptimeMs = 0
+  constructor(
+    readonly nodeId: NodeId,
+    readonly seed: boolean
+  ) {}
+}
+
+/**
+ * How long a node that is down is still dialed: `forgetAfter`, or less for one only
+ * heard of through gossip and never reached (no incarnation seen on a link).
+ */
+export const forgetAfterMs = (peer: Peer, forgetAfter: Duration.Duration): number => {
+  const configured = Duration.toMillis(forgetAfter)
+  return peer.incarnation === undefined ? Math.min(configured, GOSSIPED_FORGET_AFTER_MS) : configured
+}
+
+/** Jittered exponential backoff after `failures` failed dials: min·2^(n-1), capped at max, times a factor in [0.5, 1). */
+export const redialDelay = (
+  backoff: { readonly min: Duration.Duration; readonly max: Duration.Duration },
+  failures: number
+): Effect.Effect<Duration.Duration> => {
+  const min = Duration.toMillis(backoff.min)
+  const max = Duration.toMillis(backoff.max)
+  const base = Math.min(max, min * 2 ** Math.max(0, Math.min(failures - 1, 30)))
+  return Effect.map(Random.next, (r) => Duration.millis(Math.max(1, Math.round(base * (0.5 + r / 2)))))
+}
