@@ -9,6 +9,7 @@ import { BehaviorRegistry, Cluster, RemoteCall, RemoteSpawn, TcpTransport } from
 import type { NodeId } from "../src/node.js"
 import { fmt, percentile, rawRemotePingPong, report } from "./internal/baseline.js"
 import { startChild } from "./internal/child.js"
+import { timedLoop as loop } from "./internal/loop.js"
 
 const DURATION_MS = 2000
 const CASTS = 200_000
@@ -32,25 +33,7 @@ const rawOneWay = (port: number, count: number, bytes: number) =>
   })
 
 const timedLoop = <E, R>(body: Effect.Effect<unknown, E, R>, outstanding: number, durationMs = DURATION_MS) =>
-  Effect.gen(function*() {
-    const latencies: Array<number> = []
-    let completed = 0
-    const started = performance.now()
-    const deadline = started + durationMs
-    yield* Effect.all(
-      Array.from({ length: outstanding }, () =>
-        Effect.gen(function*() {
-          while (performance.now() < deadline) {
-            const t0 = performance.now()
-            yield* body
-            if (latencies.length < 200_000) latencies.push((performance.now() - t0) * 1000)
-            completed++
-          }
-        })),
-      { concurrency: "unbounded", discard: true }
-    )
-    return { perSecond: completed / ((performance.now() - started) / 1000), latencies }
-  })
+  loop(body, outstanding, durationMs)
 
 const program = (server: { nodeId: NodeId; rawPort: number; sinkPort: number }) =>
   Effect.gen(function*() {

@@ -5,52 +5,22 @@
  * does not hold the pair's slot against the real node.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
-import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../src/node.js"
+import { GenServer } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
 import { outboxHardCap } from "../src/transport/Transport.js"
 import { makeCodec } from "../src/wire/Codec.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../src/wire/Frame.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
 import { connectRaw } from "./support/rawPeer.js"
-
-const cookie = Redacted.make("the-cookie")
+import { eventually, startNode } from "./support/tcpNodes.js"
 
 const echo = GenServer.behavior({
   init: () => 0,
   handleCall: (msg: unknown, s: number) => [msg, s] as const,
   handleCast: (_: unknown, s: number) => s
 })
-
-const startNode = (
-  name: string,
-  { behaviors = {}, ...options }: Partial<Cluster.ClusterConfig> & {
-    readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior>
-  } = {}
-) =>
-  Effect.gen(function*() {
-    const context = yield* Cluster.make({ nodeName: name, port: 0, cookie, ...options }).pipe(
-      Effect.provide(Layer.merge(TcpTransport.layer, BehaviorRegistry.layer(behaviors)))
-    )
-    const cluster = Context.get(context, Cluster.Cluster)
-    const up: Array<NodeId> = []
-    const down: Array<{ nodeId: NodeId; reason: string }> = []
-    yield* cluster.onNodeUp((id) => void up.push(id))
-    yield* cluster.onNodeDown((nodeId, reason) => void down.push({ nodeId, reason }))
-    return { cluster, context, id: cluster.localNodeId, port: Number(cluster.localNodeId.split(":").pop()), up, down }
-  })
-
-/** Polls `check` every 20 ms until it holds or `withinMs` passed; returns whether it held. */
-const eventually = (check: () => boolean, withinMs = 10_000) =>
-  Effect.promise(async () => {
-    const end = Date.now() + withinMs
-    while (Date.now() < end) {
-      if (check()) return true
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    return check()
-  })
 
 const hello = (m: WireMessage | undefined) => {
   if (m?._tag !== "Hello") throw new Error(`expected Hello, got ${m?._tag}`)

@@ -3,6 +3,7 @@
  * with an echo, a counter and an idle behavior, a raw `node:net` echo server and a
  * raw sink server (counts bytes, answers one byte when the announced total arrived).
  * Prints `{ nodeId, rawPort, sinkPort }` as one JSON line, then serves until killed.
+ * `--cookie=<secret>` makes the node require that cookie (authenticated records).
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import * as net from "node:net"
@@ -52,6 +53,8 @@ const rawSink = net.createServer((socket) => {
   })
 })
 
+const cookie = process.argv.find((a) => a.startsWith("--cookie="))?.slice("--cookie=".length)
+
 const main = Effect.gen(function*() {
   const rawPort = yield* Effect.promise(() => listen(rawEcho))
   const sinkPort = yield* Effect.promise(() => listen(rawSink))
@@ -66,7 +69,7 @@ Effect.runFork(
   main.pipe(
     Effect.provide(
       // The spawn figures spawn far more processes from one peer than the default quota allows.
-      Cluster.layer({ nodeName: "server", port: 0, maxProcessesPerPeer: Number.MAX_SAFE_INTEGER }).pipe(
+      Cluster.layer({ nodeName: "server", port: 0, cookie, maxProcessesPerPeer: Number.MAX_SAFE_INTEGER }).pipe(
         Layer.provide(BehaviorRegistry.layer({ echo, counter, idle })),
         Layer.provide(TcpTransport.layer)
       )

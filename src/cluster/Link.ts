@@ -23,8 +23,11 @@ import { MessageTooLargeError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import type { CloseInfo, Connection, SendOptions } from "../transport/Transport.js"
 import { ConnectionClosedError } from "../transport/Transport.js"
+import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
 import * as Protocol from "../wire/Protocol.js"
 import type { WireMessage } from "../wire/Protocol.js"
+import { RECORD_OVERHEAD_BYTES, RecordOpener, RecordSealer } from "../wire/Record.js"
+import type { SessionKeys } from "../wire/Record.js"
 import * as Auth from "./internal/auth.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 
@@ -183,7 +186,16 @@ export const establish = (
       deliver(frame)
     }
     const metrics = config.metrics
+    // With a cookie, set at the end of the handshake: every later frame is a record.
+    let keys: SessionKeys | undefined
+    let opener: RecordOpener | undefined
     const deliver = (frame: Uint8Array) => {
+      if (violation !== undefined) return
+      if (opener === undefined) return deliverMessage(frame)
+      const refused = opener.open(frame, deliverMessage)
+      if (refused !== undefined) protocolViolation(refused)
+    }
+    const deliverMessage = (frame: Uint8Array) => {
       if (violation !== undefined) return
       if (metrics !== undefined) {
         metrics.framesIn.unsafeUpdate(1, [])
@@ -288,19 +300,20 @@ export const establish = (
         if (hello.challenge.length !== Auth.CHALLENGE_BYTES) return yield* refuse("malformed challenge")
         const [dialerHello, acceptorHello] = role === "dialer" ? [myHello, theirHello] : [theirHello, myHello]
         const other: Auth.Role = role === "dialer" ? "acceptor" : "dialer"
-        const mine = Auth.proof(cookie.value, role, dialerHello, acceptorHello)
+        const mine = () => send({ _tag: "Proof", mac: Auth.proof(cookie.value, role, dialerHello, acceptorHello) })
         const verify = Effect.gen(function*() {
           const { message: theirs } = yield* expect("Proof")
-          const expected = yield* Auth.proof(cookie.value, other, dialerHello, acceptorHello)
+          const expected = Auth.proof(cookie.value, other, dialerHello, acceptorHello)
           if (!Auth.timingSafeEqual(theirs.mac, expected)) return yield* refuse("cookie mismatch")
         })
         if (role === "dialer") {
-          yield* send({ _tag: "Proof", mac: yield* mine })
+          yield* mine()
           yield* verify
         } else {
           yield* verify
-          yield* send({ _tag: "Proof", mac: yield* mine })
+          yield* mine()
         }
+        keys = Auth.sessionKeys(cookie.value, dialerHello, acceptorHello)
       }
       // Step 4: only a peer that proved itself may claim the pair's slot.
       const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
@@ -309,7 +322,16 @@ export const establish = (
       yield* send({ _tag: "Welcome" })
       yield* expect("Welcome")
       const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }
-      return { identity, maxFrameBytes: Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity) }
+      const peerLimit = Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity)
+      if (keys === undefined) return { identity, maxFrameBytes: peerLimit }
+      // Step 5: everything after the Welcomes travels in authenticated records.
+      const [outKey, inKey] = role === "dialer"
+        ? [keys.dialerToAcceptor, keys.acceptorToDialer]
+        : [keys.acceptorToDialer, keys.dialerToAcceptor]
+      const sealer = new RecordSealer(outKey, peerLimit === Infinity ? DEFAULT_MAX_FRAME_BYTES : peerLimit)
+      connection.transformFrom((frames) => sealer.seal(frames))
+      opener = new RecordOpener(inKey)
+      return { identity, maxFrameBytes: peerLimit - RECORD_OVERHEAD_BYTES }
     })
 
     const closedEarly = Effect.flatMap(

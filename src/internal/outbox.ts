@@ -42,6 +42,7 @@ export class Outbox {
   private congested = false
   private waiters: Array<() => void> = []
   private closedReason: string | undefined = undefined
+  private transform: ((frames: ReadonlyArray<Uint8Array>) => ReadonlyArray<Uint8Array>) | undefined = undefined
 
   constructor(
     private readonly sink: Sink,
@@ -112,6 +113,16 @@ export class Outbox {
     for (const w of waiters) w()
   }
 
+  /**
+   * From now on every batch passes through `transform` on its way to the sink (a link
+   * seals batches into authenticated records); what was queued before leaves first, as
+   * it was, even while the sink is congested (it queues what it is given).
+   */
+  transformFrom(transform: (frames: ReadonlyArray<Uint8Array>) => ReadonlyArray<Uint8Array>): void {
+    if (this.closedReason === undefined && this.urgent.length + this.data.length > 0) this.flush()
+    this.transform = transform
+  }
+
   /** Flushes now instead of at the end of the turn (after a chunk was handled, before a graceful close). */
   flushNow(): void {
     if (!this.congested && this.closedReason === undefined && this.urgent.length + this.data.length > 0) this.flush()
@@ -154,7 +165,8 @@ export class Outbox {
     this.urgent = []
     this.data = []
     this.bytes = 0
-    if (!this.sink.write(batch, bytes)) this.congested = true
+    const out = this.transform === undefined ? batch : this.transform(batch)
+    if (!this.sink.write(out, bytes)) this.congested = true
     this.wake()
   }
 }

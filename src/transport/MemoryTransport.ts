@@ -157,6 +157,7 @@ class Endpoint {
         }),
       offer: (frame, options) => this.outbox.offer(frame, options?.urgent === true),
       writable: this.outbox.writable,
+      transformFrom: (transform) => this.outbox.transformFrom(transform),
       queuedBytes: () => this.outbox.queuedBytes(),
       close: (reason) => Effect.sync(() => this.closeLocal(reason)),
       closed: Deferred.await(this.closed)

@@ -72,6 +72,12 @@ export interface Connection {
    * are): backpressure. Fails once the connection is closed.
    */
   readonly writable: Effect.Effect<void, ConnectionClosedError>
+  /**
+   * From now on every batch of frames is passed through `transform` before it is written
+   * (a link seals its batches into authenticated records after the handshake); frames
+   * offered before are written first, unchanged.
+   */
+  readonly transformFrom: (transform: (frames: ReadonlyArray<Uint8Array>) => ReadonlyArray<Uint8Array>) => void
   /** Bytes queued and not yet handed to the network. */
   readonly queuedBytes: () => number
   /** Closes the connection (queued frames are flushed first when possible); idempotent. */

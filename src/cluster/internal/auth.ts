@@ -1,17 +1,18 @@
 /**
- * Cookie authentication primitives on Web Crypto (platform independent): fresh
- * random nonces, HMAC-SHA256 proofs over the handshake transcript and a constant-time
- * comparison.
+ * Cookie authentication primitives: fresh random nonces, HMAC-SHA256 proofs over the
+ * handshake transcript, and the session keys that authenticate every record after it
+ * (`wire/Record.ts`).
  */
-import { Effect, Redacted } from "effect"
+import { Redacted } from "effect"
+import * as crypto from "node:crypto"
+import { sessionKeys as keysOf, transcriptMac } from "../../wire/Record.js"
+import type { SessionKeys } from "../../wire/Record.js"
 
 /** Challenge size: 32 random bytes, the HMAC-SHA256 block of security; never reused. */
 export const CHALLENGE_BYTES = 32
 
 /** A fresh random challenge. */
-export const challenge = (): Uint8Array => globalThis.crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES))
-
-const encoder = new TextEncoder()
+export const challenge = (): Uint8Array => crypto.randomBytes(CHALLENGE_BYTES)
 
 /** Which side of a handshake a proof speaks for. */
 export type Role = "dialer" | "acceptor"
@@ -28,33 +29,15 @@ export const proof = (
   role: Role,
   dialerHello: Uint8Array,
   acceptorHello: Uint8Array
-): Effect.Effect<Uint8Array> =>
-  Effect.promise(async () => {
-    const key = await globalThis.crypto.subtle.importKey(
-      "raw",
-      encoder.encode(Redacted.value(cookie)),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"]
-    )
-    const label = encoder.encode(`noex-effect/handshake/v3/${role}`)
-    const data = new Uint8Array(label.length + 8 + dialerHello.length + acceptorHello.length)
-    const view = new DataView(data.buffer)
-    data.set(label, 0)
-    let offset = label.length
-    for (const hello of [dialerHello, acceptorHello]) {
-      // Length-prefixed, so no two transcripts share their bytes.
-      view.setUint32(offset, hello.length)
-      data.set(hello, offset + 4)
-      offset += 4 + hello.length
-    }
-    return new Uint8Array(await globalThis.crypto.subtle.sign("HMAC", key, data))
-  })
+): Uint8Array => transcriptMac(Redacted.value(cookie), `noex-effect/handshake/v3/${role}`, dialerHello, acceptorHello)
+
+/** The connection's session keys, once both proofs verified. */
+export const sessionKeys = (
+  cookie: Redacted.Redacted<string>,
+  dialerHello: Uint8Array,
+  acceptorHello: Uint8Array
+): SessionKeys => keysOf(Redacted.value(cookie), dialerHello, acceptorHello)
 
 /** Compares two byte arrays in time independent of where they differ. */
-export const timingSafeEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  let diff = a.length ^ b.length
-  const n = Math.max(a.length, b.length)
-  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0)
-  return diff === 0
-}
+export const timingSafeEqual = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && crypto.timingSafeEqual(a, b)

@@ -98,6 +98,7 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
         }),
       offer: (frame, options) => outbox.offer(frame, options?.urgent === true),
       writable: outbox.writable,
+      transformFrom: (transform) => outbox.transformFrom(transform),
       queuedBytes: () => outbox.queuedBytes() + socket.writableLength,
       close: (reason) => Effect.sync(() => closeLocal(reason)),
       closed: Deferred.await(closed)
