@@ -12,8 +12,8 @@ import { fmt, rawRemotePingPong } from "./internal/baseline.js"
 import { startChild } from "./internal/child.js"
 import { timedLoop } from "./internal/loop.js"
 
-const DURATION_MS = 1500
-const ROUNDS = 3
+const DURATION_MS = 1000
+const ROUNDS = 5
 const CASTS = 100_000
 const COOKIE = "bench-cookie-0123456789abcdef"
 

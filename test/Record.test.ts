@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import * as crypto from "node:crypto"
+import { JS_MAC_MAX_BYTES, RecordMac } from "../src/wire/internal/recordMac.js"
 import { RECORD_MAC_BYTES, RecordOpener, RecordSealer, sessionKeys } from "../src/wire/Record.js"
 
 const helloA = new Uint8Array([1, 2, 3])
@@ -58,4 +60,25 @@ describe("Record", () => {
       expect(openAll(new RecordOpener(keys.acceptorToDialer), records).frames).toEqual([])
       expect(openAll(new RecordOpener(other.dialerToAcceptor), records).frames).toEqual([])
     })))
+})
+
+describe("RecordMac", () => {
+  it("is HMAC-SHA256(key, seq | body) truncated to 16 bytes, on both of its paths", () =>
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
+        fc.uint8Array({ maxLength: JS_MAC_MAX_BYTES + 200 }),
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        (key, body, seq) => {
+          const seqBytes = Buffer.alloc(8)
+          seqBytes.writeUInt32BE(Math.floor(seq / 2 ** 32), 0)
+          seqBytes.writeUInt32BE(seq >>> 0, 4)
+          const expected = crypto.createHmac("sha256", key).update(seqBytes).update(body).digest().subarray(0, 16)
+          const out = new Uint8Array(20)
+          new RecordMac(key).sign(seq, body, out, 2)
+          expect(Buffer.from(out.subarray(2, 18)).equals(expected)).toBe(true)
+        }
+      ),
+      { numRuns: 500 }
+    ))
 })

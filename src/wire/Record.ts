@@ -18,6 +18,7 @@
  */
 import * as crypto from "node:crypto"
 import { FRAME_HEADER_BYTES } from "./Frame.js"
+import { RecordMac } from "./internal/recordMac.js"
 
 /** Bytes of the MAC that ends a record: HMAC-SHA256 truncated to 128 bits (as RFC 4868). */
 export const RECORD_MAC_BYTES = 16
@@ -62,22 +63,15 @@ export const transcriptMac = (
   return hmac.digest()
 }
 
-const seqBytes = (seq: number): Buffer => {
-  const out = Buffer.allocUnsafe(8)
-  out.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 0)
-  out.writeUInt32BE(seq >>> 0, 4)
-  return out
-}
-
-const mac = (key: Uint8Array, seq: number, body: Uint8Array): Buffer =>
-  crypto.createHmac("sha256", key).update(seqBytes(seq)).update(body).digest()
-
 /** The writing end of one direction: turns batches of frames into records. */
 export class RecordSealer {
   private seq = 0
+  private readonly mac: RecordMac
 
   /** `maxRecordBytes`: the largest frame the peer accepts. */
-  constructor(private readonly key: Uint8Array, private readonly maxRecordBytes: number) {}
+  constructor(key: Uint8Array, private readonly maxRecordBytes: number) {
+    this.mac = new RecordMac(key)
+  }
 
   /**
    * The records carrying `frames`, in order: as few as the peer's frame limit allows
@@ -90,7 +84,9 @@ export class RecordSealer {
     while (i < frames.length) {
       let size = FRAME_HEADER_BYTES + frames[i]!.length
       let j = i + 1
-      while (j < frames.length && size + FRAME_HEADER_BYTES + frames[j]!.length + RECORD_MAC_BYTES <= this.maxRecordBytes) {
+      while (
+        j < frames.length && size + FRAME_HEADER_BYTES + frames[j]!.length + RECORD_MAC_BYTES <= this.maxRecordBytes
+      ) {
         size += FRAME_HEADER_BYTES + frames[j]!.length
         j++
       }
@@ -102,8 +98,7 @@ export class RecordSealer {
         record.set(frame, offset + FRAME_HEADER_BYTES)
         offset += FRAME_HEADER_BYTES + frame.length
       }
-      const body = record.subarray(0, size)
-      mac(this.key, this.seq++, body).copy(record, size, 0, RECORD_MAC_BYTES)
+      this.mac.sign(this.seq++, record.subarray(0, size), record, size)
       records.push(record)
     }
     return records
@@ -113,8 +108,12 @@ export class RecordSealer {
 /** The reading end of one direction: checks each record and hands out its frames. */
 export class RecordOpener {
   private seq = 0
+  private readonly mac: RecordMac
+  private readonly expected = new Uint8Array(RECORD_MAC_BYTES)
 
-  constructor(private readonly key: Uint8Array) {}
+  constructor(key: Uint8Array) {
+    this.mac = new RecordMac(key)
+  }
 
   /**
    * Checks `record` against the next sequence number and, when its MAC is right, calls
@@ -125,10 +124,11 @@ export class RecordOpener {
   open(record: Uint8Array, onFrame: (frame: Uint8Array) => void): string | undefined {
     if (record.length < RECORD_MAC_BYTES) return "record shorter than its MAC"
     const size = record.length - RECORD_MAC_BYTES
-    const body = record.subarray(0, size)
-    const expected = mac(this.key, this.seq, body)
-    const given = record.subarray(size)
-    if (!crypto.timingSafeEqual(expected.subarray(0, RECORD_MAC_BYTES), given)) {
+    this.mac.sign(this.seq, record.subarray(0, size), this.expected, 0)
+    // Constant time: every byte is compared whatever the first difference.
+    let diff = 0
+    for (let i = 0; i < RECORD_MAC_BYTES; i++) diff |= this.expected[i]! ^ record[size + i]!
+    if (diff !== 0) {
       return `record ${this.seq} failed authentication (altered, replayed, reordered or injected)`
     }
     this.seq++

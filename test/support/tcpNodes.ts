@@ -27,7 +27,15 @@ export const startNode = (
     yield* cluster.onNodeDown((nodeId, reason) => void down.push({ nodeId, reason }))
     type Services = typeof context extends Context.Context<infer R> ? R : never
     const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, context)
-    return { cluster, context, run, id: cluster.localNodeId, port: Number(cluster.localNodeId.split(":").pop()), up, down }
+    return {
+      cluster,
+      context,
+      run,
+      id: cluster.localNodeId,
+      port: Number(cluster.localNodeId.split(":").pop()),
+      up,
+      down
+    }
   })
 
 /** Polls `check` every 20 ms until it holds or `withinMs` passed; returns whether it held. */
