@@ -294,6 +294,11 @@ export const establish = (
       if (config.expected !== undefined && hello.nodeId !== config.expected) {
         return yield* refuse(`dialed ${config.expected} but reached ${hello.nodeId}`)
       }
+      // Over TLS a node may only be who its certificate says.
+      const secured = connection.secured
+      if (secured !== undefined && !secured.peerNames.includes(hello.nodeId.slice(0, hello.nodeId.lastIndexOf(":")))) {
+        return yield* refuse(`the peer's certificate does not name ${hello.nodeId}`)
+      }
       // Step 3: the dialer proves first; the acceptor proves only to a dialer that has.
       const cookie = config.cookie
       if (Option.isSome(cookie)) {
@@ -323,7 +328,8 @@ export const establish = (
       yield* expect("Welcome")
       const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }
       const peerLimit = Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity)
-      if (keys === undefined) return { identity, maxFrameBytes: peerLimit }
+      // TLS already authenticates every byte: records would buy nothing twice.
+      if (keys === undefined || secured !== undefined) return { identity, maxFrameBytes: peerLimit }
       // Step 5: everything after the Welcomes travels in authenticated records.
       const [outKey, inKey] = role === "dialer"
         ? [keys.dialerToAcceptor, keys.acceptorToDialer]

@@ -45,10 +45,25 @@ export interface SendOptions {
   readonly urgent?: boolean | undefined
 }
 
+/**
+ * What a transport that protects the stream itself (TLS) proved about the peer: the
+ * bytes are encrypted and authenticated, and the peer holds a certificate naming
+ * `peerNames`, each `name@host` (a node id without its port).
+ */
+export interface Secured {
+  readonly peerNames: ReadonlyArray<string>
+}
+
 /** One established link carrying frames both ways. */
 export interface Connection {
   /** The peer's address as the transport sees it, for logs. */
   readonly remoteAddress: string
+  /**
+   * Set when the transport authenticated the peer and protects the bytes (TLS): the
+   * handshake then refuses a peer whose id its certificate does not name, and sends no
+   * records of its own on top. Absent for TCP and the in-memory network.
+   */
+  readonly secured?: Secured | undefined
   /**
    * Delivers every inbound frame to `onFrame`, synchronously and in order, until the
    * connection closes; completes with how it closed. Call it once. `onActivity` is told
@@ -117,6 +132,11 @@ export interface Service {
    * cookie is required). TCP: any non-loopback host; the in-memory network: never.
    */
   readonly exposes: (host: string) => boolean
+  /**
+   * Whether every connection's peer proves who it is to the transport (TLS with client
+   * certificates): a node may then bind a non-loopback host without a cookie.
+   */
+  readonly authenticatesPeers?: boolean | undefined
   /** Opens a connection to `address`; it is closed when the scope closes. */
   readonly dial: (
     address: Address,

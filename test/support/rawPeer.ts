@@ -5,6 +5,7 @@
  */
 import { Either } from "effect"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import { encodeFrame, FrameDecoder } from "../../src/wire/Frame.js"
 import * as Protocol from "../../src/wire/Protocol.js"
 import type { WireMessage } from "../../src/wire/Protocol.js"
@@ -22,10 +23,15 @@ export interface RawPeer {
   readonly close: () => void
 }
 
-/** Connects to a node's listener on 127.0.0.1. */
-export const connectRaw = (port: number): Promise<RawPeer> =>
+/**
+ * Connects to a node's listener on 127.0.0.1, over TLS when `tlsOptions` are given
+ * (the node's Hello is then read after the TLS handshake).
+ */
+export const connectRaw = (port: number, tlsOptions?: tls.ConnectionOptions): Promise<RawPeer> =>
   new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1")
+    const socket: net.Socket = tlsOptions === undefined
+      ? net.connect(port, "127.0.0.1")
+      : tls.connect({ ...tlsOptions, port, host: "127.0.0.1", checkServerIdentity: () => undefined })
     const decoder = new FrameDecoder(16 * 1024 * 1024)
     const inbox: Array<WireMessage> = []
     const waiters: Array<() => void> = []
@@ -45,7 +51,7 @@ export const connectRaw = (port: number): Promise<RawPeer> =>
       wake()
     })
     socket.on("error", () => {})
-    socket.once("connect", () =>
+    socket.once(tlsOptions === undefined ? "connect" : "secureConnect", () =>
       resolve({
         send: (message) => {
           const payload = Protocol.encode(message)

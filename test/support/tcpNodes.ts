@@ -1,10 +1,11 @@
 /**
- * Nodes in the test process on the real `TcpTransport` (127.0.0.1), for tests that put a
+ * Nodes in the test process on the real `TcpTransport` (or TLS) on 127.0.0.1, for tests that put a
  * raw-socket peer or a relay next to them: each node records the NodeUp and NodeDown it saw.
  */
 import { Context, Effect, Layer, Redacted } from "effect"
 import { BehaviorRegistry, Cluster, TcpTransport } from "../../src/node.js"
 import type { NodeId } from "../../src/node.js"
+import type { Transport } from "../../src/transport/Transport.js"
 
 /** The cookie these nodes share unless told otherwise. */
 export const cookie = Redacted.make("the-cookie")
@@ -12,13 +13,15 @@ export const cookie = Redacted.make("the-cookie")
 /** Starts a node named `name` on a free port, with `cookie` unless `options` says otherwise. */
 export const startNode = (
   name: string,
-  { behaviors = {}, ...options }: Partial<Cluster.ClusterConfig> & {
+  { behaviors = {}, transport = TcpTransport.layer, ...options }: Partial<Cluster.ClusterConfig> & {
     readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior>
+    /** Default TCP. */
+    readonly transport?: Layer.Layer<Transport, unknown> | undefined
   } = {}
 ) =>
   Effect.gen(function*() {
     const context = yield* Cluster.make({ nodeName: name, port: 0, cookie, ...options }).pipe(
-      Effect.provide(Layer.merge(TcpTransport.layer, BehaviorRegistry.layer(behaviors)))
+      Effect.provide(Layer.merge(transport, BehaviorRegistry.layer(behaviors)))
     )
     const cluster = Context.get(context, Cluster.Cluster)
     const up: Array<NodeId> = []

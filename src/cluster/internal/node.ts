@@ -75,7 +75,10 @@ export const make = (
     const transport = yield* Transport
     const behaviors = yield* BehaviorRegistry
     const codec = Option.getOrElse(yield* Effect.serviceOption(Codec), makeCodec)
-    const resolved = yield* ClusterConfigModule.resolve(config, transport.exposes)
+    const resolved = yield* ClusterConfigModule.resolve(
+      config,
+      (host) => transport.exposes(host) && transport.authenticatesPeers !== true
+    )
     const listener = yield* transport.listen(
       { host: resolved.host, port: resolved.port, name: resolved.nodeName },
       { maxFrameBytes: resolved.maxFrameBytes }

@@ -9,12 +9,16 @@ import { Deferred, Effect } from "effect"
 import type { Scope } from "effect"
 import type * as net from "node:net"
 import { Outbox } from "../../internal/outbox.js"
-import type { CloseInfo, Connection } from "../../transport/Transport.js"
+import type { CloseInfo, Connection, Secured } from "../../transport/Transport.js"
 import { OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER } from "../../transport/Transport.js"
 import { encodeFrames, FrameDecoder } from "../../wire/Frame.js"
 
 /** Wraps a connected socket; the socket is destroyed when the scope closes. */
-export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<Connection, never, Scope.Scope> =>
+export const make = (
+  socket: net.Socket,
+  maxFrameBytes: number,
+  secured?: Secured | undefined
+): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
     socket.setNoDelay(true)
     const remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
@@ -75,6 +79,7 @@ export const make = (socket: net.Socket, maxFrameBytes: number): Effect.Effect<C
     let running = false
     const connection: Connection = {
       remoteAddress,
+      secured,
       run: (onFrame, onActivity) =>
         Effect.suspend(() => {
           if (running) return Effect.dieMessage("Connection.run called twice")
