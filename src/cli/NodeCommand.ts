@@ -5,7 +5,7 @@
  * the same `Config` as `Cluster.layerFromEnv`; a flag overrides its variable.
  */
 import { Command, HelpDoc, Options } from "@effect/cli"
-import { Config, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as BehaviorRegistry from "../BehaviorRegistry.js"
@@ -13,6 +13,7 @@ import type { RegisteredBehavior } from "../BehaviorRegistry.js"
 import * as Cluster from "../cluster/Cluster.js"
 import * as ClusterConfig from "../cluster/ClusterConfig.js"
 import * as TcpTransport from "../node/TcpTransport.js"
+import * as TlsTransport from "../node/TlsTransport.js"
 
 const env = ClusterConfig.envNames
 
@@ -119,6 +120,31 @@ const settingFlags = {
   maxProcessesPerPeer
 }
 
+const tlsEnv = TlsTransport.envNames
+/** TLS flags, each overriding its variable; with a certificate the node speaks TLS instead of TCP. */
+const tlsFlags = {
+  [tlsEnv.cert]: setting(Options.file("tls-cert"), tlsEnv.cert, "PEM certificate naming this node: TLS instead of TCP"),
+  [tlsEnv.key]: setting(Options.file("tls-key"), tlsEnv.key, "PEM private key of --tls-cert"),
+  [tlsEnv.ca]: setting(Options.file("tls-ca"), tlsEnv.ca, "PEM CA certificates peers must chain to"),
+  [tlsEnv.pins]: setting(
+    Options.text("tls-pins"),
+    tlsEnv.pins,
+    "Comma-separated SHA-256 fingerprints of the peer certificates trusted"
+  )
+}
+
+/** TLS when a certificate is given by flag or environment, TCP otherwise. */
+const transportOf = (flags: Record<string, Option.Option<string>>) =>
+  Effect.gen(function*() {
+    const given = new Map<string, string>()
+    for (const [variable, value] of Object.entries(flags)) if (Option.isSome(value)) given.set(variable, value.value)
+    const provider = ConfigProvider.fromMap(given).pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
+    const tls = yield* Effect.withConfigProvider(TlsTransport.enabledInEnv, provider)
+    return tls
+      ? TlsTransport.layerFromEnv.pipe(Layer.provide(Layer.setConfigProvider(provider)))
+      : TcpTransport.layer
+  })
+
 const isBehavior = (u: unknown): u is RegisteredBehavior =>
   typeof u === "object" &&
   u !== null &&
@@ -146,8 +172,8 @@ export const loadBehaviors = (file: string): Effect.Effect<Record<string, Regist
 /** `noex-effect node`: runs a node until interrupted. */
 export const nodeCommand = Command.make(
   "node",
-  { ...settingFlags, behaviors },
-  ({ behaviors, ...flags }) =>
+  { ...settingFlags, behaviors, tls: Options.all(tlsFlags) },
+  ({ behaviors, tls, ...flags }) =>
     Effect.gen(function*() {
       const registered = Option.isSome(behaviors) ? yield* loadBehaviors(behaviors.value) : {}
       // Flags over the environment, read by the same Config as Cluster.layerFromEnv.
@@ -159,7 +185,7 @@ export const nodeCommand = Command.make(
       }
       const layer = Cluster.layer({ ...settings, nodeName: settings.nodeName }).pipe(
         Layer.provide(BehaviorRegistry.layer(registered)),
-        Layer.provide(TcpTransport.layer)
+        Layer.provide(yield* transportOf(tls))
       )
       yield* Effect.gen(function*() {
         const cluster = yield* Cluster.Cluster

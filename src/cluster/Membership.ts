@@ -260,6 +260,7 @@ export class Membership {
   private dialLoop(peer: Peer): Effect.Effect<void> {
     return Effect.gen(this, function*() {
       let failures = 0
+      let lastRefusal: string | undefined
       for (;;) {
         if (this.closing || peer.link !== undefined) return
         if (
@@ -292,8 +293,14 @@ export class Membership {
         peer.attempting = false
         if (Either.isLeft(outcome)) {
           failures++
-          yield* Effect.logDebug("dial failed").pipe(
-            Effect.annotateLogs({ peer: peer.nodeId, reason: outcome.left.message, attempt: failures })
+          const error = outcome.left
+          // A refused certificate is a configuration problem an operator must see, once per cause;
+          // a peer that is simply not there yet is routine.
+          const refused = error._tag === "TransportError" && error.reason === "Authenticate"
+          const log = refused && error.message !== lastRefusal ? Effect.logWarning : Effect.logDebug
+          if (refused) lastRefusal = error.message
+          yield* log(refused ? "dial refused by the transport's authentication" : "dial failed").pipe(
+            Effect.annotateLogs({ peer: peer.nodeId, reason: error.message, attempt: failures })
           )
         }
         if (peer.goodbye && !peer.seed) return

@@ -17,9 +17,13 @@ export interface Address {
   readonly name: string
 }
 
-/** Listening or dialing failed (address in use, connection refused, unreachable, ...). */
+/**
+ * Listening or dialing failed (address in use, connection refused, unreachable, ...).
+ * `Authenticate`: the peer was reached but the transport's own authentication failed
+ * (a TLS certificate refused either way), a configuration problem rather than a peer down.
+ */
 export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
-  reason: Schema.Literal("Listen", "Dial"),
+  reason: Schema.Literal("Listen", "Dial", "Authenticate"),
   address: Schema.String,
   message: Schema.String
 }) {}

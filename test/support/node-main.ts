@@ -28,7 +28,7 @@ import { internalsOf } from "../../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
 import type { ClusterConfig, NodeEvent } from "../../src/index.js"
 import { GenServer as GenServerModule, GlobalRegistry, RemoteSpawn } from "../../src/index.js"
-import { TcpTransport } from "../../src/node.js"
+import { TcpTransport, TlsTransport } from "../../src/node.js"
 import { makeProbe, rejecting } from "./probe.js"
 import * as TestBehaviors from "./test-behaviors.js"
 
@@ -283,9 +283,11 @@ export const main = (config: ClusterConfig): void => {
   process.once("SIGINT", exitNow)
 
   const joinStartedAt = Date.now()
+  // TLS when the environment names a certificate (NOEX_TLS_CERT_FILE), as the CLI does.
+  const tls = Effect.runSync(TlsTransport.enabledInEnv)
   const layer = Cluster.layer(config).pipe(
     Layer.provide(BehaviorRegistry.layer(behaviors)),
-    Layer.provide(TcpTransport.layer)
+    Layer.provide(tls ? TlsTransport.layerFromEnv : TcpTransport.layer)
   )
   const start = Effect.gen(function*() {
     const context = yield* Layer.buildWithScope(layer, scope)

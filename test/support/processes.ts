@@ -143,6 +143,8 @@ const tail = (lines: ReadonlyArray<string>, n = 40) => lines.slice(-n).join("\n"
 export interface StartOptions {
   /** Extra flags for `node` (e.g. `--unhandled-rejections=strict`). */
   readonly nodeFlags?: ReadonlyArray<string>
+  /** Environment variables over the test's own (e.g. `NOEX_TLS_CERT_FILE`). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** Spawns a node process and resolves once it is listening. */
@@ -155,7 +157,8 @@ export const startNodeProcess = (
     const args = [...(options.nodeFlags ?? []), "--import", "tsx", script, JSON.stringify(config)]
     const child = spawn(process.execPath, args, {
       cwd: root,
-      stdio: ["pipe", "pipe", "pipe"]
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...options.env }
     })
     if (child.pid === undefined) {
       // spawn failed synchronously; the error event follows.

@@ -109,9 +109,16 @@ const dialWith = (kind: SocketKind): Service["dial"] => (address, options) =>
   Effect.acquireRelease(
     Effect.async<{ socket: net.Socket; secured: Secured | undefined }, TransportError>((resume) => {
       const socket = kind.connect(NodeId.dialHost(address.host), address.port)
+      // Past the TCP connect, a failure is the TLS handshake's: the peer is there, the trust is not.
+      let reached = false
+      if (kind.connectedEvent !== "connect") socket.once("connect", () => void (reached = true))
       const failed = (message: string) => {
         socket.destroy()
-        resume(Effect.fail(new TransportError({ reason: "Dial", address: show(address), message })))
+        resume(
+          Effect.fail(
+            new TransportError({ reason: reached ? "Authenticate" : "Dial", address: show(address), message })
+          )
+        )
       }
       const onError = (error: Error) => failed(error.message)
       socket.once("error", onError)
@@ -120,6 +127,7 @@ const dialWith = (kind: SocketKind): Service["dial"] => (address, options) =>
         // Errors after connect are reported through the connection's close reason.
         socket.on("error", () => {})
         const secured = checked(kind, socket)
+        reached = true
         if (typeof secured === "string") return failed(secured)
         resume(Effect.succeed({ socket, secured }))
       })
