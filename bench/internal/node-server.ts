@@ -3,11 +3,13 @@
  * with an echo, a counter and an idle behavior, a raw `node:net` echo server and a
  * raw sink server (counts bytes, answers one byte when the announced total arrived).
  * Prints `{ nodeId, rawPort, sinkPort }` as one JSON line, then serves until killed.
- * `--cookie=<secret>` makes the node require that cookie (authenticated records).
+ * `--cookie=<secret>` makes the node require that cookie (authenticated records);
+ * `--tls=<cert>,<key>,<ca>` (PEM files) makes it speak TLS.
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
+import * as fs from "node:fs"
 import * as net from "node:net"
-import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../../src/node.js"
+import { BehaviorRegistry, Cluster, GenServer, TcpTransport, TlsTransport } from "../../src/node.js"
 
 const echo = GenServer.behavior({
   init: () => 0,
@@ -53,7 +55,12 @@ const rawSink = net.createServer((socket) => {
   })
 })
 
-const cookie = process.argv.find((a) => a.startsWith("--cookie="))?.slice("--cookie=".length)
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const cookie = flag("cookie")
+const tls = flag("tls")?.split(",").map((file) => fs.readFileSync(file, "utf8"))
+const transport = tls === undefined
+  ? TcpTransport.layer
+  : Layer.orDie(TlsTransport.layer({ cert: tls[0]!, key: tls[1]!, ca: tls[2]! }))
 
 const main = Effect.gen(function*() {
   const rawPort = yield* Effect.promise(() => listen(rawEcho))
@@ -71,7 +78,7 @@ Effect.runFork(
       // The spawn figures spawn far more processes from one peer than the default quota allows.
       Cluster.layer({ nodeName: "server", port: 0, cookie, maxProcessesPerPeer: Number.MAX_SAFE_INTEGER }).pipe(
         Layer.provide(BehaviorRegistry.layer({ echo, counter, idle })),
-        Layer.provide(TcpTransport.layer)
+        Layer.provide(transport)
       )
     ),
     Logger.withMinimumLogLevel(LogLevel.Warning)
