@@ -13,7 +13,7 @@ import { outboxHardCap } from "../src/transport/Transport.js"
 import { makeCodec } from "../src/wire/Codec.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../src/wire/Frame.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
-import { connectRaw } from "./support/rawPeer.js"
+import { connectRaw, join } from "./support/rawPeer.js"
 import { eventually, startNode } from "./support/tcpNodes.js"
 
 const echo = GenServer.behavior({
@@ -97,5 +97,51 @@ describe("handshake against a hostile peer", () => {
       })
       expect(down?.reason).toBe("slow_consumer")
       expect(largest).toBeLessThanOrEqual(outboxHardCap(DEFAULT_MAX_FRAME_BYTES))
+    }))
+})
+
+describe("a new incarnation of a connected node", () => {
+  const claimB = { nodeId: "b@127.0.0.1:9" as NodeId, cookie: "the-cookie" }
+  /** `b`'s first incarnation, joined over a raw socket; `beating` keeps its heartbeats coming. */
+  const oldIncarnation = (a: Effect.Effect.Success<ReturnType<typeof startNode>>, beating: boolean) =>
+    Effect.gen(function*() {
+      const old = yield* Effect.promise(() => connectRaw(a.port))
+      const timer = beating
+        ? setInterval(() => old.send({ _tag: "Heartbeat", processCount: 0, uptimeMs: 1 }), 50)
+        : undefined
+      yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(timer), old.close())))
+      expect((yield* Effect.promise(() => join(old, { ...claimB, incarnation: "1111111111111111" })))?._tag)
+        .toBe("Welcome")
+      expect(yield* eventually(() => a.up.includes(claimB.nodeId))).toBe(true)
+    })
+  const attempt = (port: number) =>
+    Effect.acquireUseRelease(
+      Effect.promise(() => connectRaw(port)),
+      (peer) => Effect.promise(() => join(peer, { ...claimB, incarnation: "2222222222222222" })),
+      (peer) => Effect.sync(() => peer.close())
+    )
+
+  it.scopedLive("does not replace a link that is alive, even with the cookie", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { heartbeatInterval: "200 millis" })
+      yield* oldIncarnation(a, true)
+      const answer = yield* attempt(a.port)
+      expect(answer?._tag).toBe("Reject")
+      expect(answer?._tag === "Reject" && answer.reason).toContain("is alive")
+      expect(a.down).toEqual([])
+    }))
+
+  it.scopedLive("replaces it once the old link went silent", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { heartbeatInterval: "200 millis", heartbeatMissThreshold: 50 })
+      yield* oldIncarnation(a, false)
+      let answer: WireMessage | undefined
+      const welcomed = yield* eventually(() => answer?._tag === "Welcome", 10_000).pipe(
+        Effect.race(Effect.forever(Effect.tap(attempt(a.port), (m) => void (answer = m))))
+      )
+      expect(welcomed).toBe(true)
+      // The old link went before the failure detector (50 intervals) would have cut it.
+      expect(a.down.map((d) => d.nodeId)).toEqual([claimB.nodeId])
+      expect(a.up.filter((id) => id === claimB.nodeId)).toHaveLength(2)
     }))
 })

@@ -7,8 +7,9 @@
  * - Join: seeds are dialed at start and redialed with jittered exponential backoff.
  * - One link per pair: a node receiving a dial from a peer it is itself dialing keeps
  *   the connection dialed by the smaller NodeId and refuses the other; both sides
- *   apply the same rule, so they agree. A second link with the same incarnation (the
- *   peer saw the old one die first) replaces the old one silently.
+ *   apply the same rule, so they agree. A new incarnation (a restarted node) replaces
+ *   the old link only once the old one said Goodbye or went silent for
+ *   `LIVE_LINK_SILENCE_INTERVALS` heartbeat intervals: a claim alone cannot cut a live node.
  * - Failure: a closed socket is `connection_closed` at once; no bytes for
  *   `heartbeatInterval × heartbeatMissThreshold` is `heartbeat_timeout`; a `Goodbye`
  *   before the close is `graceful_shutdown`.
@@ -27,6 +28,7 @@ import type { Dispatch, Handlers } from "./internal/dispatch.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import {
   forgetAfterMs,
+  LIVE_LINK_SILENCE_INTERVALS,
   MAX_KNOWN_PEERS,
   MAX_REPORTED_PROCESSES,
   MAX_REPORTED_UPTIME_MS,
@@ -38,6 +40,7 @@ import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 
 export {
   GOSSIPED_FORGET_AFTER_MS,
+  LIVE_LINK_SILENCE_INTERVALS,
   MAX_KNOWN_PEERS,
   MAX_REPORTED_PROCESSES,
   MAX_REPORTED_UPTIME_MS
@@ -187,13 +190,20 @@ export class Membership {
    * handshake per pair may be in flight at a time: an inbound one that is admitted
    * blocks our own dials to that node until it ends, and when both sides dial at
    * once the connection dialed by the smaller NodeId is kept. A live link refuses a
-   * second one from the same incarnation (a restarted node is a new incarnation).
+   * second one from the same incarnation, and one from a new incarnation while the old
+   * link still shows life (bytes within `LIVE_LINK_SILENCE_INTERVALS` heartbeats).
    */
   private admit(identity: Link.PeerIdentity, direction: "in" | "out"): string | undefined {
     if (this.closing) return "node is shutting down"
     const peer = this.peers.get(identity.nodeId)
-    if (peer !== undefined && peer.link !== undefined && peer.incarnation === identity.incarnation) {
-      return "already connected"
+    if (peer !== undefined && peer.link !== undefined) {
+      if (peer.incarnation === identity.incarnation) return "already connected"
+      // A restarted node replaces its old link only once that link is found dead: one
+      // claim of a new incarnation, even proven, must not cut a node that is alive.
+      const silentMs = this.now() - peer.link.lastActivity()
+      if (!peer.goodbye && silentMs < LIVE_LINK_SILENCE_INTERVALS * Duration.toMillis(this.config.heartbeatInterval)) {
+        return `incarnation ${identity.incarnation} refused: the link to incarnation ${peer.incarnation} is alive (${silentMs} ms since its last bytes)`
+      }
     }
     if ((this.accepting.get(identity.nodeId) ?? 0) > 0) return "already accepting a connection from this node"
     if (direction === "in" && peer !== undefined && peer.attempting && this.self.nodeId < identity.nodeId) {

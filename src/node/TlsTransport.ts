@@ -99,8 +99,7 @@ export const make = (options: TlsOptions): Service => {
   // Fails here, at configuration, on a bad certificate or key, not on the first connection.
   tls.createSecureContext(context)
   return SocketTransport.make({
-    createServer: () =>
-      tls.createServer({ ...context, requestCert: true, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }),
+    createServer: () => tls.createServer({ ...context, requestCert: true, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }),
     readyEvent: "secureConnection",
     connect: (host, port) =>
       tls.connect({

@@ -70,3 +70,11 @@ export const redialDelay = (
   const base = Math.min(max, min * 2 ** Math.max(0, Math.min(failures - 1, 30)))
   return Effect.map(Random.next, (r) => Duration.millis(Math.max(1, Math.round(base * (0.5 + r / 2)))))
 }
+
+/**
+ * Heartbeat intervals of silence after which a link counts as dead for a new incarnation
+ * of its node. A live link carries a heartbeat every interval; two without any bytes is
+ * no GC pause, and short enough that a node restarted behind a half-open connection
+ * rejoins in about two intervals instead of waiting for the failure detector (five).
+ */
+export const LIVE_LINK_SILENCE_INTERVALS = 2
