@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Schema } from "effect"
+import { Effect, Fiber, Metric, Schema } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { GenServer, GlobalRegistry, RemoteCall, RemoteSpawn } from "../src/index.js"
 import type { ExitReason, NodeId, ServerRef } from "../src/index.js"
 import type { MemoryNetwork } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
+import { mailboxDrops } from "../src/internal/mailbox.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 
 const terminated: Array<[string, ExitReason]> = []
@@ -356,6 +357,8 @@ describe("RemoteCall (simulated)", () => {
       yield* settle(4100, 100)
       for (const fiber of held) expect(yield* Fiber.join(fiber)).toBe(0)
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(0)
+      // Both were counted on b, where they were dropped.
+      expect((yield* Metric.value(mailboxDrops(b.id))).count).toBe(2)
       expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
     }))
 

@@ -102,6 +102,17 @@ const reconnectBackoffMax = setting(
   "Longest redial delay, default \"10 seconds\""
 )
 
+const allowedHosts = setting(
+  Options.text("allowed-hosts"),
+  env.allowedHosts,
+  "Comma-separated CIDRs, addresses, names or *.domain that gossip may make this node dial, default any"
+)
+const resolveGossipedNames = setting(
+  Options.boolean("resolve-gossiped-names", { ifPresent: true }),
+  env.resolveGossipedNames,
+  "Dial members gossip names by host name (resolving them), default false"
+)
+
 const settingFlags = {
   nodeName: name,
   host,
@@ -117,7 +128,8 @@ const settingFlags = {
   handshakeTimeout,
   forgetAfter,
   mailboxLimit,
-  maxProcessesPerPeer
+  maxProcessesPerPeer,
+  resolveGossipedNames
 }
 
 const tlsEnv = TlsTransport.envNames
@@ -172,14 +184,19 @@ export const loadBehaviors = (file: string): Effect.Effect<Record<string, Regist
 /** `noex-effect node`: runs a node until interrupted. */
 export const nodeCommand = Command.make(
   "node",
-  { ...settingFlags, behaviors, tls: Options.all(tlsFlags) },
-  ({ behaviors, tls, ...flags }) =>
+  { ...settingFlags, allowedHosts, behaviors, tls: Options.all(tlsFlags) },
+  ({ allowedHosts, behaviors, tls, ...flags }) =>
     Effect.gen(function*() {
       const registered = Option.isSome(behaviors) ? yield* loadBehaviors(behaviors.value) : {}
       // Flags over the environment, read by the same Config as Cluster.layerFromEnv.
       // Seeds come as one comma-separated flag, as in the environment.
-      const seeds = Option.map(flags.seeds, (text) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
-      const settings = ClusterConfig.overlay(yield* Cluster.settingsFromEnv, { ...flags, seeds })
+      const list = (text: string) => text.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+      const seeds = Option.map(flags.seeds, list)
+      const settings = ClusterConfig.overlay(yield* Cluster.settingsFromEnv, {
+        ...flags,
+        seeds,
+        allowedHosts: Option.map(allowedHosts, list)
+      })
       if (settings.nodeName === undefined) {
         return yield* Effect.fail(new Error(`a node name is required: --name or ${env.nodeName}`))
       }

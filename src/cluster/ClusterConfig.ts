@@ -9,6 +9,7 @@ import type { ConflictStrategy } from "../GlobalRegistry.js"
 import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
+import { HostRule } from "./internal/gossipPolicy.js"
 
 /** What a user passes to `Cluster.layer`. Only `nodeName` is required. */
 export interface ClusterConfig {
@@ -41,6 +42,18 @@ export interface ClusterConfig {
   /** Processes one other node may have running here (spawned through it); past it a spawn fails with `SpawnQuotaError`. Default 262,144. */
   readonly maxProcessesPerPeer?: number | undefined
   /**
+   * Hosts that gossip may make this node dial: CIDRs (`10.0.0.0/8`, `fd00::/8`),
+   * addresses, host names, `*.domain`. Default: any. Seeds and nodes that dialed in are
+   * not subject to it.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /**
+   * Whether a member gossip names by host name (not an address) is dialed, which resolves
+   * the name. Default `false`: a peer must not make this node look up and connect to
+   * whatever name it likes. Names listed in `allowedHosts` are dialed either way.
+   */
+  readonly resolveGossipedNames?: boolean | undefined
+  /**
    * What this node does with its own process when it loses a global name conflict:
    * `"stop"` (default), `"keep"`, or a function. Not read from the environment.
    */
@@ -63,6 +76,8 @@ export interface ResolvedConfig {
   readonly forgetAfter: Duration.Duration
   readonly mailboxLimit: number
   readonly maxProcessesPerPeer: number
+  readonly allowedHosts: ReadonlyArray<string> | undefined
+  readonly resolveGossipedNames: boolean
   readonly onNameConflict: ConflictStrategy
 }
 
@@ -184,6 +199,10 @@ export const resolve = (
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > 0xffff_ffff) {
       return yield* fail("maxFrameBytes", `must be an integer in ${MIN_FRAME_BYTES}..4294967295, got ${maxFrameBytes}`)
     }
+    if (config.allowedHosts !== undefined) {
+      const rule = HostRule.parse(config.allowedHosts)
+      if (typeof rule === "string") return yield* fail("allowedHosts", rule)
+    }
     return {
       nodeName: config.nodeName,
       host,
@@ -199,6 +218,8 @@ export const resolve = (
       forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter),
       mailboxLimit,
       maxProcessesPerPeer,
+      allowedHosts: config.allowedHosts,
+      resolveGossipedNames: config.resolveGossipedNames ?? false,
       onNameConflict: config.onNameConflict ?? "stop"
     }
   })
@@ -222,7 +243,9 @@ export const envNames = {
   handshakeTimeout: "NOEX_HANDSHAKE_TIMEOUT",
   forgetAfter: "NOEX_FORGET_AFTER",
   mailboxLimit: "NOEX_MAILBOX_LIMIT",
-  maxProcessesPerPeer: "NOEX_MAX_PROCESSES_PER_PEER"
+  maxProcessesPerPeer: "NOEX_MAX_PROCESSES_PER_PEER",
+  allowedHosts: "NOEX_ALLOWED_HOSTS",
+  resolveGossipedNames: "NOEX_RESOLVE_GOSSIPED_NAMES"
 } as const
 
 /**
@@ -245,12 +268,15 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   handshakeTimeout: Config.option(Config.duration(envNames.handshakeTimeout)),
   forgetAfter: Config.option(Config.duration(envNames.forgetAfter)),
   mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit)),
-  maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer))
+  maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer)),
+  allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
+  resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames))
 }).pipe(
-  Config.map(({ backoffMax, backoffMin, seeds, ...fields }) =>
+  Config.map(({ allowedHosts, backoffMax, backoffMin, seeds, ...fields }) =>
     overlay({}, {
       ...fields,
       seeds: Option.map(seeds, (list) => list.filter((s) => s.trim().length > 0)),
+      allowedHosts: Option.map(allowedHosts, (list) => list.filter((s) => s.trim().length > 0)),
       reconnectBackoffMin: backoffMin,
       reconnectBackoffMax: backoffMax
     })

@@ -25,11 +25,11 @@ import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
 import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
 import type { Dispatch, Handlers } from "./internal/dispatch.js"
+import { GossipPolicy, HostRule } from "./internal/gossipPolicy.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import {
+  admission,
   forgetAfterMs,
-  LIVE_LINK_SILENCE_INTERVALS,
-  MAX_KNOWN_PEERS,
   MAX_REPORTED_PROCESSES,
   MAX_REPORTED_UPTIME_MS,
   Peer,
@@ -80,7 +80,7 @@ export class Membership {
   private readonly accepting = new Map<NodeId, number>()
   private closing = false
   /** Whether the known-peers cap was logged (once: a gossip storm must not become a log storm). */
-  private peersCapLogged = false
+  private readonly policy: GossipPolicy
   private wiring: MembershipWiring = { dispatch: () => {}, onUp: [], onDown: [] }
   private readonly startedAt: number
   readonly self: Link.PeerIdentity
@@ -104,6 +104,14 @@ export class Membership {
     this.processCount = deps.processCount
     this.now = deps.now
     this.startedAt = deps.now()
+    const rule = deps.config.allowedHosts === undefined ? undefined : HostRule.parse(deps.config.allowedHosts)
+    this.policy = new GossipPolicy(
+      // Validated with the configuration: a string here cannot happen.
+      typeof rule === "string" ? undefined : rule,
+      deps.config.resolveGossipedNames,
+      deps.transport.resolvesNames === true,
+      deps.now
+    )
   }
 
   /** The current link to `nodeId`, if connected. */
@@ -115,6 +123,11 @@ export class Membership {
   incarnationOf(nodeId: NodeId): string | undefined {
     const peer = this.peers.get(nodeId)
     return peer?.link === undefined ? undefined : peer.incarnation
+  }
+
+  /** Peers known: connected, dialing, or remembered as down. */
+  knownPeerCount(): number {
+    return this.peers.size
   }
 
   isConnected(nodeId: NodeId): boolean {
@@ -130,19 +143,7 @@ export class Membership {
   connectedNodes(): Array<NodeInfo> {
     const now = this.now()
     const nodes: Array<NodeInfo> = []
-    for (const peer of this.peers.values()) {
-      if (peer.link === undefined) continue
-      const { host, port } = NodeId.components(peer.nodeId)
-      nodes.push({
-        id: peer.nodeId,
-        host,
-        port,
-        status: "connected",
-        processCount: peer.processCount,
-        lastHeartbeatAt: peer.lastHeartbeatAt,
-        uptimeMs: peer.peerUptimeMs + Math.max(0, now - peer.lastHeartbeatAt)
-      })
-    }
+    for (const peer of this.peers.values()) if (peer.link !== undefined) nodes.push(peer.info(now))
     return nodes
   }
 
@@ -185,31 +186,15 @@ export class Membership {
     }
   }
 
-  /**
-   * The one-link-per-pair rule, checked once the peer's `Hello` passed and (with a cookie) its proof verified. Only one
-   * handshake per pair may be in flight at a time: an inbound one that is admitted
-   * blocks our own dials to that node until it ends, and when both sides dial at
-   * once the connection dialed by the smaller NodeId is kept. A live link refuses a
-   * second one from the same incarnation, and one from a new incarnation while the old
-   * link still shows life (bytes within `LIVE_LINK_SILENCE_INTERVALS` heartbeats).
-   */
+  /** The one-link-per-pair rule (`admission`), checked once the peer's `Hello` passed and its proof verified. */
   private admit(identity: Link.PeerIdentity, direction: "in" | "out"): string | undefined {
     if (this.closing) return "node is shutting down"
-    const peer = this.peers.get(identity.nodeId)
-    if (peer !== undefined && peer.link !== undefined) {
-      if (peer.incarnation === identity.incarnation) return "already connected"
-      // A restarted node replaces its old link only once that link is found dead: one
-      // claim of a new incarnation, even proven, must not cut a node that is alive.
-      const silentMs = this.now() - peer.link.lastActivity()
-      if (!peer.goodbye && silentMs < LIVE_LINK_SILENCE_INTERVALS * Duration.toMillis(this.config.heartbeatInterval)) {
-        return `incarnation ${identity.incarnation} refused: the link to incarnation ${peer.incarnation} is alive (${silentMs} ms since its last bytes)`
-      }
-    }
-    if ((this.accepting.get(identity.nodeId) ?? 0) > 0) return "already accepting a connection from this node"
-    if (direction === "in" && peer !== undefined && peer.attempting && this.self.nodeId < identity.nodeId) {
-      return "simultaneous dial: keeping the connection dialed by the smaller node id"
-    }
-    return undefined
+    return admission(this.peers.get(identity.nodeId), identity, direction, {
+      self: this.self.nodeId,
+      accepting: (this.accepting.get(identity.nodeId) ?? 0) > 0,
+      now: this.now(),
+      heartbeatIntervalMs: Duration.toMillis(this.config.heartbeatInterval)
+    })
   }
 
   private accept(connection: Connection): Effect.Effect<void> {
@@ -272,6 +257,8 @@ export class Membership {
       let failures = 0
       let lastRefusal: string | undefined
       for (;;) {
+        if (this.closing || peer.link !== undefined) return
+        yield* this.policy.permit
         if (this.closing || peer.link !== undefined) return
         if (
           peer.downSince !== undefined && !peer.seed &&
@@ -420,15 +407,13 @@ export class Membership {
     const known = this.peers.get(nodeId)
     // Gossip from a peer that has not yet seen the departure must not bring a departed node back.
     if (known !== undefined && known.goodbye && known.incarnation === incarnation) return
-    if (known === undefined && this.peers.size >= MAX_KNOWN_PEERS) {
-      // One gossip frame listing 10,000 members used to make the node dial them all.
-      if (this.peersCapLogged) return
-      this.peersCapLogged = true
-      return this.fork(
-        Effect.logWarning("ignoring gossiped members: this node knows as many peers as it allows").pipe(
-          Effect.annotateLogs({ node: this.self.nodeId, limit: MAX_KNOWN_PEERS })
-        )
-      )
+    if (known?.seed !== true) {
+      const refusal = this.policy.refusal(nodeId, known !== undefined, this.peers.size)
+      if (refusal !== undefined) {
+        const warning = this.policy.warning(refusal, nodeId)
+        if (warning !== undefined) this.fork(Effect.annotateLogs(warning, { node: this.self.nodeId }))
+        return
+      }
     }
     const peer = known ?? this.peer(nodeId)
     if (peer.link !== undefined) return

@@ -5,7 +5,7 @@
  * Effect answer suspends the process until it settles. `ProcessTable` adds starting,
  * naming and stopping processes on top.
  */
-import { Effect, Exit, FiberSet, Runtime } from "effect"
+import { Effect, Exit, FiberSet, Metric, Runtime } from "effect"
 import { MailboxFullError, RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
@@ -27,10 +27,24 @@ const BATCH = 64
  */
 export const DEFAULT_MAILBOX_LIMIT = 100_000
 
+/** The counter of casts node `nodeId` dropped at a full mailbox. */
+export const mailboxDrops = (nodeId: NodeId): Metric.Metric.Counter<number> =>
+  Metric.tagged(
+    Metric.counter("noex_mailbox_casts_dropped_total", { description: "casts dropped at a full mailbox" }),
+    "node",
+    nodeId
+  )
+
+/** Casts dropped at one full mailbox between two warnings about it (the first is logged): a flood must not flood the log too. */
+export const DROP_LOG_EVERY = 1000
+
 /** The mailboxes of one node's processes and the loop that runs them. */
 export abstract class Mailboxes {
   /** Processes already warned that a `handleCast` answered `undefined` (a set, so an idle process pays nothing). */
   private readonly keptStateWarned = new WeakSet<Proc>()
+  /** Casts each process lost to its full mailbox (weak: a stopped process takes its count along). */
+  private readonly dropsOf = new WeakMap<Proc, number>()
+  private readonly mailboxDrops: Metric.Metric.Counter<number>
 
   constructor(
     readonly nodeId: NodeId,
@@ -39,7 +53,9 @@ export abstract class Mailboxes {
     protected readonly runtime: Runtime.Runtime<never>,
     /** Messages one process may have waiting; a call past it fails, a cast is dropped. */
     readonly mailboxLimit: number = DEFAULT_MAILBOX_LIMIT
-  ) {}
+  ) {
+    this.mailboxDrops = mailboxDrops(nodeId)
+  }
 
   /** Finds a process by id, then by locally registered name. */
   abstract resolve(id: string): Proc | undefined
@@ -82,7 +98,21 @@ export abstract class Mailboxes {
   cast(id: string, msg: unknown): boolean {
     const proc = this.resolve(id)
     if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    return this.deliver(proc, new CastEnvelope(msg))
+    if (this.deliver(proc, new CastEnvelope(msg))) return true
+    this.castDropped(proc)
+    return false
+  }
+
+  /** Counts a cast dropped at a full mailbox, and says so for the first and every {@link DROP_LOG_EVERY}th. */
+  private castDropped(proc: Proc): void {
+    this.mailboxDrops.unsafeUpdate(1, [])
+    const dropped = (this.dropsOf.get(proc) ?? 0) + 1
+    this.dropsOf.set(proc, dropped)
+    if ((dropped - 1) % DROP_LOG_EVERY !== 0) return
+    const log = Effect.logWarning("dropped a cast: the process's mailbox is full").pipe(
+      Effect.annotateLogs({ node: this.nodeId, serverId: proc.id, limit: this.mailboxLimit, dropped })
+    )
+    FiberSet.unsafeAdd(this.fibers, Runtime.runFork(this.runtime, log))
   }
 
   protected settle(env: CallEnvelope, result: Exit.Exit<unknown, LocalCallError>): void {

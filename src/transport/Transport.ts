@@ -141,6 +141,8 @@ export interface Service {
    * certificates): a node may then bind a non-loopback host without a cookie.
    */
   readonly authenticatesPeers?: boolean | undefined
+  /** Whether dialing a host name resolves it (TCP, TLS); the in-memory network does not (names are keys there). */
+  readonly resolvesNames?: boolean | undefined
   /** Opens a connection to `address`; it is closed when the scope closes. */
   readonly dial: (
     address: Address,

@@ -5,8 +5,9 @@
  */
 import { Duration, Effect, Random } from "effect"
 import type { Fiber } from "effect"
-import type { NodeId } from "../../NodeId.js"
+import { NodeId } from "../../NodeId.js"
 import type * as Link from "../Link.js"
+import type { NodeInfo } from "../NodeEvent.js"
 
 /**
  * Peers this node knows (connected, dialing, or remembered as down) before gossip can add
@@ -49,6 +50,20 @@ export class Peer {
     readonly nodeId: NodeId,
     readonly seed: boolean
   ) {}
+
+  /** What `getConnectedNodes` tells of this peer at `now`. */
+  info(now: number): NodeInfo {
+    const { host, port } = NodeId.components(this.nodeId)
+    return {
+      id: this.nodeId,
+      host,
+      port,
+      status: "connected",
+      processCount: this.processCount,
+      lastHeartbeatAt: this.lastHeartbeatAt,
+      uptimeMs: this.peerUptimeMs + Math.max(0, now - this.lastHeartbeatAt)
+    }
+  }
 }
 
 /**
@@ -78,3 +93,42 @@ export const redialDelay = (
  * rejoins in about two intervals instead of waiting for the failure detector (five).
  */
 export const LIVE_LINK_SILENCE_INTERVALS = 2
+
+/** What the admission rule needs to know besides the peer. */
+export interface AdmissionContext {
+  readonly self: NodeId
+  /** An inbound handshake from this node is already admitted and not done. */
+  readonly accepting: boolean
+  readonly now: number
+  readonly heartbeatIntervalMs: number
+}
+
+/**
+ * The one-link-per-pair rule: why a handshake from `identity` is refused, or `undefined`.
+ * Only one handshake per pair may be in flight at a time: an inbound one that is admitted
+ * blocks our own dials to that node until it ends, and when both sides dial at once the
+ * connection dialed by the smaller NodeId is kept. A live link refuses a second one from
+ * the same incarnation, and one from a new incarnation while the old link still shows
+ * life (bytes within `LIVE_LINK_SILENCE_INTERVALS` heartbeats).
+ */
+export const admission = (
+  peer: Peer | undefined,
+  identity: Link.PeerIdentity,
+  direction: "in" | "out",
+  context: AdmissionContext
+): string | undefined => {
+  if (peer !== undefined && peer.link !== undefined) {
+    if (peer.incarnation === identity.incarnation) return "already connected"
+    // A restarted node replaces its old link only once that link is found dead: one
+    // claim of a new incarnation, even proven, must not cut a node that is alive.
+    const silentMs = context.now - peer.link.lastActivity()
+    if (!peer.goodbye && silentMs < LIVE_LINK_SILENCE_INTERVALS * context.heartbeatIntervalMs) {
+      return `incarnation ${identity.incarnation} refused: the link to incarnation ${peer.incarnation} is alive (${silentMs} ms since its last bytes)`
+    }
+  }
+  if (context.accepting) return "already accepting a connection from this node"
+  if (direction === "in" && peer !== undefined && peer.attempting && context.self < identity.nodeId) {
+    return "simultaneous dial: keeping the connection dialed by the smaller node id"
+  }
+  return undefined
+}

@@ -143,7 +143,8 @@ export const make = (kind: SocketKind): Service => ({
   listen: listenWith(kind),
   dial: dialWith(kind),
   exposes: kind.exposes,
-  authenticatesPeers: kind.authenticatesPeers
+  authenticatesPeers: kind.authenticatesPeers,
+  resolvesNames: true
 })
 
 /** Whether binding `host` keeps a node on this machine. */
