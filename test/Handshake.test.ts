@@ -14,6 +14,7 @@ import { makeCodec } from "../src/wire/Codec.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../src/wire/Frame.js"
 import type { WireMessage } from "../src/wire/Protocol.js"
 import { connectRaw, join } from "./support/rawPeer.js"
+import type { RawPeer } from "./support/rawPeer.js"
 import { eventually, startNode } from "./support/tcpNodes.js"
 
 const echo = GenServer.behavior({
@@ -135,13 +136,24 @@ describe("a new incarnation of a connected node", () => {
     Effect.gen(function*() {
       const a = yield* startNode("a", { heartbeatInterval: "200 millis", heartbeatMissThreshold: 50 })
       yield* oldIncarnation(a, false)
-      let answer: WireMessage | undefined
-      const welcomed = yield* eventually(() => answer?._tag === "Welcome", 10_000).pipe(
-        Effect.race(Effect.forever(Effect.tap(attempt(a.port), (m) => void (answer = m))))
-      )
+      // Dial as the new incarnation until welcomed, and keep that link.
+      let kept: RawPeer | undefined
+      yield* Effect.addFinalizer(() => Effect.sync(() => kept?.close()))
+      const welcomed = yield* Effect.promise(async () => {
+        for (const end = Date.now() + 10_000; Date.now() < end;) {
+          const peer = await connectRaw(a.port)
+          if ((await join(peer, { ...claimB, incarnation: "2222222222222222" }))?._tag === "Welcome") {
+            kept = peer
+            return true
+          }
+          peer.close()
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        return false
+      })
       expect(welcomed).toBe(true)
       // The old link went before the failure detector (50 intervals) would have cut it.
+      expect(yield* eventually(() => a.up.filter((id) => id === claimB.nodeId).length === 2)).toBe(true)
       expect(a.down.map((d) => d.nodeId)).toEqual([claimB.nodeId])
-      expect(a.up.filter((id) => id === claimB.nodeId)).toHaveLength(2)
     }))
 })
