@@ -68,7 +68,7 @@ describe("handshake against a hostile peer", () => {
       expect(yield* a.cluster.isNodeConnected(x.id)).toBe(true)
     }))
 
-  it.scopedLive("a peer that floods calls and never reads is cut as a slow consumer, its outbox bounded", () =>
+  it.scopedLive("a peer that floods calls and never reads is pushed back, then cut as a slow consumer, its outbox bounded", () =>
     Effect.gen(function*() {
       const a = yield* startNode("a", { cookie: undefined, behaviors: { echo } })
       const ref = yield* Effect.provide(GenServer.start(echo), a.context)
@@ -83,6 +83,7 @@ describe("handshake against a hostile peer", () => {
       // 64 KiB answers to calls it never reads, in rounds, watching what a queues for it.
       const payload = makeCodec().encode(new Uint8Array(64 * 1024))
       let largest = 0
+      let pushedBack = 0
       const down = yield* Effect.promise(async () => {
         for (let round = 0; round < 400 && !peer.closed(); round++) {
           for (let i = 0; i < 16; i++) {
@@ -91,6 +92,7 @@ describe("handshake against a hostile peer", () => {
           await new Promise((r) => setTimeout(r, 5))
           const link = internalsOf(a.cluster).membership.linkTo(hogId)
           if (link !== undefined) largest = Math.max(largest, link.connection.queuedBytes())
+          pushedBack = Math.max(pushedBack, peer.queuedBytes())
           const event = a.down.find((d) => d.nodeId === hogId)
           if (event !== undefined) return event
         }
@@ -98,6 +100,8 @@ describe("handshake against a hostile peer", () => {
       })
       expect(down?.reason).toBe("slow_consumer")
       expect(largest).toBeLessThanOrEqual(outboxHardCap(DEFAULT_MAX_FRAME_BYTES))
+      // Past the high-water mark a stopped reading the hog: its requests backed up on its own side.
+      expect(pushedBack).toBeGreaterThan(4 * 1024 * 1024)
     }))
 })
 

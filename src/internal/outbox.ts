@@ -31,6 +31,13 @@ export interface Sink {
 export interface Pressure {
   /** While the sink refuses bytes, a frame would take those queued past the hard cap: the peer is not reading; close. */
   readonly onOverflow?: ((bytes: number) => void) | undefined
+  /**
+   * While the sink refuses bytes, what is queued reached the high-water mark: the peer
+   * reads slower than this node answers it. Called once until {@link Outbox.resume}.
+   */
+  readonly onHighWater?: (() => void) | undefined
+  /** The sink drained what it held after `onHighWater`. */
+  readonly onDrained?: (() => void) | undefined
 }
 
 /** A connection's queue of outgoing frames. */
@@ -40,6 +47,7 @@ export class Outbox {
   private bytes = 0
   private scheduled = false
   private congested = false
+  private high = false
   private waiters: Array<() => void> = []
   private closedReason: string | undefined = undefined
   private transform: ((frames: ReadonlyArray<Uint8Array>) => ReadonlyArray<Uint8Array>) | undefined = undefined
@@ -71,6 +79,10 @@ export class Outbox {
         this.pressure.onOverflow?.(queued)
         return false
       }
+      if (queued >= this.highWater && !this.high) {
+        this.high = true
+        this.pressure.onHighWater?.()
+      }
     }
     if (urgent) {
       this.urgent.push(frame)
@@ -97,6 +109,10 @@ export class Outbox {
   /** The sink drained what it held: flush what queued meanwhile and wake waiting senders. */
   resume(): void {
     this.congested = false
+    if (this.high) {
+      this.high = false
+      this.pressure.onDrained?.()
+    }
     if (this.urgent.length + this.data.length > 0) this.flush()
     this.wake()
   }

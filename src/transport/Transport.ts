@@ -165,9 +165,10 @@ export const OUTBOX_HIGH_WATER_BYTES = 8 * 1024 * 1024
  * bytes is closed as a slow consumer. Producers of this node (casts) wait at the
  * high-water mark, so only what does not wait can pass it: replies to the peer's own
  * requests, and control traffic. Four times the mark is far beyond that for a peer that
- * reads at all, and bounds what one that never reads can cost. (Reading is not paused
- * at the mark: that would hide the peer's heartbeats too, and turn a busy but live peer
- * into a heartbeat timeout.)
+ * reads at all, and bounds what one that never reads can cost. (At the mark the TCP
+ * transport also stops reading the peer for up to a second, which pushes back on a peer
+ * that asks faster than it reads; the pause is bounded so that two nodes waiting for each
+ * other to read cannot wait forever.)
  */
 export const OUTBOX_HARD_CAP_BYTES = 4 * OUTBOX_HIGH_WATER_BYTES
 

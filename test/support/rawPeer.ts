@@ -29,6 +29,8 @@ export interface RawPeer {
    * cookie holder does after the Welcomes; `role` is this peer's end of the handshake.
    */
   readonly secure: (keys: SessionKeys, role: "dialer" | "acceptor") => void
+  /** Bytes this peer wrote that the node has not taken yet (beyond the kernel's buffers): backpressure. */
+  readonly queuedBytes: () => number
   /** Whether the node closed the connection. */
   readonly closed: () => boolean
   readonly close: () => void
@@ -105,6 +107,7 @@ export const connectRaw = (port: number, tlsOptions?: tls.ConnectionOptions): Pr
             take()
           }),
         lastFrame: () => lastFrame,
+        queuedBytes: () => socket.writableLength,
         stopReading: () => void socket.pause(),
         closed: () => ended,
         close: () => socket.destroy()

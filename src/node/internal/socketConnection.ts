@@ -5,13 +5,20 @@
  * batching), and hides `setNoDelay` and the socket's buffered byte count that
  * backpressure is measured by. Listening and error handling stay on the platform.
  */
-import { Deferred, Effect } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Runtime } from "effect"
 import type { Scope } from "effect"
 import type * as net from "node:net"
 import { Outbox } from "../../internal/outbox.js"
 import type { CloseInfo, Connection, Secured } from "../../transport/Transport.js"
 import { OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER } from "../../transport/Transport.js"
 import { encodeFrames, FrameDecoder } from "../../wire/Frame.js"
+
+/**
+ * The longest a connection stops reading its peer because its own answers to that peer
+ * pile up. One second: far below the failure detector's five intervals (the peer's
+ * heartbeats wait behind the pause), long enough for a burst of answers to drain.
+ */
+export const MAX_READ_PAUSE = Duration.seconds(1)
 
 /** Wraps a connected socket; the socket is destroyed when the scope closes. */
 export const make = (
@@ -36,6 +43,29 @@ export const make = (
       if (end(info)) outbox.close(info.reason)
     }
     const hardCap = outboxHardCap(maxFrameBytes)
+    // Past the high-water mark the peer's bytes are not read until ours drain (TCP
+    // backpressure on a peer that asks faster than it reads the answers), for at most
+    // MAX_READ_PAUSE: two nodes that each wait for the other to read would otherwise
+    // wait forever, and a peer that never reads is closed at the hard cap instead.
+    let running = false
+    const pauses = yield* FiberSet.make()
+    const runtime = yield* Effect.runtime<never>()
+    let paused = false
+    // Which pause a timer belongs to: a timer of an earlier pause must not end a later one early.
+    let pause = 0
+    const resumeReading = () => {
+      if (!paused) return
+      paused = false
+      if (ended === undefined) socket.resume()
+    }
+    const pauseReading = () => {
+      if (paused || ended !== undefined || !running) return
+      paused = true
+      socket.pause()
+      const mine = ++pause
+      const timer = Effect.sync(() => mine === pause && resumeReading()).pipe(Effect.delay(MAX_READ_PAUSE))
+      FiberSet.unsafeAdd(pauses, Runtime.runFork(runtime, timer))
+    }
     const outbox = new Outbox(
       {
         write: (frames) => socket.write(encodeFrames(frames)),
@@ -43,7 +73,11 @@ export const make = (
       },
       OUTBOX_HIGH_WATER_BYTES,
       hardCap,
-      { onOverflow: (bytes) => abort(`${SLOW_CONSUMER}: ${bytes} bytes queued, over ${hardCap}`) }
+      {
+        onOverflow: (bytes) => abort(`${SLOW_CONSUMER}: ${bytes} bytes queued, over ${hardCap}`),
+        onHighWater: pauseReading,
+        onDrained: resumeReading
+      }
     )
     socket.on("drain", () => outbox.resume())
     socket.on("error", (error) => {
@@ -76,7 +110,6 @@ export const make = (
     yield* Effect.addFinalizer(() => Effect.sync(() => closeLocal("connection scope closed")))
 
     const decoder = new FrameDecoder(maxFrameBytes)
-    let running = false
     const connection: Connection = {
       remoteAddress,
       secured,
