@@ -76,6 +76,16 @@ describe("gossip from a hostile peer", () => {
       expect(a.down.filter((d) => d.nodeId === x.id)).toEqual([])
     }))
 
+  it.scopedLive("knows no more peers than maxKnownPeers says", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { cookie: undefined, maxKnownPeers: 10 })
+      const sink = yield* counting("127.0.0.1")
+      yield* gossip(a.port, Array.from({ length: 50 }, (_, i) => `m${i}@127.0.0.1:${sink.port}`))
+      expect(yield* eventually(() => sink.count() >= 9)).toBe(true)
+      // The gossiper itself is one of the ten.
+      expect(internalsOf(a.cluster).membership.knownPeerCount()).toBe(10)
+    }))
+
   it.scopedLive("dials only inside allowedHosts", () =>
     Effect.gen(function*() {
       const a = yield* startNode("a", { cookie: undefined, allowedHosts: ["127.0.0.2/32"] })

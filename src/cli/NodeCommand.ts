@@ -102,6 +102,11 @@ const reconnectBackoffMax = setting(
   "Longest redial delay, default \"10 seconds\""
 )
 
+const maxKnownPeers = setting(
+  Options.integer("max-known-peers"),
+  env.maxKnownPeers,
+  "Peers this node may know before gossip adds no more, default 1000"
+)
 const allowedHosts = setting(
   Options.text("allowed-hosts"),
   env.allowedHosts,
@@ -129,6 +134,7 @@ const settingFlags = {
   forgetAfter,
   mailboxLimit,
   maxProcessesPerPeer,
+  maxKnownPeers,
   resolveGossipedNames
 }
 

@@ -10,6 +10,7 @@ import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
 import { NodeId } from "../NodeId.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
 import { HostRule } from "./internal/gossipPolicy.js"
+import { MAX_KNOWN_PEERS } from "./internal/peer.js"
 
 /** What a user passes to `Cluster.layer`. Only `nodeName` is required. */
 export interface ClusterConfig {
@@ -41,6 +42,8 @@ export interface ClusterConfig {
   readonly mailboxLimit?: number | undefined
   /** Processes one other node may have running here (spawned through it); past it a spawn fails with `SpawnQuotaError`. Default 262,144. */
   readonly maxProcessesPerPeer?: number | undefined
+  /** Peers this node may know (connected, dialing, remembered as down) before gossip adds no more. Default 1,000. */
+  readonly maxKnownPeers?: number | undefined
   /**
    * Hosts that gossip may make this node dial: CIDRs (`10.0.0.0/8`, `fd00::/8`),
    * addresses, host names, `*.domain`. Default: any. Seeds and nodes that dialed in are
@@ -76,6 +79,7 @@ export interface ResolvedConfig {
   readonly forgetAfter: Duration.Duration
   readonly mailboxLimit: number
   readonly maxProcessesPerPeer: number
+  readonly maxKnownPeers: number
   readonly allowedHosts: ReadonlyArray<string> | undefined
   readonly resolveGossipedNames: boolean
   readonly onNameConflict: ConflictStrategy
@@ -105,7 +109,12 @@ export const defaults = {
    * Erlang's default process limit for a whole node (`+P` 262,144): no peer gets more
    * than that. About 130 MB of idle processes, far below what exhausts a node.
    */
-  maxProcessesPerPeer: 262_144
+  maxProcessesPerPeer: 262_144,
+  /**
+   * A full mesh of 1,000 nodes is far past what one heartbeat per peer per second suits;
+   * the cap stops one hostile gossip frame from making the node dial thousands of addresses.
+   */
+  maxKnownPeers: MAX_KNOWN_PEERS
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
@@ -199,6 +208,10 @@ export const resolve = (
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > 0xffff_ffff) {
       return yield* fail("maxFrameBytes", `must be an integer in ${MIN_FRAME_BYTES}..4294967295, got ${maxFrameBytes}`)
     }
+    const maxKnownPeers = config.maxKnownPeers ?? defaults.maxKnownPeers
+    if (!Number.isInteger(maxKnownPeers) || maxKnownPeers < 1) {
+      return yield* fail("maxKnownPeers", `must be a positive integer, got ${maxKnownPeers}`)
+    }
     if (config.allowedHosts !== undefined) {
       const rule = HostRule.parse(config.allowedHosts)
       if (typeof rule === "string") return yield* fail("allowedHosts", rule)
@@ -218,6 +231,7 @@ export const resolve = (
       forgetAfter: yield* duration("forgetAfter", config.forgetAfter ?? defaults.forgetAfter),
       mailboxLimit,
       maxProcessesPerPeer,
+      maxKnownPeers,
       allowedHosts: config.allowedHosts,
       resolveGossipedNames: config.resolveGossipedNames ?? false,
       onNameConflict: config.onNameConflict ?? "stop"
@@ -244,6 +258,7 @@ export const envNames = {
   forgetAfter: "NOEX_FORGET_AFTER",
   mailboxLimit: "NOEX_MAILBOX_LIMIT",
   maxProcessesPerPeer: "NOEX_MAX_PROCESSES_PER_PEER",
+  maxKnownPeers: "NOEX_MAX_KNOWN_PEERS",
   allowedHosts: "NOEX_ALLOWED_HOSTS",
   resolveGossipedNames: "NOEX_RESOLVE_GOSSIPED_NAMES"
 } as const
@@ -269,6 +284,7 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   forgetAfter: Config.option(Config.duration(envNames.forgetAfter)),
   mailboxLimit: Config.option(Config.integer(envNames.mailboxLimit)),
   maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer)),
+  maxKnownPeers: Config.option(Config.integer(envNames.maxKnownPeers)),
   allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
   resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames))
 }).pipe(

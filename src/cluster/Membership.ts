@@ -106,6 +106,7 @@ export class Membership {
     this.startedAt = deps.now()
     const rule = deps.config.allowedHosts === undefined ? undefined : HostRule.parse(deps.config.allowedHosts)
     this.policy = new GossipPolicy(
+      deps.config.maxKnownPeers,
       // Validated with the configuration: a string here cannot happen.
       typeof rule === "string" ? undefined : rule,
       deps.config.resolveGossipedNames,

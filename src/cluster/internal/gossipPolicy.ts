@@ -9,7 +9,6 @@ import { Duration, Effect } from "effect"
 import * as net from "node:net"
 import { validateParts } from "../../internal/nodeIdFormat.js"
 import { NodeId } from "../../NodeId.js"
-import { MAX_KNOWN_PEERS } from "./peer.js"
 
 /**
  * Dials started per second once the burst is spent. 100/s: a node joining a cluster of
@@ -91,6 +90,8 @@ export class GossipPolicy {
   private refilledAt: number
 
   constructor(
+    /** Peers this node may know before gossip adds no more (`maxKnownPeers`). */
+    private readonly maxKnownPeers: number,
     private readonly rule: HostRule | undefined,
     /** Host names in gossip are dialed (resolved) only when this is set or the rule names them. */
     private readonly resolveNames: boolean,
@@ -103,7 +104,7 @@ export class GossipPolicy {
 
   /** Why a member named by gossip is not to be dialed, or `undefined`. */
   refusal(nodeId: NodeId, known: boolean, knownCount: number): Refusal | undefined {
-    if (!known && knownCount >= MAX_KNOWN_PEERS) return "cap"
+    if (!known && knownCount >= this.maxKnownPeers) return "cap"
     const host = NodeId.components(nodeId).host
     if (this.rule !== undefined && !this.rule.allows(host)) return "notAllowed"
     if (this.transportResolves && !this.resolveNames && !isIpLiteral(host) && this.rule?.namesHost(host) !== true) {
@@ -119,7 +120,7 @@ export class GossipPolicy {
     return Effect.logWarning(messages[refusal]).pipe(
       Effect.annotateLogs({
         member: nodeId,
-        limit: MAX_KNOWN_PEERS,
+        limit: this.maxKnownPeers,
         note: "logged once; later ones are ignored quietly"
       })
     )

@@ -10,8 +10,8 @@ import type * as Link from "../Link.js"
 import type { NodeInfo } from "../NodeEvent.js"
 
 /**
- * Peers this node knows (connected, dialing, or remembered as down) before gossip can add
- * no more. A full mesh of 1,000 nodes is far past what one heartbeat per peer per second
+ * The default of `maxKnownPeers`: peers this node knows (connected, dialing, or remembered
+ * as down) before gossip can add no more. A full mesh of 1,000 nodes is far past what one heartbeat per peer per second
  * suits; the cap is what stops one hostile gossip frame from making the node dial
  * thousands of addresses at once. Seeds are always known.
  */
