@@ -21,7 +21,7 @@ import type {
 } from "../../errors.js"
 import type { ExitReason } from "../../ExitReason.js"
 import { bounded, describe } from "../../internal/handler.js"
-import type { PendingStart, ProcessTable } from "../../internal/process.js"
+import type { ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
@@ -30,6 +30,7 @@ import type { MessageOf } from "../../wire/Protocol.js"
 import { REPORTED } from "../Link.js"
 import type { Link } from "../Link.js"
 import type { NodeMetrics } from "./metrics.js"
+import { ServedSpawn } from "./servedSpawn.js"
 
 /** Options of a spawn, with defaults applied. */
 export interface SpawnRequest {
@@ -470,53 +471,5 @@ export class Serving {
   /** @internal The spawn error for a failed local start. */
   startFailed(behaviorName: string, exit: Exit.Failure<ServerRef, GenServerInitError | NameAlreadyRegisteredError>) {
     return this.spawnError(behaviorName, Option.getOrThrow(Cause.failureOption(exit.cause)))
-  }
-}
-
-/** One spawn served by {@link Serving.spawnHere}: in `init`, registering its global name, or finished. */
-class ServedSpawn implements SpawnTask {
-  finished = false
-  cancelled = false
-  starting: PendingStart | undefined = undefined
-
-  constructor(
-    private readonly serving: Serving,
-    readonly behaviorName: string,
-    private readonly globalName: string | undefined,
-    private readonly global: GlobalNames | undefined,
-    private readonly done: (exit: Exit.Exit<SpawnResult, LocalSpawnError>) => void
-  ) {}
-
-  started(exit: Exit.Exit<ServerRef, GenServerInitError | NameAlreadyRegisteredError>): void {
-    this.starting = undefined
-    if (Exit.isFailure(exit)) {
-      this.releaseGlobalName()
-      return this.finish(Exit.fail(this.serving.startFailed(this.behaviorName, exit)))
-    }
-    const ref = exit.value
-    if (this.global === undefined || this.globalName === undefined) {
-      return this.finish(Exit.succeed({ serverId: ref.id, nodeId: ref.nodeId }))
-    }
-    this.serving.registerGlobally(this, this.global, this.globalName, ref)
-  }
-
-  finish(exit: Exit.Exit<SpawnResult, LocalSpawnError>): void {
-    this.finished = true
-    if (!this.cancelled) this.done(exit)
-  }
-
-  cancel(): void {
-    if (this.cancelled || this.finished) return
-    this.cancelled = true
-    // Still in `init`: give it up. Registering its global name: stopped once that ends.
-    if (this.starting !== undefined) {
-      this.starting.cancel()
-      this.starting = undefined
-      this.releaseGlobalName()
-    }
-  }
-
-  private releaseGlobalName(): void {
-    if (this.globalName !== undefined) this.serving.startingGlobal.delete(this.globalName)
   }
 }
