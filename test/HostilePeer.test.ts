@@ -5,8 +5,9 @@
  * Real nodes on 127.0.0.1.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, Effect, FastCheck as fc } from "effect"
+import { Arbitrary, Effect, FastCheck as fc, Metric, Schedule } from "effect"
 import { Redacted } from "effect"
+import { mailboxDrops } from "../src/internal/mailbox.js"
 import { GenServer, GlobalRegistry, RemoteCall } from "../src/node.js"
 import type { NodeId, ServerRef } from "../src/node.js"
 import { makeCodec } from "../src/wire/Codec.js"
@@ -58,7 +59,70 @@ const hostileMessage: fc.Arbitrary<WireMessage> = Arbitrary.make(Protocol.WireMe
     : message
 )
 
+/** Counts casts slowly: a flood piles up in its mailbox. */
+const sluggish = GenServer.behavior({
+  init: () => 0,
+  handleCall: (_: "get", n: number) => [n, n] as const,
+  handleCast: (_: unknown, n: number) => Effect.as(Effect.sleep("10 millis"), n + 1)
+})
+
+/** A call to nobody sent after everything else: once answered (or the link closed), the node has read it all. */
+const drained = (peer: RawPeer, probe: number) =>
+  Effect.promise(async () => {
+    peer.send({ _tag: "Call", callId: probe, serverId: "nobody", timeoutMs: 5000, payload: codec.encode(0) })
+    for (let m = await peer.next(); m !== undefined; m = await peer.next()) {
+      if (m._tag === "CallFailed" && m.callId === probe) return
+    }
+  })
+
 describe("a hostile authenticated peer", () => {
+  it.scopedLive("a poisoned registry seq is dropped, not propagated, and the link stays", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a")
+      const x = yield* startNode("x", { seeds: [a.id] })
+      expect(yield* eventually(() => a.up.includes(x.id))).toBe(true)
+      const poisoner = yield* joined(a.port, "poisoner")
+      poisoner.send({
+        _tag: "RegistryRegister",
+        entry: {
+          name: "poison",
+          serverId: "p.1",
+          nodeId: "poisoner@127.0.0.1:9" as NodeId,
+          incarnation: "1111111111111111",
+          seq: 2 ** 53 - 1
+        }
+      })
+      yield* drained(poisoner, 1)
+      expect(poisoner.closed()).toBe(false)
+      expect((yield* a.run(GlobalRegistry.whereis("poison")))._tag).toBe("None")
+      // The clocks still work: a name registered now replicates to x.
+      yield* a.run(GlobalRegistry.register("after", yield* a.run(GenServer.start(slow))))
+      yield* x.run(GlobalRegistry.whereis("after")).pipe(
+        Effect.repeat({ until: (found) => found._tag === "Some", schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("10 seconds")
+      )
+      expect((yield* x.run(GlobalRegistry.whereis("poison")))._tag).toBe("None")
+      expect(a.down).toEqual([])
+    }))
+
+  it.scopedLive("a cast flood to a slow process is bounded by the mailbox limit; drops are counted", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { mailboxLimit: 100 })
+      const ref = yield* a.run(GenServer.start(sluggish))
+      const flooder = yield* joined(a.port, "flooder")
+      const casts = 5000
+      for (let i = 0; i < casts; i++) flooder.send({ _tag: "Cast", serverId: ref.id, payload: codec.encode(i) })
+      yield* drained(flooder, 1)
+      const dropped = (yield* Metric.value(mailboxDrops(a.id))).count
+      // The mailbox is still full of the flood: ask until there is room.
+      const handled = yield* a.run(GenServer.call<number>(ref, "get", { timeout: "30 seconds" })).pipe(
+        Effect.retry({ while: (e) => e._tag === "MailboxFullError", schedule: Schedule.spaced("50 millis") })
+      )
+      expect(handled + dropped).toBe(casts)
+      expect(handled).toBeLessThan(1000)
+      expect(flooder.closed()).toBe(false)
+    }))
+
   it.scopedLive("cannot answer another node's call: a forged Reply is ignored and the real one arrives", () =>
     Effect.gen(function*() {
       const a = yield* startNode("a")
