@@ -8,6 +8,8 @@ import { ClusterConfigError } from "../errors.js"
 import type { ConflictStrategy } from "../GlobalRegistry.js"
 import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
 import { NodeId } from "../NodeId.js"
+import { MAX_READ_PAUSE } from "../transport/Transport.js"
+import type { ConnectionOptions } from "../transport/Transport.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../wire/Frame.js"
 import { HostRule } from "./internal/gossipPolicy.js"
 import { MAX_KNOWN_PEERS } from "./internal/peer.js"
@@ -325,3 +327,13 @@ export const fromEnv: Config.Config<ClusterConfig> = Config.all([
   Config.string(envNames.nodeName),
   settingsFromEnv
 ]).pipe(Config.map(([nodeName, settings]): ClusterConfig => ({ ...settings, nodeName })))
+
+/**
+ * What this node's connections are opened with: its frame limit, and a read pause no
+ * longer than one heartbeat interval (nor `MAX_READ_PAUSE`), so a peer whose bytes wait
+ * behind a pause never looks silent to the failure detector or the new-incarnation rule.
+ */
+export const connectionOptions = (config: ResolvedConfig): ConnectionOptions => ({
+  maxFrameBytes: config.maxFrameBytes,
+  readPause: Duration.min(config.heartbeatInterval, MAX_READ_PAUSE)
+})

@@ -24,6 +24,7 @@ import type { Address, CloseInfo, Connection, Listener, Service as TransportServ
 import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
 import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
+import { boundedDial } from "./internal/dial.js"
 import type { Dispatch, Handlers } from "./internal/dispatch.js"
 import { GossipPolicy, HostRule } from "./internal/gossipPolicy.js"
 import type { NodeMetrics } from "./internal/metrics.js"
@@ -278,9 +279,7 @@ export class Membership {
         const outcome = yield* Effect.either(
           Effect.scoped(
             Effect.gen(this, function*() {
-              const connection = yield* this.transport.dial(this.address(peer.nodeId), {
-                maxFrameBytes: this.config.maxFrameBytes
-              })
+              const connection = yield* boundedDial(this.transport, this.address(peer.nodeId), this.config)
               const link = yield* Link.establish(connection, this.handshakeConfig(peer.nodeId))
               peer.attempting = false
               failures = 0

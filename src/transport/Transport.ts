@@ -4,7 +4,7 @@
  * only to this interface; `TcpTransport` (in `noex-effect/node`) implements it over
  * TCP and `MemoryTransport` over an in-process network for deterministic tests.
  */
-import { Context, Effect, Schema } from "effect"
+import { Context, Duration, Effect, Schema } from "effect"
 import type { Scope } from "effect"
 
 /**
@@ -122,6 +122,12 @@ export interface Listener {
 export interface ConnectionOptions {
   /** Largest frame accepted or sent; checked from the length prefix before any allocation. */
   readonly maxFrameBytes: number
+  /**
+   * The longest a connection may stop reading its peer while its own answers to it pile
+   * up (default `MAX_READ_PAUSE`, 1 s). The cluster keeps it within its heartbeat
+   * interval, so a pause never looks like a silent peer.
+   */
+  readonly readPause?: Duration.Duration | undefined
 }
 
 /** How a node reaches other nodes. */
@@ -179,6 +185,14 @@ export const OUTBOX_HARD_CAP_BYTES = 4 * OUTBOX_HIGH_WATER_BYTES
  */
 export const outboxHardCap = (maxFrameBytes: number): number =>
   Math.max(OUTBOX_HARD_CAP_BYTES, OUTBOX_HIGH_WATER_BYTES + 4 * maxFrameBytes)
+
+/**
+ * The longest a connection stops reading its peer because its own answers to that peer
+ * pile up, unless told a shorter one. One second: long enough for a burst of answers to
+ * drain; the cluster lowers it to its heartbeat interval, since the peer's heartbeats wait
+ * behind the pause and must not look like silence.
+ */
+export const MAX_READ_PAUSE = Duration.seconds(1)
 
 /** The start of the close reason of a connection closed as a slow consumer. */
 export const SLOW_CONSUMER = "slow consumer"

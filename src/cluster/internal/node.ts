@@ -81,7 +81,7 @@ export const make = (
     )
     const listener = yield* transport.listen(
       { host: resolved.host, port: resolved.port, name: resolved.nodeName },
-      { maxFrameBytes: resolved.maxFrameBytes }
+      ClusterConfigModule.connectionOptions(resolved)
     )
     const nodeId = NodeId.make(resolved.nodeName, resolved.advertiseHost, listener.address.port)
     const incarnation = randomHex(8)

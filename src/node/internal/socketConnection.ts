@@ -10,21 +10,15 @@ import type { Scope } from "effect"
 import type * as net from "node:net"
 import { Outbox } from "../../internal/outbox.js"
 import type { CloseInfo, Connection, Secured } from "../../transport/Transport.js"
-import { OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER } from "../../transport/Transport.js"
+import { MAX_READ_PAUSE, OUTBOX_HIGH_WATER_BYTES, outboxHardCap, SLOW_CONSUMER } from "../../transport/Transport.js"
 import { encodeFrames, FrameDecoder } from "../../wire/Frame.js"
-
-/**
- * The longest a connection stops reading its peer because its own answers to that peer
- * pile up. One second: far below the failure detector's five intervals (the peer's
- * heartbeats wait behind the pause), long enough for a burst of answers to drain.
- */
-export const MAX_READ_PAUSE = Duration.seconds(1)
 
 /** Wraps a connected socket; the socket is destroyed when the scope closes. */
 export const make = (
   socket: net.Socket,
   maxFrameBytes: number,
-  secured?: Secured | undefined
+  secured?: Secured | undefined,
+  readPause: Duration.Duration = MAX_READ_PAUSE
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
     socket.setNoDelay(true)
@@ -45,7 +39,7 @@ export const make = (
     const hardCap = outboxHardCap(maxFrameBytes)
     // Past the high-water mark the peer's bytes are not read until ours drain (TCP
     // backpressure on a peer that asks faster than it reads the answers), for at most
-    // MAX_READ_PAUSE: two nodes that each wait for the other to read would otherwise
+    // `readPause`: two nodes that each wait for the other to read would otherwise
     // wait forever, and a peer that never reads is closed at the hard cap instead.
     let running = false
     const pauses = yield* FiberSet.make()
@@ -63,7 +57,7 @@ export const make = (
       paused = true
       socket.pause()
       const mine = ++pause
-      const timer = Effect.sync(() => mine === pause && resumeReading()).pipe(Effect.delay(MAX_READ_PAUSE))
+      const timer = Effect.sync(() => mine === pause && resumeReading()).pipe(Effect.delay(readPause))
       FiberSet.unsafeAdd(pauses, Runtime.runFork(runtime, timer))
     }
     const outbox = new Outbox(

@@ -89,7 +89,14 @@ const listenWith = (kind: SocketKind): Service["listen"] => (address, options) =
           accept = (socket) => {
             const secured = checked(kind, socket)
             if (typeof secured === "string") return void socket.destroy()
-            run(Effect.scoped(Effect.flatMap(SocketConnection.make(socket, options.maxFrameBytes, secured), handler)))
+            run(
+              Effect.scoped(
+                Effect.flatMap(
+                  SocketConnection.make(socket, options.maxFrameBytes, secured, options.readPause),
+                  handler
+                )
+              )
+            )
           }
           for (const socket of parked.splice(0)) accept(socket)
           yield* Effect.addFinalizer(() =>
@@ -105,38 +112,44 @@ const listenWith = (kind: SocketKind): Service["listen"] => (address, options) =
     return listener
   })
 
-const dialWith = (kind: SocketKind): Service["dial"] => (address, options) =>
-  Effect.acquireRelease(
-    Effect.async<{ socket: net.Socket; secured: Secured | undefined }, TransportError>((resume) => {
-      const socket = kind.connect(NodeId.dialHost(address.host), address.port)
-      // Past the TCP connect, a failure is the TLS handshake's: the peer is there, the trust is not.
-      let reached = false
-      if (kind.connectedEvent !== "connect") socket.once("connect", () => void (reached = true))
-      const failed = (message: string) => {
-        socket.destroy()
-        resume(
-          Effect.fail(
-            new TransportError({ reason: reached ? "Authenticate" : "Dial", address: show(address), message })
-          )
+const dialWith = (kind: SocketKind): Service["dial"] => (address, options) => {
+  const connect = Effect.async<{ socket: net.Socket; secured: Secured | undefined }, TransportError>((resume) => {
+    const socket = kind.connect(NodeId.dialHost(address.host), address.port)
+    // Past the TCP connect, a failure is the TLS handshake's: the peer is there, the trust is not.
+    let reached = false
+    if (kind.connectedEvent !== "connect") socket.once("connect", () => void (reached = true))
+    const failed = (message: string) => {
+      socket.destroy()
+      resume(
+        Effect.fail(
+          new TransportError({ reason: reached ? "Authenticate" : "Dial", address: show(address), message })
         )
-      }
-      const onError = (error: Error) => failed(error.message)
-      socket.once("error", onError)
-      socket.once(kind.connectedEvent, () => {
-        socket.off("error", onError)
-        // Errors after connect are reported through the connection's close reason.
-        socket.on("error", () => {})
-        const secured = checked(kind, socket)
-        reached = true
-        if (typeof secured === "string") return failed(secured)
-        resume(Effect.succeed({ socket, secured }))
-      })
-      return Effect.sync(() => socket.destroy())
-    }),
-    ({ socket }) => Effect.sync(() => socket.destroySoon())
-  ).pipe(Effect.flatMap(({ secured, socket }): Effect.Effect<Connection, never, any> =>
-    SocketConnection.make(socket, options.maxFrameBytes, secured)
-  ))
+      )
+    }
+    const onError = (error: Error) => failed(error.message)
+    socket.once("error", onError)
+    socket.once(kind.connectedEvent, () => {
+      socket.off("error", onError)
+      // Errors after connect are reported through the connection's close reason.
+      socket.on("error", () => {})
+      const secured = checked(kind, socket)
+      reached = true
+      if (typeof secured === "string") return failed(secured)
+      resume(Effect.succeed({ socket, secured }))
+    })
+    // Interrupted (the caller's deadline, the node closing) before it is ready: the socket goes.
+    return Effect.sync(() => socket.destroy())
+  })
+  // The wait is interruptible (a peer that accepts TCP and never finishes TLS must not hold
+  // the dial, nor the node's shutdown); once connected, the socket belongs to the scope.
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.tap(restore(connect), ({ socket }) => Effect.addFinalizer(() => Effect.sync(() => socket.destroySoon())))
+  ).pipe(
+    Effect.flatMap(({ secured, socket }): Effect.Effect<Connection, never, any> =>
+      SocketConnection.make(socket, options.maxFrameBytes, secured, options.readPause)
+    )
+  )
+}
 
 /** A transport service over sockets of `kind`. */
 export const make = (kind: SocketKind): Service => ({
