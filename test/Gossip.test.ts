@@ -97,6 +97,24 @@ describe("gossip from a hostile peer", () => {
       expect(outside.count()).toBe(0)
     }))
 
+  it.scopedLive("does not redial, outside allowedHosts, a peer that dialed in and left", () =>
+    Effect.gen(function*() {
+      const a = yield* startNode("a", { cookie: undefined, allowedHosts: ["127.0.0.2/32"] })
+      const outside = yield* counting("127.0.0.1")
+      const inside = yield* counting("127.0.0.2")
+      for (const nodeId of [`out@127.0.0.1:${outside.port}`, `in@127.0.0.2:${inside.port}`]) {
+        const peer = yield* Effect.promise(() => connectRaw(a.port))
+        expect(
+          (yield* Effect.promise(() => join(peer, { nodeId: nodeId as NodeId, incarnation: "3333333333333333" })))
+            ?._tag
+        ).toBe("Welcome")
+        peer.close()
+      }
+      // Both left at once: by the time the allowed one is redialed, the other would have been.
+      expect(yield* eventually(() => inside.count() >= 2)).toBe(true)
+      expect(outside.count()).toBe(0)
+    }))
+
   it.scopedLive("dials a member named by host name only when told to resolve names", () =>
     Effect.gen(function*() {
       const byName = yield* counting("127.0.0.1")

@@ -112,10 +112,11 @@ const allowedHosts = setting(
   env.allowedHosts,
   "Comma-separated CIDRs, addresses, names or *.domain that gossip may make this node dial, default any"
 )
+// A choice, not a boolean flag: an absent boolean flag reads as `false` and would hide the variable.
 const resolveGossipedNames = setting(
-  Options.boolean("resolve-gossiped-names", { ifPresent: true }),
+  Options.choice("resolve-gossiped-names", ["true", "false"]).pipe(Options.map((value) => value === "true")),
   env.resolveGossipedNames,
-  "Dial members gossip names by host name (resolving them), default false"
+  "true: dial members gossip names by host name (resolving them), default false"
 )
 
 const settingFlags = {

@@ -260,8 +260,6 @@ export class Membership {
       let lastRefusal: string | undefined
       for (;;) {
         if (this.closing || peer.link !== undefined) return
-        yield* this.policy.permit
-        if (this.closing || peer.link !== undefined) return
         if (
           peer.downSince !== undefined && !peer.seed &&
           this.now() - peer.downSince >= forgetAfterMs(peer, this.config.forgetAfter)
@@ -275,6 +273,12 @@ export class Membership {
           yield* Effect.sleep(yield* redialDelay(this.config.reconnectBackoff, 0))
           continue
         }
+        // Only gossip vouches for a node never reached: its dials are paced, others' are not.
+        if (!peer.seed && peer.incarnation === undefined && !(yield* this.policy.permit)) {
+          yield* Effect.sleep(yield* redialDelay(this.config.reconnectBackoff, ++failures))
+          continue
+        }
+        if (this.closing || peer.link !== undefined) return
         peer.attempting = true
         const outcome = yield* Effect.either(
           Effect.scoped(
@@ -360,7 +364,10 @@ export class Membership {
       return Effect.zipRight(
         this.emitDown(peer.nodeId, reason),
         Effect.sync(() => {
-          if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
+          // A peer that dialed in named its own address: redialing it obeys the same host
+          // rules as gossip, or it could point this node anywhere.
+          const mayRedial = peer.seed || this.policy.refusal(peer.nodeId, true, 0) === undefined
+          if (!this.closing && (!peer.goodbye || peer.seed) && mayRedial) this.ensureDialer(peer)
         })
       )
     })
@@ -417,9 +424,10 @@ export class Membership {
     }
     const peer = known ?? this.peer(nodeId)
     if (peer.link !== undefined) return
-    // Someone sees it alive: (re)start the forgetting clock, so a node we can never
-    // reach is not dialed forever (a later gossip brings it back while it lives).
-    peer.downSince = this.now()
+    // Someone sees it alive: (re)start the forgetting clock of a node we reached before. One
+    // never reached keeps the clock of when it was first named, so a peer that keeps naming
+    // it cannot keep it dialed (once forgotten, a later gossip brings it back for another round).
+    if (peer.incarnation !== undefined || peer.downSince === undefined) peer.downSince = this.now()
     this.ensureDialer(peer)
   }
 

@@ -32,7 +32,7 @@ const messages: Record<Refusal, string> = {
 
 const validHost = (host: string) => validateParts("x", host, 1) === undefined
 
-const unbracket = (host: string) => host.startsWith("[") ? host.slice(1, -1) : host
+const unbracket = (host: string) => host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host
 
 /** Whether `host` is an IP address rather than a name to resolve. */
 export const isIpLiteral = (host: string): boolean => net.isIP(unbracket(host)) !== 0
@@ -127,16 +127,20 @@ export class GossipPolicy {
   }
 
   /**
-   * Waits for this dial's turn: a token bucket of {@link DIAL_BURST} refilled at
+   * Waits for the turn of a dial to a member only gossip vouches for (seeds and nodes this
+   * node has reached dial freely): a token bucket of {@link DIAL_BURST} refilled at
    * {@link DIALS_PER_SECOND}, on the Clock (so TestClock paces it). A dial past the burst
-   * reserves the next free slot and sleeps until it.
+   * reserves the next free slot and sleeps until it; with a burst's worth already waiting,
+   * it gets no turn (`false`: the dial counts as failed and backs off), so the wait stays
+   * under a second however much a peer gossips.
    */
-  readonly permit: Effect.Effect<void> = Effect.suspend(() => {
+  readonly permit: Effect.Effect<boolean> = Effect.suspend(() => {
     const now = this.now()
     this.tokens = Math.min(DIAL_BURST, this.tokens + ((now - this.refilledAt) * DIALS_PER_SECOND) / 1000)
     this.refilledAt = now
+    if (this.tokens <= 1 - DIAL_BURST) return Effect.succeed(false)
     this.tokens -= 1
-    if (this.tokens >= 0) return Effect.void
-    return Effect.sleep(Duration.millis((-this.tokens * 1000) / DIALS_PER_SECOND))
+    if (this.tokens >= 0) return Effect.succeed(true)
+    return Effect.as(Effect.sleep(Duration.millis((-this.tokens * 1000) / DIALS_PER_SECOND)), true)
   })
 }
