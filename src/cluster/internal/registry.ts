@@ -87,6 +87,11 @@ export class Replica {
   private clock = 0
   /** Names listed so far by a peer's `RegistrySync` that has more frames to come. */
   private readonly syncing = new Map<NodeId, Set<string>>()
+  /**
+   * Conflicts this node resolved itself against a peer's process (`name|serverId` of the
+   * loser, by the loser's node): the loser's `RegistryUnregister` then reports nothing new.
+   */
+  private readonly resolved = new Map<NodeId, Set<string>>()
 
   private readonly self: NodeId
   private readonly incarnation: string
@@ -292,6 +297,7 @@ export class Replica {
 
   private dropNode(nodeId: NodeId): void {
     this.syncing.delete(nodeId)
+    this.resolved.delete(nodeId)
     for (const entry of Array.from(this.entries.values())) {
       if (entry.nodeId !== nodeId) continue
       this.entries.delete(entry.name)
@@ -326,9 +332,23 @@ export class Replica {
     },
     RegistryUnregister: (from, _link, message) => {
       const entry = this.entries.get(message.name)
+      const winner = message.winner
+      if (winner !== undefined && entry?.nodeId === winner.nodeId && entry.serverId === winner.serverId) {
+        // The loser gave the name up for the entry held here. If this node never saw the
+        // losing entry (the loser resolved the conflict before it told us of it), this is
+        // where it learns of the conflict: every node reports it once.
+        if (!this.resolved.get(from)?.delete(`${message.name}|${message.serverId}`)) {
+          this.publish({
+            _tag: "ConflictResolved",
+            name: message.name,
+            winner: refOf(entry),
+            loser: { id: message.serverId, nodeId: from }
+          })
+        }
+        return
+      }
       if (entry === undefined || entry.nodeId !== from || entry.serverId !== message.serverId) return
       this.entries.delete(message.name)
-      const winner = message.winner
       this.publish(
         winner === undefined
           ? { _tag: "Unregistered", name: entry.name, ref: refOf(entry) }
@@ -398,7 +418,10 @@ export class Replica {
     const loser = winner === current ? entry : current
     this.entries.set(entry.name, winner)
     this.publish({ _tag: "ConflictResolved", name: entry.name, winner: refOf(winner), loser: refOf(loser) })
-    if (loser.nodeId === this.self) this.lose(loser, winner)
+    if (loser.nodeId === this.self) return this.lose(loser, winner)
+    let reported = this.resolved.get(loser.nodeId)
+    if (reported === undefined) this.resolved.set(loser.nodeId, reported = new Set())
+    reported.add(`${loser.name}|${loser.serverId}`)
   }
 
   /** This node owns the losing process: unregister it everywhere, then apply the strategy. */
