@@ -1,0 +1,206 @@
+/**
+ * What users run, measured: the *built* package (dist/, built first) driven through its
+ * public exports by plain Node programs (bench/user/: a ManagedRuntime, RemoteCall.call in
+ * Effect.gen loops), two OS processes on 127.0.0.1; beside it in the same run a strict raw
+ * node:net ping-pong (bench/user/raw.mjs, one write per frame) and, when `erl` is on the
+ * machine, Erlang/OTP's gen_server over distribution (../shared/anchors/erlang-bench).
+ * Three runs; each row prints the median, the spread and the ratios to raw and to Erlang.
+ * Fan-in: 8 client processes on one server node, calls and casts.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+
+const RUNS = 3
+const MEASURE_MS = 2000
+const FAN_IN = 8
+const root = fileURLToPath(new URL("..", import.meta.url))
+const here = (file: string) => fileURLToPath(new URL(`./user/${file}`, import.meta.url))
+const ERLANG = fileURLToPath(new URL("../../shared/anchors/erlang-bench/run.sh", import.meta.url))
+
+type Line = Record<string, number | string>
+
+/** Runs `args` with node and collects its JSON lines; `ready` resolves at the first. */
+const run = (args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+  const lines: Array<Line> = []
+  let first!: (line: Line) => void
+  const ready = new Promise<Line>((resolve) => (first = resolve))
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    if (!text.startsWith("{")) return
+    const line = JSON.parse(text) as Line
+    if (lines.length === 0) first(line)
+    lines.push(line)
+  })
+  const done = new Promise<Array<Line>>((resolve) => child.once("close", () => resolve(lines)))
+  process.once("exit", () => child.kill("SIGKILL"))
+  return { child, ready, done }
+}
+
+const byBench = (lines: ReadonlyArray<Line>) => new Map(lines.map((l) => [String(l.bench), l]))
+
+const ours = async (benches: ReadonlyArray<string>, clients = 1) => {
+  const server = run([here("server.mjs")])
+  const { nodeId } = await server.ready
+  try {
+    const options = (extra: object) => JSON.stringify({ server: nodeId, benches, measureMs: MEASURE_MS, ...extra })
+    return await Promise.all(
+      Array.from(
+        { length: clients },
+        () => run([here("client.mjs"), options(clients > 1 ? { casts: 50_000 } : {})]).done
+      )
+    )
+  } finally {
+    server.child.kill("SIGKILL")
+  }
+}
+
+const raw = async (benches: ReadonlyArray<string>, clients = 1) => {
+  const server = run([here("raw.mjs"), "server"])
+  const { port } = await server.ready
+  try {
+    const options = JSON.stringify({ port, benches, measureMs: MEASURE_MS, casts: clients > 1 ? 50_000 : 200_000 })
+    return await Promise.all(Array.from({ length: clients }, () => run([here("raw.mjs"), "client", options]).done))
+  } finally {
+    server.child.kill("SIGKILL")
+  }
+}
+
+const hasErlang = spawnSync("sh", ["-c", "command -v erl"]).status === 0 && fs.existsSync(ERLANG)
+
+const erlang = () => {
+  const result = spawnSync("bash", [ERLANG], {
+    env: { ...process.env, BENCH_ONLY: "seq,pipe,cast,spawn,spawn_c64,payload,payload_pipe", BENCH_MEASURE_MS: "2000" },
+    encoding: "utf8",
+    timeout: 300_000
+  })
+  const lines = result.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Line)
+  return new Map(lines.map((l) => [String(l.bench), l]))
+}
+
+/** Sums the rates of several clients, averages their CPU per op. */
+const fanIn = (runs: ReadonlyArray<ReadonlyArray<Line>>, bench: string) => {
+  const rows = runs.map((lines) => byBench(lines).get(bench)!).filter((r) => r !== undefined)
+  return {
+    per_sec: rows.reduce((a, r) => a + Number(r.per_sec), 0),
+    cpu_us_per_op: rows.reduce((a, r) => a + Number(r.cpu_us_per_op ?? NaN), 0) / rows.length
+  }
+}
+
+type Figures = Record<string, number>
+
+const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures }> => {
+  const benches = ["seq", "pipe", "payload", "payload_pipe", "cast", "spawn", "spawn_c64"]
+  const [mine] = await ours(benches)
+  const [theirs] = await raw(["seq", "pipe", "payload", "payload_pipe", "cast"])
+  const m = byBench(mine!)
+  const r = byBench(theirs!)
+  const o: Figures = {}
+  const b: Figures = {}
+  for (const bench of benches) {
+    const row = m.get(bench)
+    if (row === undefined) continue
+    o[bench] = Number(row.per_sec)
+    for (const p of ["p50_us", "p99_us", "p999_us", "cpu_us_per_op"]) {
+      if (row[p] !== undefined) o[`${bench} ${p}`] = Number(row[p])
+    }
+    const base = r.get(bench)
+    if (base !== undefined) {
+      b[bench] = Number(base.per_sec)
+      for (const p of ["p50_us", "p99_us", "p999_us", "cpu_us_per_op"]) {
+        if (base[p] !== undefined) b[`${bench} ${p}`] = Number(base[p])
+      }
+    }
+  }
+  o["start_to_nodeup_ms"] = Number(m.get("up")?.start_to_nodeup_ms)
+  const fanCalls = fanIn(await ours(["seq"], FAN_IN), "seq")
+  const fanCasts = fanIn(await ours(["cast"], FAN_IN), "cast")
+  const rawFanCalls = fanIn(await raw(["seq"], FAN_IN), "seq")
+  const rawFanCasts = fanIn(await raw(["cast"], FAN_IN), "cast")
+  o["fanin calls"] = fanCalls.per_sec
+  o["fanin calls cpu_us_per_op"] = fanCalls.cpu_us_per_op
+  o["fanin casts"] = fanCasts.per_sec
+  b["fanin calls"] = rawFanCalls.per_sec
+  b["fanin calls cpu_us_per_op"] = rawFanCalls.cpu_us_per_op
+  b["fanin casts"] = rawFanCasts.per_sec
+  const e: Figures = {}
+  if (hasErlang) {
+    for (const [bench, row] of erlang()) {
+      const rate = row.calls_per_sec ?? row.msgs_per_sec ?? row.spawns_per_sec ?? row.per_sec
+      if (rate !== undefined) e[bench] = Number(rate)
+      if (row.p50_us !== undefined) e[`${bench} p50_us`] = Number(row.p50_us)
+      if (row.p99_us !== undefined) e[`${bench} p99_us`] = Number(row.p99_us)
+    }
+  }
+  return { ours: o, raw: b, erlang: e }
+}
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)]!
+const fmt = (n: number | undefined) => n === undefined || Number.isNaN(n) ? "–" : Math.round(n).toLocaleString("en-US")
+
+const main = async () => {
+  console.log("building dist/ ...")
+  const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+  if (built.status !== 0) throw new Error("build failed")
+  const runs = []
+  for (let i = 0; i < RUNS; i++) {
+    const load = os.loadavg()[0]!.toFixed(2)
+    runs.push({ ...(await oneRun()), load })
+    console.log(`run ${i + 1} done (load average ${load})`)
+  }
+  console.log(`\n== user-shaped: built package, two OS processes; median of ${RUNS} runs [min–max] ==`)
+  console.log(
+    `load averages at the start of each run: ${runs.map((r) => r.load).join(", ")}; erlang: ${
+      hasErlang ? "yes" : "not on this machine"
+    }`
+  )
+  const keys = [
+    "seq",
+    "seq p50_us",
+    "seq p99_us",
+    "seq p999_us",
+    "seq cpu_us_per_op",
+    "pipe",
+    "pipe p99_us",
+    "cast",
+    "spawn",
+    "spawn_c64",
+    "payload",
+    "payload p99_us",
+    "payload_pipe",
+    "fanin calls",
+    "fanin calls cpu_us_per_op",
+    "fanin casts",
+    "start_to_nodeup_ms"
+  ]
+  console.log(
+    `${"figure".padEnd(28)} ${"ours".padStart(10)} ${"[spread]".padStart(20)} ${"raw".padStart(10)} ${
+      "÷ raw".padStart(7)
+    } ${"erlang".padStart(10)} ${"÷ erl".padStart(7)}`
+  )
+  for (const key of keys) {
+    const mine = runs.map((r) => r.ours[key]).filter((v): v is number => v !== undefined && !Number.isNaN(v))
+    if (mine.length === 0) continue
+    const rawValues = runs.map((r) => r.raw[key]).filter((v): v is number => v !== undefined)
+    const erl = runs.map((r) => r.erlang[key]).filter((v): v is number => v !== undefined)
+    const m = median(mine)
+    const rv = rawValues.length > 0 ? median(rawValues) : undefined
+    const ev = erl.length > 0 ? median(erl) : undefined
+    const ratio = (base: number | undefined) => base === undefined ? "–" : `${(m / base).toFixed(2)}x`
+    console.log(
+      `${key.padEnd(28)} ${fmt(m).padStart(10)} ${
+        `[${fmt(Math.min(...mine))}–${fmt(Math.max(...mine))}]`.padStart(20)
+      } ${fmt(rv).padStart(10)} ${ratio(rv).padStart(7)} ${fmt(ev).padStart(10)} ${ratio(ev).padStart(7)}`
+    )
+  }
+  console.log(
+    "(rates per second; *_us latencies and CPU µs per op: lower is better, so their ratios read the other way)"
+  )
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

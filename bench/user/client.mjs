@@ -1,0 +1,98 @@
+// A client of the user-shaped benchmarks, as a user writes one: the *built* package, a
+// ManagedRuntime over Cluster.layer + TcpTransport.layer, RemoteCall.call in Effect.gen
+// loops. Prints one JSON line per benchmark, then {"bench":"done"}.
+//   node bench/user/client.mjs '{"server":"server@127.0.0.1:P","benches":["seq"],"measureMs":3000}'
+// Each line: calls (or msgs) per second, p50/p99/p999 µs, and this process's CPU µs per call.
+import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { BehaviorRegistry, Cluster, RemoteCall, RemoteSpawn, TcpTransport } from "../../dist/node.js"
+
+const startedAt = performance.now() - process.uptime() * 1000
+const options = JSON.parse(process.argv[2])
+const measureMs = options.measureMs ?? 3000
+const warmupMs = options.warmupMs ?? 500
+const runtime = ManagedRuntime.make(
+  Cluster.layer({ nodeName: `client${process.pid}`, port: 0, seeds: [options.server], cookie: options.cookie }).pipe(
+    Layer.provide(BehaviorRegistry.layer({})),
+    Layer.provide(TcpTransport.layer),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+  )
+)
+const emit = (line) => process.stdout.write(JSON.stringify(line) + "\n")
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
+
+/** `conc` loops of `body` for warm-up then `measureMs`; rate, latency percentiles, CPU per op. */
+const timed = (body, conc) =>
+  Effect.gen(function*() {
+    const loop = (ms, record) =>
+      Effect.all(
+        Array.from({ length: conc }, () =>
+          Effect.gen(function*() {
+            const deadline = performance.now() + ms
+            while (performance.now() < deadline) {
+              const t0 = performance.now()
+              yield* body
+              record(performance.now() - t0)
+            }
+          })),
+        { concurrency: "unbounded", discard: true }
+      )
+    yield* loop(warmupMs, () => {})
+    const samples = []
+    const cpu = process.cpuUsage()
+    const t0 = performance.now()
+    yield* loop(measureMs, (ms) => samples.push(ms))
+    const elapsed = performance.now() - t0
+    const used = process.cpuUsage(cpu)
+    const sorted = Float64Array.from(samples).sort()
+    const us = (v) => Math.round(v * 1000)
+    return {
+      per_sec: Math.round(samples.length / (elapsed / 1000)),
+      p50_us: us(percentile(sorted, 50)),
+      p99_us: us(percentile(sorted, 99)),
+      p999_us: us(percentile(sorted, 99.9)),
+      cpu_us_per_op: Math.round((used.user + used.system) / samples.length * 10) / 10
+    }
+  })
+
+const payload = {}
+for (let i = 0; i < 16; i++) {
+  const k = "f" + String(i).padStart(2, "0")
+  payload[k] = (k + "-").padEnd(52, String.fromCharCode(97 + i))
+}
+
+const program = Effect.gen(function*() {
+  const cluster = yield* Cluster.Cluster
+  while (!(yield* cluster.isNodeConnected(options.server))) yield* Effect.sleep("5 millis")
+  emit({ bench: "up", start_to_nodeup_ms: Math.round(performance.now() - startedAt) })
+  const spawned = yield* RemoteSpawn.spawn("counter", options.server)
+  const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
+  const inc = { type: "inc" }
+  const echo = { type: "echo", data: payload }
+  for (const bench of options.benches) {
+    if (bench === "seq") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 1)) })
+    else if (bench === "pipe") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 64)) })
+    else if (bench === "payload") emit({ bench, ...(yield* timed(RemoteCall.call(ref, echo), 1)) })
+    else if (bench === "payload_pipe") emit({ bench, ...(yield* timed(RemoteCall.call(ref, echo), 64)) })
+    else if (bench === "spawn") emit({ bench, ...(yield* timed(RemoteSpawn.spawn("idle", options.server), 1)) })
+    else if (bench === "spawn_c64") emit({ bench, ...(yield* timed(RemoteSpawn.spawn("idle", options.server), 64)) })
+    else if (bench === "cast") {
+      const n = options.casts ?? 200_000
+      const cpu = process.cpuUsage()
+      const t0 = performance.now()
+      for (let i = 0; i < n; i++) yield* RemoteCall.cast(ref, inc)
+      yield* RemoteCall.call(ref, { type: "get" }, { timeout: "60 seconds" })
+      const used = process.cpuUsage(cpu)
+      emit({
+        bench,
+        per_sec: Math.round(n / ((performance.now() - t0) / 1000)),
+        cpu_us_per_op: Math.round((used.user + used.system) / n * 10) / 10
+      })
+    }
+  }
+})
+
+runtime.runPromise(program).then(
+  () => runtime.dispose().then(() => (emit({ bench: "done" }), process.exit(0))),
+  (error) => (console.error(error), process.exit(1))
+)

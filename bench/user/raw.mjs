@@ -1,0 +1,109 @@
+// The raw node:net ceiling of the user-shaped benchmarks: a strict per-message ping-pong,
+// `setNoDelay`, a 4-byte length prefix and one `write()` per frame each way (the server
+// parses frames and answers each with its own write). Frames: kind byte 1 = request,
+// answered with the same payload; 0 = one-way.
+//   node bench/user/raw.mjs server                      -> prints {"port"}
+//   node bench/user/raw.mjs client '{"port":P,"benches":["seq"],"measureMs":3000}'
+import * as net from "node:net"
+
+const frame = (kind, body) => {
+  const out = Buffer.allocUnsafe(5 + body.length)
+  out.writeUInt32BE(body.length + 1, 0)
+  out[4] = kind
+  body.copy(out, 5)
+  return out
+}
+
+/** Calls `onFrame(kind, body)` for each complete frame of the stream. */
+const reader = (onFrame) => {
+  let buffered = Buffer.alloc(0)
+  return (chunk) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    let offset = 0
+    while (buffered.length - offset >= 4) {
+      const length = buffered.readUInt32BE(offset)
+      if (buffered.length - offset - 4 < length) break
+      onFrame(buffered[offset + 4], buffered.subarray(offset + 5, offset + 4 + length))
+      offset += 4 + length
+    }
+    buffered = offset === buffered.length ? Buffer.alloc(0) : buffered.subarray(offset)
+  }
+}
+
+if (process.argv[2] === "server") {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true)
+    socket.on("data", reader((kind, body) => {
+      if (kind === 1) socket.write(frame(1, body))
+    }))
+    socket.on("error", () => {})
+  })
+  server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })))
+} else {
+  const options = JSON.parse(process.argv[3])
+  const measureMs = options.measureMs ?? 3000
+  const warmupMs = options.warmupMs ?? 500
+  const socket = net.connect({ host: "127.0.0.1", port: options.port })
+  await new Promise((resolve) => socket.once("connect", resolve))
+  socket.setNoDelay(true)
+  const waiters = []
+  socket.on("data", reader(() => waiters.shift()()))
+  const request = (bytes) => new Promise((resolve) => (waiters.push(resolve), socket.write(bytes)))
+  const percentile = (s, p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
+  const timed = async (bytes, conc) => {
+    const loop = (ms, record) =>
+      Promise.all(Array.from({ length: conc }, async () => {
+        const deadline = performance.now() + ms
+        while (performance.now() < deadline) {
+          const t0 = performance.now()
+          await request(bytes)
+          record(performance.now() - t0)
+        }
+      }))
+    await loop(warmupMs, () => {})
+    const samples = []
+    const cpu = process.cpuUsage()
+    const t0 = performance.now()
+    await loop(measureMs, (ms) => samples.push(ms))
+    const elapsed = performance.now() - t0
+    const used = process.cpuUsage(cpu)
+    const sorted = Float64Array.from(samples).sort()
+    const us = (v) => Math.round(v * 1000)
+    return {
+      per_sec: Math.round(samples.length / (elapsed / 1000)),
+      p50_us: us(percentile(sorted, 50)),
+      p99_us: us(percentile(sorted, 99)),
+      p999_us: us(percentile(sorted, 99.9)),
+      cpu_us_per_op: Math.round((used.user + used.system) / samples.length * 10) / 10
+    }
+  }
+  const small = frame(1, Buffer.from(JSON.stringify({ type: "inc" })))
+  const data = {}
+  for (let i = 0; i < 16; i++) {
+    const k = "f" + String(i).padStart(2, "0")
+    data[k] = (k + "-").padEnd(52, String.fromCharCode(97 + i))
+  }
+  const kb = frame(1, Buffer.from(JSON.stringify({ type: "echo", data })))
+  const emit = (line) => process.stdout.write(JSON.stringify(line) + "\n")
+  for (const bench of options.benches) {
+    if (bench === "seq") emit({ bench, ...(await timed(small, 1)) })
+    else if (bench === "pipe") emit({ bench, ...(await timed(small, 64)) })
+    else if (bench === "payload") emit({ bench, ...(await timed(kb, 1)) })
+    else if (bench === "payload_pipe") emit({ bench, ...(await timed(kb, 64)) })
+    else if (bench === "cast") {
+      const n = options.casts ?? 200_000
+      const oneWay = frame(0, Buffer.from(JSON.stringify({ type: "inc" })))
+      const t0 = performance.now()
+      for (let i = 0; i < n; i++) {
+        socket.write(oneWay)
+        // Let the socket drain as a producer that respects backpressure would.
+        if (i % 1000 === 999) await new Promise((r) => setImmediate(r))
+      }
+      await request(small)
+      emit({ bench, per_sec: Math.round(n / ((performance.now() - t0) / 1000)) })
+    }
+  }
+  emit({ bench: "done" })
+  socket.destroy()
+  process.exit(0)
+}
