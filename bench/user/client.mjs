@@ -37,7 +37,8 @@ const timed = (body, conc) =>
           })),
         { concurrency: "unbounded", discard: true }
       )
-    yield* loop(warmupMs, () => {})
+    // Several clients measure the same window: each warms up until the common start.
+    yield* loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
     const cpu = process.cpuUsage()
     const t0 = performance.now()
@@ -78,6 +79,11 @@ const program = Effect.gen(function*() {
     else if (bench === "spawn_c64") emit({ bench, ...(yield* timed(RemoteSpawn.spawn("idle", options.server), 64)) })
     else if (bench === "cast") {
       const n = options.casts ?? 200_000
+      // With other clients: warm up on the same casts until the common start.
+      while (options.startAt !== undefined && Date.now() < options.startAt) {
+        for (let i = 0; i < 1000; i++) yield* RemoteCall.cast(ref, inc)
+        yield* RemoteCall.call(ref, { type: "get" }, { timeout: "60 seconds" })
+      }
       const cpu = process.cpuUsage()
       const t0 = performance.now()
       for (let i = 0; i < n; i++) yield* RemoteCall.cast(ref, inc)

@@ -60,7 +60,8 @@ if (process.argv[2] === "server") {
           record(performance.now() - t0)
         }
       }))
-    await loop(warmupMs, () => {})
+    // Several clients measure the same window: each warms up until the common start.
+    await loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
     const cpu = process.cpuUsage()
     const t0 = performance.now()
@@ -93,6 +94,11 @@ if (process.argv[2] === "server") {
     else if (bench === "cast") {
       const n = options.casts ?? 200_000
       const oneWay = frame(0, Buffer.from(JSON.stringify({ type: "inc" })))
+      // With other clients: warm up on the same casts until the common start.
+      while (options.startAt !== undefined && Date.now() < options.startAt) {
+        for (let i = 0; i < 1000; i++) socket.write(oneWay)
+        await request(small)
+      }
       const t0 = performance.now()
       for (let i = 0; i < n; i++) {
         socket.write(oneWay)
