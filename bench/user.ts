@@ -33,20 +33,48 @@ const FAN_IN_WARMUP_MS = 8000
  */
 const fanInOptions = (clients: number) => clients === 1 ? {} : { casts: 50_000, startAt: Date.now() + FAN_IN_WARMUP_MS }
 
-/** Runs `args` with node and collects its JSON lines; `ready` resolves at the first. */
+/** Every child still running, killed however this process ends. */
+const children = new Set<ReturnType<typeof spawn>>()
+const killAll = () => {
+  for (const child of children) child.kill("SIGKILL")
+}
+process.once("exit", killAll)
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => (killAll(), process.exit(130)))
+
+/** A child's phase that takes longer than this is a hang: the bench fails instead of waiting. */
+const PHASE_TIMEOUT_MS = 120_000
+
+/**
+ * Runs `args` with node and collects its JSON lines; `ready` resolves at the first, `done`
+ * with all of them once it exited cleanly (it rejects on a crash, or after PHASE_TIMEOUT_MS).
+ */
 const run = (args: ReadonlyArray<string>) => {
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+  children.add(child)
   const lines: Array<Line> = []
   let first!: (line: Line) => void
-  const ready = new Promise<Line>((resolve) => (first = resolve))
+  let failed!: (error: Error) => void
+  const ready = new Promise<Line>((resolve, reject) => ((first = resolve), (failed = reject)))
   createInterface({ input: child.stdout! }).on("line", (text) => {
     if (!text.startsWith("{")) return
     const line = JSON.parse(text) as Line
     if (lines.length === 0) first(line)
     lines.push(line)
   })
-  const done = new Promise<Array<Line>>((resolve) => child.once("close", () => resolve(lines)))
-  process.once("exit", () => child.kill("SIGKILL"))
+  const timer = setTimeout(() => child.kill("SIGKILL"), PHASE_TIMEOUT_MS)
+  const done = new Promise<Array<Line>>((resolve, reject) =>
+    child.once("close", (code, signal) => {
+      clearTimeout(timer)
+      children.delete(child)
+      const why = new Error(`${args.join(" ")} ended with ${code ?? signal}`)
+      failed(why)
+      if (code === 0) resolve(lines)
+      else reject(why)
+    })
+  )
+  // Whoever awaits them sees the failure; a phase nobody awaits (a server killed at the end) is fine.
+  ready.catch(() => {})
+  done.catch(() => {})
   return { child, ready, done }
 }
 
@@ -86,12 +114,36 @@ const erlang = () => {
   return new Map(lines.map((l) => [String(l.bench), l]))
 }
 
-/** Sums the rates of several clients, averages their CPU per op. */
+/**
+ * The total rate of several clients: calls summed over their common window (their starts
+ * must lie within FAN_IN_START_SPREAD_MS), casts as all sent over the wall time from the
+ * first start to the last end; and their average CPU per op.
+ */
 const fanIn = (runs: ReadonlyArray<ReadonlyArray<Line>>, bench: string) => {
-  const rows = runs.map((lines) => byBench(lines).get(bench)!).filter((r) => r !== undefined)
-  return {
-    per_sec: rows.reduce((a, r) => a + Number(r.per_sec), 0),
-    cpu_us_per_op: rows.reduce((a, r) => a + Number(r.cpu_us_per_op ?? NaN), 0) / rows.length
+  const rows = runs.map((lines) => byBench(lines).get(bench))
+  if (rows.some((r) => r === undefined)) throw new Error(`a fan-in client printed no ${bench} figure`)
+  const all = rows as Array<Line>
+  const starts = all.map((r) => Number(r.started_at))
+  const spread = Math.max(...starts) - Math.min(...starts)
+  if (bench !== "cast" && spread > FAN_IN_START_SPREAD_MS) {
+    console.log(`  !! fan-in ${bench}: client windows started ${spread} ms apart; the sum is approximate`)
+  }
+  const per_sec = bench === "cast"
+    ? all.reduce((a, r) => a + Number(r.sent), 0) /
+      ((Math.max(...all.map((r) => Number(r.ended_at))) - Math.min(...starts)) / 1000)
+    : all.reduce((a, r) => a + Number(r.per_sec), 0)
+  return { per_sec, cpu_us_per_op: all.reduce((a, r) => a + Number(r.cpu_us_per_op ?? NaN), 0) / all.length }
+}
+
+/** How far apart the fan-in clients' windows may start before the sum of their rates is flagged. */
+const FAN_IN_START_SPREAD_MS = 250
+
+/** Says so when casts were dropped on the way (they must not count as sent fast). */
+const checkDelivered = (lines: ReadonlyArray<Line>) => {
+  for (const line of lines) {
+    if (line.delivered !== undefined && Number(line.delivered) < Number(line.sent)) {
+      console.log(`  !! ${line.bench}: ${line.delivered} of ${line.sent} casts arrived`)
+    }
   }
 }
 
@@ -100,6 +152,7 @@ type Figures = Record<string, number>
 const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures }> => {
   const benches = ["seq", "pipe", "payload", "payload_pipe", "cast", "spawn", "spawn_c64"]
   const [mine] = await ours(benches)
+  checkDelivered(mine!)
   const [theirs] = await raw(["seq", "pipe", "payload", "payload_pipe", "cast"])
   const m = byBench(mine!)
   const r = byBench(theirs!)
@@ -122,7 +175,9 @@ const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures 
   }
   o["start_to_nodeup_ms"] = Number(m.get("up")?.start_to_nodeup_ms)
   const fanCalls = fanIn(await ours(["seq"], FAN_IN), "seq")
-  const fanCasts = fanIn(await ours(["cast"], FAN_IN), "cast")
+  const castClients = await ours(["cast"], FAN_IN)
+  castClients.forEach(checkDelivered)
+  const fanCasts = fanIn(castClients, "cast")
   const rawFanCalls = fanIn(await raw(["seq"], FAN_IN), "seq")
   const rawFanCasts = fanIn(await raw(["cast"], FAN_IN), "cast")
   o["fanin calls"] = fanCalls.per_sec

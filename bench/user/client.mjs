@@ -41,6 +41,7 @@ const timed = (body, conc) =>
     yield* loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
     const cpu = process.cpuUsage()
+    const startedAt = Date.now()
     const t0 = performance.now()
     yield* loop(measureMs, (ms) => samples.push(ms))
     const elapsed = performance.now() - t0
@@ -49,6 +50,7 @@ const timed = (body, conc) =>
     const us = (v) => Math.round(v * 1000)
     return {
       per_sec: Math.round(samples.length / (elapsed / 1000)),
+      started_at: startedAt,
       p50_us: us(percentile(sorted, 50)),
       p99_us: us(percentile(sorted, 99)),
       p999_us: us(percentile(sorted, 99.9)),
@@ -84,14 +86,22 @@ const program = Effect.gen(function*() {
         for (let i = 0; i < 1000; i++) yield* RemoteCall.cast(ref, inc)
         yield* RemoteCall.call(ref, { type: "get" }, { timeout: "60 seconds" })
       }
+      const get = RemoteCall.call(ref, { type: "get" }, { timeout: "60 seconds" })
+      const before = yield* get
       const cpu = process.cpuUsage()
+      const startedAt = Date.now()
       const t0 = performance.now()
       for (let i = 0; i < n; i++) yield* RemoteCall.cast(ref, inc)
-      yield* RemoteCall.call(ref, { type: "get" }, { timeout: "60 seconds" })
+      // The count tells how many arrived: a cast dropped at a full mailbox must not count as sent fast.
+      const delivered = (yield* get) - before
       const used = process.cpuUsage(cpu)
       emit({
         bench,
         per_sec: Math.round(n / ((performance.now() - t0) / 1000)),
+        sent: n,
+        delivered,
+        started_at: startedAt,
+        ended_at: Date.now(),
         cpu_us_per_op: Math.round((used.user + used.system) / n * 10) / 10
       })
     }

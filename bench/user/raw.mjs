@@ -64,6 +64,7 @@ if (process.argv[2] === "server") {
     await loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
     const cpu = process.cpuUsage()
+    const startedAt = Date.now()
     const t0 = performance.now()
     await loop(measureMs, (ms) => samples.push(ms))
     const elapsed = performance.now() - t0
@@ -72,6 +73,7 @@ if (process.argv[2] === "server") {
     const us = (v) => Math.round(v * 1000)
     return {
       per_sec: Math.round(samples.length / (elapsed / 1000)),
+      started_at: startedAt,
       p50_us: us(percentile(sorted, 50)),
       p99_us: us(percentile(sorted, 99)),
       p999_us: us(percentile(sorted, 99.9)),
@@ -99,6 +101,7 @@ if (process.argv[2] === "server") {
         for (let i = 0; i < 1000; i++) socket.write(oneWay)
         await request(small)
       }
+      const startedAt = Date.now()
       const t0 = performance.now()
       for (let i = 0; i < n; i++) {
         socket.write(oneWay)
@@ -106,7 +109,7 @@ if (process.argv[2] === "server") {
         if (i % 1000 === 999) await new Promise((r) => setImmediate(r))
       }
       await request(small)
-      emit({ bench, per_sec: Math.round(n / ((performance.now() - t0) / 1000)) })
+      emit({ bench, per_sec: Math.round(n / ((performance.now() - t0) / 1000)), sent: n, started_at: startedAt, ended_at: Date.now() })
     }
   }
   emit({ bench: "done" })

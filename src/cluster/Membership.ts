@@ -366,8 +366,9 @@ export class Membership {
         Effect.sync(() => {
           // A peer that dialed in named its own address: redialing it obeys the same host
           // rules as gossip, or it could point this node anywhere.
-          const mayRedial = peer.seed || this.policy.refusal(peer.nodeId, true, 0) === undefined
-          if (!this.closing && (!peer.goodbye || peer.seed) && mayRedial) this.ensureDialer(peer)
+          // Not redialed, it would never be forgotten either (the dial loop forgets): forget it now.
+          if (!peer.seed && this.policy.refusal(peer.nodeId, true, 0) !== undefined) this.peers.delete(peer.nodeId)
+          else if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
         })
       )
     })

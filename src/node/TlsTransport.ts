@@ -68,7 +68,8 @@ const verifier = (options: TlsOptions) => {
     }
     // Without a CA node checked no dates: a pinned certificate is good only while valid.
     const now = Date.now()
-    if (!hasCa && (now < Date.parse(cert.valid_from) || now > Date.parse(cert.valid_to))) {
+    // Written so that a date node cannot parse (NaN) refuses too.
+    if (!hasCa && !(now >= Date.parse(cert.valid_from) && now <= Date.parse(cert.valid_to))) {
       return `peer certificate is not valid now (${cert.valid_from} .. ${cert.valid_to})`
     }
     return { peerNames: namesOf(cert.subjectaltname) }

@@ -88,10 +88,12 @@ export class Replica {
   /** Names listed so far by a peer's `RegistrySync` that has more frames to come. */
   private readonly syncing = new Map<NodeId, Set<string>>()
   /**
-   * Conflicts this node resolved itself against a peer's process (`name|serverId` of the
-   * loser, by the loser's node): the loser's `RegistryUnregister` then reports nothing new.
+   * Conflicts this node resolved itself against a peer's process: by the loser's node, the
+   * name and the losing server id. The loser's `RegistryUnregister` then reports nothing
+   * new. At most one per node and name (a newer loss of the same name replaces it), so a
+   * peer can grow it no further than the names it can lose.
    */
-  private readonly resolved = new Map<NodeId, Set<string>>()
+  private readonly resolved = new Map<NodeId, Map<string, string>>()
 
   private readonly self: NodeId
   private readonly incarnation: string
@@ -333,11 +335,18 @@ export class Replica {
     RegistryUnregister: (from, _link, message) => {
       const entry = this.entries.get(message.name)
       const winner = message.winner
-      if (winner !== undefined && entry?.nodeId === winner.nodeId && entry.serverId === winner.serverId) {
+      const losses = this.resolved.get(from)
+      const reported = losses?.get(message.name) === message.serverId
+      losses?.delete(message.name)
+      if (
+        winner !== undefined && winner.nodeId !== from && entry?.nodeId === winner.nodeId &&
+        entry.serverId === winner.serverId
+      ) {
         // The loser gave the name up for the entry held here. If this node never saw the
         // losing entry (the loser resolved the conflict before it told us of it), this is
-        // where it learns of the conflict: every node reports it once.
-        if (!this.resolved.get(from)?.delete(`${message.name}|${message.serverId}`)) {
+        // where it learns of the conflict. (A node that holds neither entry yet learns of it
+        // only if the winner's entry arrives first.)
+        if (!reported) {
           this.publish({
             _tag: "ConflictResolved",
             name: message.name,
@@ -419,9 +428,9 @@ export class Replica {
     this.entries.set(entry.name, winner)
     this.publish({ _tag: "ConflictResolved", name: entry.name, winner: refOf(winner), loser: refOf(loser) })
     if (loser.nodeId === this.self) return this.lose(loser, winner)
-    let reported = this.resolved.get(loser.nodeId)
-    if (reported === undefined) this.resolved.set(loser.nodeId, reported = new Set())
-    reported.add(`${loser.name}|${loser.serverId}`)
+    let losses = this.resolved.get(loser.nodeId)
+    if (losses === undefined) this.resolved.set(loser.nodeId, losses = new Map())
+    losses.set(loser.name, loser.serverId)
   }
 
   /** This node owns the losing process: unregister it everywhere, then apply the strategy. */
