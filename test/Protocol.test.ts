@@ -5,9 +5,15 @@ import * as Protocol from "../src/wire/Protocol.js"
 
 const pack = (value: unknown) => new Packr({ useRecords: false }).pack(value)
 
-/** Buffers and Uint8Arrays compare as their bytes; class instances as their fields. */
+/**
+ * Buffers and Uint8Arrays compare as their bytes; class instances as their fields; -0 as 0
+ * (msgpack writes a float that is an integer as an integer, and integers have no -0: a
+ * number field of an error, such as a limit, arrives as 0).
+ */
 const plain = (value: unknown): unknown =>
-  value instanceof Uint8Array
+  Object.is(value, -0)
+    ? 0
+    : value instanceof Uint8Array
     ? { bytes: Array.from(value) }
     : Array.isArray(value)
     ? value.map(plain)
