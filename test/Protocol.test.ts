@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, Either, FastCheck } from "effect"
+import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import { Packr } from "msgpackr"
 import * as Protocol from "../src/wire/Protocol.js"
 
@@ -26,6 +26,28 @@ describe("Protocol", () => {
     const decoded = Protocol.decode(Protocol.encode(message))
     expect(plain(Either.getOrThrow(decoded))).toEqual(plain(message))
   })
+
+  it.prop(
+    "decodes calls, replies and casts exactly as the Schema does, whatever their fields hold",
+    [
+      FastCheck.record({
+        _tag: FastCheck.constantFrom("Call", "Reply", "Cast"),
+        callId: FastCheck.oneof(FastCheck.nat(), FastCheck.integer(), FastCheck.double(), FastCheck.string()),
+        serverId: FastCheck.oneof(FastCheck.string(), FastCheck.nat()),
+        timeoutMs: FastCheck.oneof(FastCheck.nat(), FastCheck.double(), FastCheck.constant(2 ** 53)),
+        payload: FastCheck.oneof(FastCheck.uint8Array(), FastCheck.string()),
+        extra: FastCheck.string()
+      }, { requiredKeys: ["_tag"] })
+    ],
+    ([raw]) => {
+      const fast = Protocol.decode(pack(raw))
+      const schema = Schema.decodeUnknownEither(Protocol.WireMessage, { onExcessProperty: "ignore" })(
+        new Packr({ useRecords: false, mapsAsObjects: true }).unpack(pack(raw))
+      )
+      expect(Either.isRight(fast)).toBe(Either.isRight(schema))
+      if (Either.isRight(fast) && Either.isRight(schema)) expect(plain(fast.right)).toEqual(plain(schema.right))
+    }
+  )
 
   it("gives a typed ProtocolError for an unknown tag, a malformed field, or bytes that are not msgpack", () => {
     const unknown = Protocol.decode(pack({ _tag: "TakeOver" }))
