@@ -12,21 +12,9 @@ import type { NodeId } from "../src/node.js"
 import { outboxHardCap } from "../src/transport/Transport.js"
 import { makeCodec } from "../src/wire/Codec.js"
 import { DEFAULT_MAX_FRAME_BYTES } from "../src/wire/Frame.js"
-import type { WireMessage } from "../src/wire/Protocol.js"
-import { connectRaw, join } from "./support/rawPeer.js"
+import { connectRaw, hello, join } from "./support/rawPeer.js"
 import type { RawPeer } from "./support/rawPeer.js"
-import { eventually, startNode } from "./support/tcpNodes.js"
-
-const echo = GenServer.behavior({
-  init: () => 0,
-  handleCall: (msg: unknown, s: number) => [msg, s] as const,
-  handleCast: (_: unknown, s: number) => s
-})
-
-const hello = (m: WireMessage | undefined) => {
-  if (m?._tag !== "Hello") throw new Error(`expected Hello, got ${m?._tag}`)
-  return m
-}
+import { echo, eventually, startNode } from "./support/tcpNodes.js"
 
 describe("handshake against a hostile peer", () => {
   it.scopedLive("a relay without the cookie is not welcomed: neither node proves before the dialer has", () =>

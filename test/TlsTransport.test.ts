@@ -9,10 +9,9 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import { GenServer, RemoteCall, TlsTransport } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
-import type { WireMessage } from "../src/wire/Protocol.js"
 import { certDir, issue, makeCa } from "./support/certs.js"
-import { connectRaw } from "./support/rawPeer.js"
-import { eventually, startNode } from "./support/tcpNodes.js"
+import { connectRaw, hello } from "./support/rawPeer.js"
+import { echo, eventually, startNode } from "./support/tcpNodes.js"
 
 const scratch = certDir()
 afterAll(() => scratch.cleanup())
@@ -23,17 +22,6 @@ const certB = issue(scratch.dir, ca, "b", ["b@127.0.0.1"])
 const stranger = issue(scratch.dir, otherCa, "stranger", ["b@127.0.0.1"])
 
 const withCa = (cert: { cert: string; key: string }) => TlsTransport.layer({ ...cert, ca: ca.cert })
-
-const echo = GenServer.behavior({
-  init: () => 0,
-  handleCall: (msg: unknown, s: number) => [msg, s] as const,
-  handleCast: (_: unknown, s: number) => s
-})
-
-const hello = (m: WireMessage | undefined) => {
-  if (m?._tag !== "Hello") throw new Error(`expected Hello, got ${m?._tag}`)
-  return m
-}
 
 /** A raw TLS client's attempt on `port`: the TLS protocol it got, or why it failed. */
 const rawTls = (port: number, options: tls.ConnectionOptions) =>

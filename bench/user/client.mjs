@@ -5,6 +5,7 @@
 // Each line: calls (or msgs) per second, p50/p99/p999 µs, and this process's CPU µs per call.
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { BehaviorRegistry, Cluster, RemoteCall, RemoteSpawn, TcpTransport } from "../../dist/node.js"
+import { payload, summarize } from "./measure.mjs"
 
 const startedAt = performance.now() - process.uptime() * 1000
 const options = JSON.parse(process.argv[2])
@@ -18,8 +19,6 @@ const runtime = ManagedRuntime.make(
   )
 )
 const emit = (line) => process.stdout.write(JSON.stringify(line) + "\n")
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
 
 /** `conc` loops of `body` for warm-up then `measureMs`; rate, latency percentiles, CPU per op. */
 const timed = (body, conc) =>
@@ -44,25 +43,10 @@ const timed = (body, conc) =>
     const startedAt = Date.now()
     const t0 = performance.now()
     yield* loop(measureMs, (ms) => samples.push(ms))
-    const elapsed = performance.now() - t0
-    const used = process.cpuUsage(cpu)
-    const sorted = Float64Array.from(samples).sort()
-    const us = (v) => Math.round(v * 1000)
-    return {
-      per_sec: Math.round(samples.length / (elapsed / 1000)),
-      started_at: startedAt,
-      p50_us: us(percentile(sorted, 50)),
-      p99_us: us(percentile(sorted, 99)),
-      p999_us: us(percentile(sorted, 99.9)),
-      cpu_us_per_op: Math.round((used.user + used.system) / samples.length * 10) / 10
-    }
+    return summarize(samples, performance.now() - t0, process.cpuUsage(cpu), startedAt)
   })
 
-const payload = {}
-for (let i = 0; i < 16; i++) {
-  const k = "f" + String(i).padStart(2, "0")
-  payload[k] = (k + "-").padEnd(52, String.fromCharCode(97 + i))
-}
+const data = payload()
 
 const program = Effect.gen(function*() {
   const cluster = yield* Cluster.Cluster
@@ -71,7 +55,7 @@ const program = Effect.gen(function*() {
   const spawned = yield* RemoteSpawn.spawn("counter", options.server)
   const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
   const inc = { type: "inc" }
-  const echo = { type: "echo", data: payload }
+  const echo = { type: "echo", data }
   for (const bench of options.benches) {
     if (bench === "seq") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 1)) })
     else if (bench === "pipe") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 64)) })

@@ -5,6 +5,7 @@
 //   node bench/user/raw.mjs server                      -> prints {"port"}
 //   node bench/user/raw.mjs client '{"port":P,"benches":["seq"],"measureMs":3000}'
 import * as net from "node:net"
+import { payload, summarize } from "./measure.mjs"
 
 const frame = (kind, body) => {
   const out = Buffer.allocUnsafe(5 + body.length)
@@ -49,7 +50,6 @@ if (process.argv[2] === "server") {
   const waiters = []
   socket.on("data", reader(() => waiters.shift()()))
   const request = (bytes) => new Promise((resolve) => (waiters.push(resolve), socket.write(bytes)))
-  const percentile = (s, p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
   const timed = async (bytes, conc) => {
     const loop = (ms, record) =>
       Promise.all(Array.from({ length: conc }, async () => {
@@ -67,25 +67,10 @@ if (process.argv[2] === "server") {
     const startedAt = Date.now()
     const t0 = performance.now()
     await loop(measureMs, (ms) => samples.push(ms))
-    const elapsed = performance.now() - t0
-    const used = process.cpuUsage(cpu)
-    const sorted = Float64Array.from(samples).sort()
-    const us = (v) => Math.round(v * 1000)
-    return {
-      per_sec: Math.round(samples.length / (elapsed / 1000)),
-      started_at: startedAt,
-      p50_us: us(percentile(sorted, 50)),
-      p99_us: us(percentile(sorted, 99)),
-      p999_us: us(percentile(sorted, 99.9)),
-      cpu_us_per_op: Math.round((used.user + used.system) / samples.length * 10) / 10
-    }
+    return summarize(samples, performance.now() - t0, process.cpuUsage(cpu), startedAt)
   }
   const small = frame(1, Buffer.from(JSON.stringify({ type: "inc" })))
-  const data = {}
-  for (let i = 0; i < 16; i++) {
-    const k = "f" + String(i).padStart(2, "0")
-    data[k] = (k + "-").padEnd(52, String.fromCharCode(97 + i))
-  }
+  const data = payload()
   const kb = frame(1, Buffer.from(JSON.stringify({ type: "echo", data })))
   const emit = (line) => process.stdout.write(JSON.stringify(line) + "\n")
   for (const bench of options.benches) {

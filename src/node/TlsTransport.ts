@@ -67,6 +67,9 @@ const verifier = (options: TlsOptions) => {
       return `peer certificate ${cert.fingerprint256} is not pinned`
     }
     // Without a CA node checked no dates: a pinned certificate is good only while valid.
+    // Wall-clock time on purpose, not the Clock: validity dates are calendar dates, checked
+    // against the same system time OpenSSL checks a CA-signed chain with, in a socket
+    // callback outside any fiber (TestClock drives no real TLS handshake).
     const now = Date.now()
     // Written so that a date node cannot parse (NaN) refuses too.
     if (!hasCa && !(now >= Date.parse(cert.valid_from) && now <= Date.parse(cert.valid_to))) {

@@ -151,3 +151,9 @@ export const join = async (peer: RawPeer, claim: Claim): Promise<WireMessage | u
   }
   return answer
 }
+
+/** The message a raw peer read, which must be the node's Hello. */
+export const hello = (m: WireMessage | undefined) => {
+  if (m?._tag !== "Hello") throw new Error(`expected Hello, got ${m?._tag}`)
+  return m
+}

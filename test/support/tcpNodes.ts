@@ -3,7 +3,7 @@
  * raw-socket peer or a relay next to them: each node records the NodeUp and NodeDown it saw.
  */
 import { Context, Effect, Layer, Redacted } from "effect"
-import { BehaviorRegistry, Cluster, TcpTransport } from "../../src/node.js"
+import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../../src/node.js"
 import type { NodeId } from "../../src/node.js"
 import type { Transport } from "../../src/transport/Transport.js"
 
@@ -51,3 +51,10 @@ export const eventually = (check: () => boolean, withinMs = 10_000) =>
     }
     return check()
   })
+
+/** Answers a call with its message. */
+export const echo = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: unknown, s: number) => [msg, s] as const,
+  handleCast: (_: unknown, s: number) => s
+})

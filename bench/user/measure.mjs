@@ -1,0 +1,27 @@
+// What the user-shaped clients share: the summary of a measured window and the 1 KB payload.
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
+
+/** Rate, latency percentiles (µs) and CPU µs per op of one window of `samples` (ms each). */
+export const summarize = (samples, elapsedMs, cpuUsed, startedAt) => {
+  const sorted = Float64Array.from(samples).sort()
+  const us = (v) => Math.round(v * 1000)
+  return {
+    per_sec: Math.round(samples.length / (elapsedMs / 1000)),
+    started_at: startedAt,
+    p50_us: us(percentile(sorted, 50)),
+    p99_us: us(percentile(sorted, 99)),
+    p999_us: us(percentile(sorted, 99.9)),
+    cpu_us_per_op: Math.round((cpuUsed.user + cpuUsed.system) / samples.length * 10) / 10
+  }
+}
+
+/** The anchors' ~1 KB object: 16 string fields of 52 characters. */
+export const payload = () => {
+  const data = {}
+  for (let i = 0; i < 16; i++) {
+    const k = "f" + String(i).padStart(2, "0")
+    data[k] = (k + "-").padEnd(52, String.fromCharCode(97 + i))
+  }
+  return data
+}
