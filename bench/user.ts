@@ -117,7 +117,7 @@ const erlang = () => {
 /**
  * The total rate of several clients: calls summed over their common window (their starts
  * must lie within FAN_IN_START_SPREAD_MS), casts as all sent over the wall time from the
- * first start to the last end; and their average CPU per op.
+ * first start to the last end; their average CPU per op, and the server's CPU per op.
  */
 const fanIn = (runs: ReadonlyArray<ReadonlyArray<Line>>, bench: string) => {
   const rows = runs.map((lines) => byBench(lines).get(bench))
@@ -132,7 +132,10 @@ const fanIn = (runs: ReadonlyArray<ReadonlyArray<Line>>, bench: string) => {
     ? all.reduce((a, r) => a + Number(r.sent), 0) /
       ((Math.max(...all.map((r) => Number(r.ended_at))) - Math.min(...starts)) / 1000)
     : all.reduce((a, r) => a + Number(r.per_sec), 0)
-  return { per_sec, cpu_us_per_op: all.reduce((a, r) => a + Number(r.cpu_us_per_op ?? NaN), 0) / all.length }
+  const mean = (field: string) => all.reduce((a, r) => a + Number(r[field] ?? NaN), 0) / all.length
+  // Every client read the one server's CPU over (about) the common window: its mean over all their calls.
+  const server_cpu_us_per_op = mean("server_cpu_us") / all.reduce((a, r) => a + Number(r.ops ?? NaN), 0)
+  return { per_sec, cpu_us_per_op: mean("cpu_us_per_op"), server_cpu_us_per_op }
 }
 
 /** How far apart the fan-in clients' windows may start before the sum of their rates is flagged. */
@@ -149,6 +152,9 @@ const checkDelivered = (lines: ReadonlyArray<Line>) => {
 
 type Figures = Record<string, number>
 
+/** The per-op figures a client prints beside its rate. */
+const PER_OP = ["p50_us", "p99_us", "p999_us", "cpu_us_per_op", "server_cpu_us_per_op"]
+
 const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures }> => {
   const benches = ["seq", "pipe", "payload", "payload_pipe", "cast", "spawn", "spawn_c64"]
   const [mine] = await ours(benches)
@@ -162,13 +168,13 @@ const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures 
     const row = m.get(bench)
     if (row === undefined) continue
     o[bench] = Number(row.per_sec)
-    for (const p of ["p50_us", "p99_us", "p999_us", "cpu_us_per_op"]) {
+    for (const p of PER_OP) {
       if (row[p] !== undefined) o[`${bench} ${p}`] = Number(row[p])
     }
     const base = r.get(bench)
     if (base !== undefined) {
       b[bench] = Number(base.per_sec)
-      for (const p of ["p50_us", "p99_us", "p999_us", "cpu_us_per_op"]) {
+      for (const p of PER_OP) {
         if (base[p] !== undefined) b[`${bench} ${p}`] = Number(base[p])
       }
     }
@@ -182,9 +188,11 @@ const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures 
   const rawFanCasts = fanIn(await raw(["cast"], FAN_IN), "cast")
   o["fanin calls"] = fanCalls.per_sec
   o["fanin calls cpu_us_per_op"] = fanCalls.cpu_us_per_op
+  o["fanin calls server_cpu_us_per_op"] = fanCalls.server_cpu_us_per_op
   o["fanin casts"] = fanCasts.per_sec
   b["fanin calls"] = rawFanCalls.per_sec
   b["fanin calls cpu_us_per_op"] = rawFanCalls.cpu_us_per_op
+  b["fanin calls server_cpu_us_per_op"] = rawFanCalls.server_cpu_us_per_op
   b["fanin casts"] = rawFanCasts.per_sec
   const e: Figures = {}
   if (hasErlang) {
@@ -223,8 +231,11 @@ const main = async () => {
     "seq p99_us",
     "seq p999_us",
     "seq cpu_us_per_op",
+    "seq server_cpu_us_per_op",
     "pipe",
     "pipe p99_us",
+    "pipe cpu_us_per_op",
+    "pipe server_cpu_us_per_op",
     "cast",
     "spawn",
     "spawn_c64",
@@ -233,6 +244,7 @@ const main = async () => {
     "payload_pipe",
     "fanin calls",
     "fanin calls cpu_us_per_op",
+    "fanin calls server_cpu_us_per_op",
     "fanin casts",
     "start_to_nodeup_ms"
   ]

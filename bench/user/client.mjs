@@ -20,7 +20,10 @@ const runtime = ManagedRuntime.make(
 )
 const emit = (line) => process.stdout.write(JSON.stringify(line) + "\n")
 
-/** `conc` loops of `body` for warm-up then `measureMs`; rate, latency percentiles, CPU per op. */
+/** The server's CPU µs so far (its counter answers "cpu"); set once the counter is spawned. */
+let serverCpu = Effect.succeed(undefined)
+
+/** `conc` loops of `body` for warm-up then `measureMs`; rate, latency percentiles, CPU per op on both sides. */
 const timed = (body, conc) =>
   Effect.gen(function*() {
     const loop = (ms, record) =>
@@ -39,11 +42,15 @@ const timed = (body, conc) =>
     // Several clients measure the same window: each warms up until the common start.
     yield* loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
+    const server = yield* serverCpu
     const cpu = process.cpuUsage()
     const startedAt = Date.now()
     const t0 = performance.now()
     yield* loop(measureMs, (ms) => samples.push(ms))
-    return summarize(samples, performance.now() - t0, process.cpuUsage(cpu), startedAt)
+    const elapsed = performance.now() - t0
+    const used = process.cpuUsage(cpu)
+    const serverUsed = server === undefined ? undefined : (yield* serverCpu) - server
+    return summarize(samples, elapsed, used, startedAt, serverUsed)
   })
 
 const data = payload()
@@ -54,6 +61,7 @@ const program = Effect.gen(function*() {
   emit({ bench: "up", start_to_nodeup_ms: Math.round(performance.now() - startedAt) })
   const spawned = yield* RemoteSpawn.spawn("counter", options.server)
   const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
+  serverCpu = RemoteCall.call(ref, { type: "cpu" })
   const inc = { type: "inc" }
   const echo = { type: "echo", data }
   for (const bench of options.benches) {

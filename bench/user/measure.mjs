@@ -2,8 +2,11 @@
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
 
-/** Rate, latency percentiles (µs) and CPU µs per op of one window of `samples` (ms each). */
-export const summarize = (samples, elapsedMs, cpuUsed, startedAt) => {
+/**
+ * Rate, latency percentiles (µs) and CPU µs per op of one window of `samples` (ms each);
+ * with `serverMicros` (the server's CPU µs over the window), the server's CPU per op too.
+ */
+export const summarize = (samples, elapsedMs, cpuUsed, startedAt, serverMicros) => {
   const sorted = Float64Array.from(samples).sort()
   const us = (v) => Math.round(v * 1000)
   return {
@@ -12,7 +15,12 @@ export const summarize = (samples, elapsedMs, cpuUsed, startedAt) => {
     p50_us: us(percentile(sorted, 50)),
     p99_us: us(percentile(sorted, 99)),
     p999_us: us(percentile(sorted, 99.9)),
-    cpu_us_per_op: Math.round((cpuUsed.user + cpuUsed.system) / samples.length * 10) / 10
+    cpu_us_per_op: Math.round((cpuUsed.user + cpuUsed.system) / samples.length * 10) / 10,
+    ops: samples.length,
+    ...(serverMicros === undefined ? {} : {
+      server_cpu_us: serverMicros,
+      server_cpu_us_per_op: Math.round(serverMicros / samples.length * 10) / 10
+    })
   }
 }
 

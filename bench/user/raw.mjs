@@ -1,7 +1,7 @@
 // The raw node:net ceiling of the user-shaped benchmarks: a strict per-message ping-pong,
 // `setNoDelay`, a 4-byte length prefix and one `write()` per frame each way (the server
 // parses frames and answers each with its own write). Frames: kind byte 1 = request,
-// answered with the same payload; 0 = one-way.
+// answered with the same payload; 0 = one-way; 2 = the server's CPU µs so far.
 //   node bench/user/raw.mjs server                      -> prints {"port"}
 //   node bench/user/raw.mjs client '{"port":P,"benches":["seq"],"measureMs":3000}'
 import * as net from "node:net"
@@ -36,6 +36,10 @@ if (process.argv[2] === "server") {
     socket.setNoDelay(true)
     socket.on("data", reader((kind, body) => {
       if (kind === 1) socket.write(frame(1, body))
+      else if (kind === 2) {
+        const used = process.cpuUsage()
+        socket.write(frame(2, Buffer.from(String(used.user + used.system))))
+      }
     }))
     socket.on("error", () => {})
   })
@@ -48,8 +52,9 @@ if (process.argv[2] === "server") {
   await new Promise((resolve) => socket.once("connect", resolve))
   socket.setNoDelay(true)
   const waiters = []
-  socket.on("data", reader(() => waiters.shift()()))
+  socket.on("data", reader((_, body) => waiters.shift()(body)))
   const request = (bytes) => new Promise((resolve) => (waiters.push(resolve), socket.write(bytes)))
+  const serverCpu = async () => Number((await request(frame(2, Buffer.alloc(0)))).toString())
   const timed = async (bytes, conc) => {
     const loop = (ms, record) =>
       Promise.all(Array.from({ length: conc }, async () => {
@@ -63,11 +68,14 @@ if (process.argv[2] === "server") {
     // Several clients measure the same window: each warms up until the common start.
     await loop(options.startAt === undefined ? warmupMs : Math.max(warmupMs, options.startAt - Date.now()), () => {})
     const samples = []
+    const server = await serverCpu()
     const cpu = process.cpuUsage()
     const startedAt = Date.now()
     const t0 = performance.now()
     await loop(measureMs, (ms) => samples.push(ms))
-    return summarize(samples, performance.now() - t0, process.cpuUsage(cpu), startedAt)
+    const elapsed = performance.now() - t0
+    const used = process.cpuUsage(cpu)
+    return summarize(samples, elapsed, used, startedAt, (await serverCpu()) - server)
   }
   const small = frame(1, Buffer.from(JSON.stringify({ type: "inc" })))
   const data = payload()

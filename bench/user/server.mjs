@@ -4,11 +4,23 @@
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { BehaviorRegistry, Cluster, GenServer, TcpTransport } from "../../dist/node.js"
 
-// The anchors' counter: inc / get / echo by call, inc by cast.
+/** This process's CPU time so far, µs: the clients read it around a window for the server's CPU per call. */
+const cpuMicros = () => {
+  const used = process.cpuUsage()
+  return used.user + used.system
+}
+
+// The anchors' counter: inc / get / echo by call, inc by cast; and "cpu" for the bench.
 const counter = GenServer.behavior({
   init: () => 0,
   handleCall: (msg, n) =>
-    msg.type === "inc" ? [n + 1, n + 1] : msg.type === "echo" ? [msg.data, n] : [n, n],
+    msg.type === "inc"
+      ? [n + 1, n + 1]
+      : msg.type === "echo"
+      ? [msg.data, n]
+      : msg.type === "cpu"
+      ? [cpuMicros(), n]
+      : [n, n],
   handleCast: (msg, n) => (msg.type === "inc" ? n + 1 : n)
 })
 const idle = GenServer.behavior({ init: () => null, handleCall: (_, s) => [s, s], handleCast: (_, s) => s })
@@ -19,6 +31,8 @@ const node = Cluster.layer({ nodeName: "server", port: 0, cookie, maxProcessesPe
   Layer.provide(TcpTransport.layer),
   Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
 )
+// SIGINT ends the process normally, so `node --cpu-prof` writes the server's profile too.
+process.once("SIGINT", () => process.exit(0))
 Effect.runFork(
   Effect.gen(function*() {
     const cluster = yield* Cluster.Cluster

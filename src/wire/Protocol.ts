@@ -1,6 +1,7 @@
 /**
  * Every message two nodes exchange, as one Effect Schema tagged union. A frame's
- * payload is a msgpack map that must decode against {@link WireMessage}; user data
+ * payload is a msgpack map that must decode against {@link WireMessage} (or, for calls,
+ * replies and casts, the same fields in a fixed binary layout); user data
  * (call and cast messages, replies, spawn arguments) rides inside as opaque bytes
  * encoded by the payload `Codec`, so the envelope is validated here and the user
  * value only when it is delivered. An unknown `_tag` or a malformed field is a
@@ -10,6 +11,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import { bounded } from "../internal/handler.js"
 import * as HandshakeProtocol from "./HandshakeProtocol.js"
+import { decodeHotLayout, encodeHot, HOT_MARK } from "./internal/hotLayout.js"
 import * as MembershipProtocol from "./MembershipProtocol.js"
 import * as RegistryProtocol from "./RegistryProtocol.js"
 import * as RequestProtocol from "./RequestProtocol.js"
@@ -79,12 +81,18 @@ const decodeEnvelope = Schema.decodeUnknownEither(WireMessage, { errors: "first"
 const encodeEnvelope = Schema.encodeSync(WireMessage)
 
 /**
- * Encodes a wire message into a frame payload. Messages are built by this node, so
- * only those holding error classes go through the Schema encoder (to become plain
- * tagged objects); the rest are already in their encoded form.
+ * Encodes a wire message into a frame payload. Calls, replies and casts go in their
+ * binary layout when their fields fit it (wire/internal/hotLayout.ts). Messages are
+ * built by this node, so only those holding error classes go through the Schema encoder
+ * (to become plain tagged objects); the rest are already in their encoded form.
  */
-export const encode = (message: WireMessage): Uint8Array =>
-  packr.pack(CARRY_ERRORS.has(message._tag) ? encodeEnvelope(message) : message)
+export const encode = (message: WireMessage): Uint8Array => {
+  if (message._tag === "Call" || message._tag === "Reply" || message._tag === "Cast") {
+    const hot = encodeHot(message)
+    if (hot !== undefined) return hot
+  }
+  return packr.pack(CARRY_ERRORS.has(message._tag) ? encodeEnvelope(message) : message)
+}
 
 /** The messages that hold error class instances. */
 const CARRY_ERRORS: ReadonlySet<Tag> = new Set<Tag>(["CallFailed", "SpawnFailed", "StopFailed", "RegistryFailed"])
@@ -92,7 +100,8 @@ const CARRY_ERRORS: ReadonlySet<Tag> = new Set<Tag>(["CallFailed", "SpawnFailed"
 const isId = (u: unknown): u is number => typeof u === "number" && u >= 0 && Number.isSafeInteger(u)
 
 /**
- * The messages of every call, answered or not (`Call`, `Reply`, `Cast`), checked field by
+ * The messages of every call, answered or not (`Call`, `Reply`, `Cast`), when they come as
+ * msgpack maps (the form of those that do not fit the binary layout), checked field by
  * field instead of through the Schema union, which costs a call about 1 KB of garbage and
  * a few µs each way. The checks are exactly the Schemas' (non-negative safe integers,
  * strings, byte arrays, excess properties dropped; test/Protocol.test.ts compares the two
@@ -122,6 +131,18 @@ const decodeHot = (raw: unknown): WireMessage | undefined => {
 
 /** Decodes a frame payload; malformed bytes or an invalid message give a {@link ProtocolError}. */
 export const decode = (bytes: Uint8Array): Either.Either<WireMessage, ProtocolError> => {
+  if (bytes[0] === HOT_MARK) {
+    const result = decodeHotLayout(bytes)
+    if (result.ok) return Either.right(result.message)
+    // An unknown kind is a peer that does not speak this version's layout: unreadable, like bytes that are not msgpack.
+    return Either.left(
+      new ProtocolError({
+        kind: result.tag === undefined ? "unreadable" : "invalid",
+        ...(result.tag === undefined ? {} : { tag: result.tag }),
+        message: result.reason
+      })
+    )
+  }
   let raw: unknown
   try {
     raw = packr.unpack(bytes)
