@@ -156,7 +156,7 @@ type Figures = Record<string, number>
 const PER_OP = ["p50_us", "p99_us", "p999_us", "cpu_us_per_op", "server_cpu_us_per_op"]
 
 const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures }> => {
-  const benches = ["seq", "pipe", "payload", "payload_pipe", "cast", "spawn", "spawn_c64"]
+  const benches = ["seq", "seq_promise", "pipe", "payload", "payload_pipe", "cast", "spawn", "spawn_c64"]
   const [mine] = await ours(benches)
   checkDelivered(mine!)
   const [theirs] = await raw(["seq", "pipe", "payload", "payload_pipe", "cast"])
@@ -232,6 +232,8 @@ const main = async () => {
     "seq p999_us",
     "seq cpu_us_per_op",
     "seq server_cpu_us_per_op",
+    "seq_promise",
+    "seq_promise cpu_us_per_op",
     "pipe",
     "pipe p99_us",
     "pipe cpu_us_per_op",

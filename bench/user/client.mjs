@@ -53,6 +53,30 @@ const timed = (body, conc) =>
     return summarize(samples, elapsed, used, startedAt, serverUsed)
   })
 
+/** As `timed` with one loop, for a program that runs each call as its own Promise (`runtime.runPromise`). */
+const timedPromise = (body) =>
+  Effect.gen(function*() {
+    const loop = async (ms, record) => {
+      const deadline = performance.now() + ms
+      while (performance.now() < deadline) {
+        const t0 = performance.now()
+        await body()
+        record(performance.now() - t0)
+      }
+    }
+    yield* Effect.promise(() => loop(warmupMs, () => {}))
+    const samples = []
+    const server = yield* serverCpu
+    const cpu = process.cpuUsage()
+    const startedAt = Date.now()
+    const t0 = performance.now()
+    yield* Effect.promise(() => loop(measureMs, (ms) => samples.push(ms)))
+    const elapsed = performance.now() - t0
+    const used = process.cpuUsage(cpu)
+    const serverUsed = (yield* serverCpu) - server
+    return summarize(samples, elapsed, used, startedAt, serverUsed)
+  })
+
 const data = payload()
 
 const program = Effect.gen(function*() {
@@ -63,9 +87,11 @@ const program = Effect.gen(function*() {
   const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
   serverCpu = RemoteCall.call(ref, { type: "cpu" })
   const inc = { type: "inc" }
+  const call = RemoteCall.call(ref, inc)
   const echo = { type: "echo", data }
   for (const bench of options.benches) {
     if (bench === "seq") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 1)) })
+    else if (bench === "seq_promise") emit({ bench, ...(yield* timedPromise(() => runtime.runPromise(call))) })
     else if (bench === "pipe") emit({ bench, ...(yield* timed(RemoteCall.call(ref, inc), 64)) })
     else if (bench === "payload") emit({ bench, ...(yield* timed(RemoteCall.call(ref, echo), 1)) })
     else if (bench === "payload_pipe") emit({ bench, ...(yield* timed(RemoteCall.call(ref, echo), 64)) })
