@@ -13,8 +13,15 @@ import * as os from "node:os"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 
-const RUNS = 3
+/** Runs to take the median of; `BENCH_USER_RUNS` overrides it for a quick look. */
+const RUNS = Number(process.env.BENCH_USER_RUNS ?? 3)
 const MEASURE_MS = 2000
+
+/**
+ * Warm-up of each single-client figure: the first figure of a run measured 0.67× the
+ * next one's rate with 0.5 s (its code was still being optimized on a slow sitting).
+ */
+const WARMUP_MS = 2000
 const FAN_IN = 8
 const root = fileURLToPath(new URL("..", import.meta.url))
 const here = (file: string) => fileURLToPath(new URL(`./user/${file}`, import.meta.url))
@@ -22,16 +29,26 @@ const ERLANG = fileURLToPath(new URL("../../shared/anchors/erlang-bench/run.sh",
 
 type Line = Record<string, number | string>
 
-/** Time for fan-in clients to start and warm up before their common window. */
-const FAN_IN_WARMUP_MS = 8000
-
 /**
- * How the clients of a fan-in measure: all in one window, after a warm-up long enough for
- * eight processes to load and optimize their code on two cores (measured: 2.5 s to load
- * alone; with a single client's 0.5 s warm-up the window caught them still compiling, and
- * the CPU per call read 7 times the single client's).
+ * How long fan-in clients warm up together, once all are connected, before their common
+ * window: long enough for eight processes to optimize their code on two cores. A window
+ * that opened at a fixed time after their start caught them still loading or compiling
+ * (a sitting where each took ~5 s to load under that contention read 465 µs of CPU per call
+ * with 8 s from the start, 316 µs with 6 s after all were connected, 135 µs — the single
+ * client's — with 25 s from the start).
  */
-const fanInOptions = (clients: number) => clients === 1 ? {} : { casts: 50_000, startAt: Date.now() + FAN_IN_WARMUP_MS }
+const FAN_IN_WARMUP_MS = 15_000
+
+/** How the clients of a fan-in measure: all in one window, opened once all are connected (`startAll`). */
+const fanInOptions = (clients: number) => clients === 1 ? {} : { casts: 50_000, syncStart: true }
+
+/** Opens the common window of fan-in clients once every one of them is connected. */
+const startAll = async (clients: ReadonlyArray<ReturnType<typeof run>>) => {
+  if (clients.length === 1) return
+  await Promise.all(clients.map((c) => c.ready))
+  const line = JSON.stringify({ startAt: Date.now() + FAN_IN_WARMUP_MS }) + "\n"
+  for (const c of clients) c.child.stdin!.write(line)
+}
 
 /** Every child still running, killed however this process ends. */
 const children = new Set<ReturnType<typeof spawn>>()
@@ -49,7 +66,7 @@ const PHASE_TIMEOUT_MS = 120_000
  * with all of them once it exited cleanly (it rejects on a crash, or after PHASE_TIMEOUT_MS).
  */
 const run = (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ["pipe", "pipe", "inherit"] })
   children.add(child)
   const lines: Array<Line> = []
   let first!: (line: Line) => void
@@ -84,8 +101,16 @@ const ours = async (benches: ReadonlyArray<string>, clients = 1) => {
   const server = run([here("server.mjs")])
   const { nodeId } = await server.ready
   try {
-    const options = JSON.stringify({ server: nodeId, benches, measureMs: MEASURE_MS, ...fanInOptions(clients) })
-    return await Promise.all(Array.from({ length: clients }, () => run([here("client.mjs"), options]).done))
+    const options = JSON.stringify({
+      server: nodeId,
+      benches,
+      measureMs: MEASURE_MS,
+      warmupMs: WARMUP_MS,
+      ...fanInOptions(clients)
+    })
+    const started = Array.from({ length: clients }, () => run([here("client.mjs"), options]))
+    await startAll(started)
+    return await Promise.all(started.map((c) => c.done))
   } finally {
     server.child.kill("SIGKILL")
   }
@@ -95,8 +120,16 @@ const raw = async (benches: ReadonlyArray<string>, clients = 1) => {
   const server = run([here("raw.mjs"), "server"])
   const { port } = await server.ready
   try {
-    const options = JSON.stringify({ port, benches, measureMs: MEASURE_MS, ...fanInOptions(clients) })
-    return await Promise.all(Array.from({ length: clients }, () => run([here("raw.mjs"), "client", options]).done))
+    const options = JSON.stringify({
+      port,
+      benches,
+      measureMs: MEASURE_MS,
+      warmupMs: WARMUP_MS,
+      ...fanInOptions(clients)
+    })
+    const started = Array.from({ length: clients }, () => run([here("raw.mjs"), "client", options]))
+    await startAll(started)
+    return await Promise.all(started.map((c) => c.done))
   } finally {
     server.child.kill("SIGKILL")
   }
@@ -106,7 +139,12 @@ const hasErlang = spawnSync("sh", ["-c", "command -v erl"]).status === 0 && fs.e
 
 const erlang = () => {
   const result = spawnSync("bash", [ERLANG], {
-    env: { ...process.env, BENCH_ONLY: "seq,pipe,cast,spawn,spawn_c64,payload,payload_pipe", BENCH_MEASURE_MS: "2000" },
+    env: {
+      ...process.env,
+      BENCH_ONLY: "seq,pipe,cast,spawn,spawn_c64,payload,payload_pipe",
+      BENCH_MEASURE_MS: String(MEASURE_MS),
+      BENCH_WARMUP_MS: String(WARMUP_MS)
+    },
     encoding: "utf8",
     timeout: 300_000
   })
@@ -180,6 +218,7 @@ const oneRun = async (): Promise<{ ours: Figures; raw: Figures; erlang: Figures 
     }
   }
   o["start_to_nodeup_ms"] = Number(m.get("up")?.start_to_nodeup_ms)
+  o["start_to_nodeup modules_loaded_ms"] = Number(m.get("up")?.modules_loaded_ms)
   const fanCalls = fanIn(await ours(["seq"], FAN_IN), "seq")
   const castClients = await ours(["cast"], FAN_IN)
   castClients.forEach(checkDelivered)
@@ -248,7 +287,8 @@ const main = async () => {
     "fanin calls cpu_us_per_op",
     "fanin calls server_cpu_us_per_op",
     "fanin casts",
-    "start_to_nodeup_ms"
+    "start_to_nodeup_ms",
+    "start_to_nodeup modules_loaded_ms"
   ]
   console.log(
     `${"figure".padEnd(28)} ${"ours".padStart(10)} ${"[spread]".padStart(20)} ${"raw".padStart(10)} ${

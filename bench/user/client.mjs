@@ -5,9 +5,11 @@
 // Each line: calls (or msgs) per second, p50/p99/p999 µs, and this process's CPU µs per call.
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { BehaviorRegistry, Cluster, RemoteCall, RemoteSpawn, TcpTransport } from "../../dist/node.js"
-import { payload, summarize } from "./measure.mjs"
+import { awaitStartAt, payload, summarize } from "./measure.mjs"
 
 const startedAt = performance.now() - process.uptime() * 1000
+// The module body runs once every import is loaded: what of the start is loading code.
+const loadedAt = performance.now()
 const options = JSON.parse(process.argv[2])
 const measureMs = options.measureMs ?? 3000
 const warmupMs = options.warmupMs ?? 500
@@ -82,7 +84,12 @@ const data = payload()
 const program = Effect.gen(function*() {
   const cluster = yield* Cluster.Cluster
   while (!(yield* cluster.isNodeConnected(options.server))) yield* Effect.sleep("5 millis")
-  emit({ bench: "up", start_to_nodeup_ms: Math.round(performance.now() - startedAt) })
+  emit({
+    bench: "up",
+    start_to_nodeup_ms: Math.round(performance.now() - startedAt),
+    modules_loaded_ms: Math.round(loadedAt - startedAt)
+  })
+  if (options.syncStart) options.startAt = yield* Effect.promise(awaitStartAt)
   const spawned = yield* RemoteSpawn.spawn("counter", options.server)
   const ref = { id: spawned.serverId, nodeId: spawned.nodeId }
   serverCpu = RemoteCall.call(ref, { type: "cpu" })

@@ -24,6 +24,25 @@ export const summarize = (samples, elapsedMs, cpuUsed, startedAt, serverMicros) 
   }
 }
 
+/**
+ * With `syncStart`, a fan-in client waits here once it is connected: the bench writes
+ * `{"startAt"}` (epoch ms) to every client's stdin when all of them are, so no client's
+ * window starts while another is still loading.
+ */
+export const awaitStartAt = () =>
+  new Promise((resolve) => {
+    let text = ""
+    process.stdin.setEncoding("utf8")
+    process.stdin.on("data", (chunk) => {
+      text += chunk
+      const end = text.indexOf("\n")
+      if (end >= 0) {
+        process.stdin.pause()
+        resolve(JSON.parse(text.slice(0, end)).startAt)
+      }
+    })
+  })
+
 /** The anchors' ~1 KB object: 16 string fields of 52 characters. */
 export const payload = () => {
   const data = {}

@@ -5,7 +5,7 @@
 //   node bench/user/raw.mjs server                      -> prints {"port"}
 //   node bench/user/raw.mjs client '{"port":P,"benches":["seq"],"measureMs":3000}'
 import * as net from "node:net"
-import { payload, summarize } from "./measure.mjs"
+import { awaitStartAt, payload, summarize } from "./measure.mjs"
 
 const frame = (kind, body) => {
   const out = Buffer.allocUnsafe(5 + body.length)
@@ -51,6 +51,8 @@ if (process.argv[2] === "server") {
   const socket = net.connect({ host: "127.0.0.1", port: options.port })
   await new Promise((resolve) => socket.once("connect", resolve))
   socket.setNoDelay(true)
+  process.stdout.write(JSON.stringify({ bench: "up" }) + "\n")
+  if (options.syncStart) options.startAt = await awaitStartAt()
   const waiters = []
   socket.on("data", reader((_, body) => waiters.shift()(body)))
   const request = (bytes) => new Promise((resolve) => (waiters.push(resolve), socket.write(bytes)))
