@@ -1,62 +1,14 @@
 /**
- * Entry of the `noex-effect` binary. SIGINT and SIGTERM interrupt the running command,
- * so a node's scope closes and its peers see `graceful_shutdown`; the process then exits
- * 0. A command line or configuration that cannot run prints one line and exits 2; any
- * other failure exits 1. No colour: the output is plain text wherever it goes.
+ * Entry of the `noex-effect` binary. `--version` and `--help` answer before Effect is
+ * loaded (loading it is most of a start); every other command runs through `Run`.
  */
-import { Cause, ConfigError, Effect, Exit, Fiber, Option } from "effect"
 import * as fs from "node:fs"
-import { UsageError } from "./Flags.js"
-import { nodeCommand } from "./NodeCommand.js"
 
-const usage = [
-  "Usage: noex-effect <command> [options]",
-  "",
-  "Commands:",
-  "  node       Start a cluster node (noex-effect node --help lists its options)",
-  "",
-  "Options:",
-  "  --help     Print this text",
-  "  --version  Print the version",
-  ""
-].join("\n")
-
-/** The package's version, read from its package.json beside `src/` or `dist/`. */
-const version = (): string => {
+const [first] = process.argv.slice(2)
+if (first === "--version" || first === "-v") {
   const text = fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")
-  return (JSON.parse(text) as { version: string }).version
+  process.stdout.write(`${(JSON.parse(text) as { version: string }).version}\n`)
+} else {
+  const { run } = await import("./Run.js")
+  run(process.argv.slice(2))
 }
-
-const command = (argv: ReadonlyArray<string>): Effect.Effect<void, unknown> => {
-  const [name, ...rest] = argv
-  if (name === "node") return nodeCommand(rest)
-  if (name === "--version" || name === "-v") {
-    return Effect.asVoid(Effect.sync(() => process.stdout.write(`${version()}\n`)))
-  }
-  if (name === undefined || name === "--help" || name === "-h") {
-    return Effect.asVoid(Effect.sync(() => process.stdout.write(usage)))
-  }
-  return Effect.fail(new UsageError(`unknown command "${name}"; see noex-effect --help`))
-}
-
-/** Exit codes: 0 done or stopped by a signal, 2 a usage or configuration error, 1 anything else. */
-const exitCode = (exit: Exit.Exit<void, unknown>): number => {
-  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
-  const failure = Cause.failureOption(exit.cause)
-  const error = Option.getOrUndefined(failure)
-  const configuration = error instanceof UsageError || ConfigError.isConfigError(error) ||
-    (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ClusterConfigError")
-  const line = error instanceof Error
-    ? error.message
-    : error !== undefined
-    ? String(error)
-    : Cause.pretty(exit.cause).split("\n")[0]
-  process.stderr.write(`noex-effect: ${line.replace(/\s+/g, " ")}\n`)
-  return configuration ? 2 : 1
-}
-
-const fiber = Effect.runFork(command(process.argv.slice(2)))
-const stop = () => Effect.runFork(Fiber.interrupt(fiber))
-process.once("SIGINT", stop)
-process.once("SIGTERM", stop)
-fiber.addObserver((exit) => process.exit(exitCode(exit)))
