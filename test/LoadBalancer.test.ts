@@ -46,6 +46,38 @@ describe("LoadBalancer on a 3-node cluster (simulated)", () => {
       expect(yield* a.run(LoadBalancer.leastLoadedNode({ includeLocal: true }))).toBe(a.id)
     }))
 
+  it.scoped("least-loaded counts the spawns it placed before any heartbeat shows them: bursts of 10 over 2 nodes land 5/5", () =>
+    Effect.gen(function*() {
+      const { a, b, c } = yield* cluster
+      const countOn = (placed: ReadonlyArray<{ nodeId: string }>) =>
+        [b.id, c.id].map((id) => placed.filter((r) => r.nodeId === id).length)
+      const views = a.cluster.getConnectedNodes.pipe(
+        Effect.map((nodes) => [b.id, c.id].map((id) => nodes.find((n) => n.id === id)!.processCount))
+      )
+      // In a row, with no heartbeat in between: each spawn sees the ones before it.
+      const inRow = yield* a.run(
+        Effect.forEach(Array.from({ length: 10 }), () => LoadBalancer.spawnOnLeastLoaded("worker"))
+      )
+      expect(countOn(inRow)).toEqual([5, 5])
+      expect(yield* views).toEqual([5, 5])
+      // A spawn that fails places nothing.
+      yield* Effect.flip(a.run(LoadBalancer.spawnOnLeastLoaded("missing")))
+      expect(yield* views).toEqual([5, 5])
+      // Once heartbeats carry the processes, they are not counted twice.
+      yield* settle(1100)
+      expect(yield* views).toEqual([5, 5])
+      expect([yield* b.run(GenServer.processCount), yield* c.run(GenServer.processCount)]).toEqual([5, 5])
+      // All at once: the spawns still in flight count too.
+      const atOnce = yield* a.run(
+        Effect.all(Array.from({ length: 10 }, () => LoadBalancer.spawnOnLeastLoaded("worker")), {
+          concurrency: "unbounded"
+        })
+      )
+      expect(countOn(atOnce)).toEqual([5, 5])
+      yield* settle(1100)
+      expect(yield* views).toEqual([10, 10])
+    }))
+
   it.scoped("prefer-local spawns here when it can and falls back to another node when it cannot", () =>
     Effect.gen(function*() {
       const { a, b, c } = yield* cluster

@@ -50,6 +50,8 @@ export {
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
 
+const noop = (): void => {}
+
 /** What membership is built from. */
 export interface MembershipDeps {
   readonly self: Link.PeerIdentity
@@ -119,6 +121,12 @@ export class Membership {
   /** The current link to `nodeId`, if connected. */
   linkTo(nodeId: NodeId): Link.Link | undefined {
     return this.peers.get(nodeId)?.link
+  }
+
+  /** Counts a spawn sent to `nodeId` in its `processCount` until its heartbeats show it (see `Peer.spawnSent`). */
+  spawnSent(nodeId: NodeId): (placed: boolean) => void {
+    const peer = this.peers.get(nodeId)
+    return peer === undefined ? noop : peer.spawnSent()
   }
 
   /** The incarnation of a connected node. */
@@ -382,6 +390,7 @@ export class Membership {
       const peer = this.peers.get(from)
       if (peer === undefined || peer.link !== link) return
       peer.lastHeartbeatAt = this.now()
+      peer.heard()
       // Figures past any real node are not believed (LoadBalancer.leastLoaded reads them).
       if (message.processCount > MAX_REPORTED_PROCESSES || message.uptimeMs > MAX_REPORTED_UPTIME_MS) return
       peer.processCount = message.processCount

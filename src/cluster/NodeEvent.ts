@@ -32,7 +32,10 @@ export interface NodeInfo {
   readonly host: string
   readonly port: number
   readonly status: "connected"
-  /** Live processes on that node, as of its last heartbeat (at most one interval old). */
+  /**
+   * Live processes on that node: its last heartbeat's count (at most one interval old),
+   * plus the spawns this node sent there that heartbeat could not count yet.
+   */
   readonly processCount: number
   /** Clock time (ms) of the last heartbeat received from it. */
   readonly lastHeartbeatAt: number

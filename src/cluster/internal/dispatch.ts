@@ -29,4 +29,6 @@ export interface Links {
   readonly linkTo: (nodeId: NodeId) => Link | undefined
   /** The nodes connected now. */
   readonly connectedIds: () => Array<NodeId>
+  /** Counts a spawn sent to `nodeId` until that node's heartbeats show it; call the result when it is answered. */
+  readonly spawnSent: (nodeId: NodeId) => (placed: boolean) => void
 }

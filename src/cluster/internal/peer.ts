@@ -44,6 +44,10 @@ export class Peer {
   goodbye = false
   timedOut = false
   processCount = 0
+  /** Spawns this node sent there that have not been answered yet. */
+  spawnsInFlight = 0
+  /** Spawns placed there since its last heartbeat, which may not count them yet. */
+  spawnsUnheard = 0
   lastHeartbeatAt = 0
   peerUptimeMs = 0
   constructor(
@@ -59,10 +63,33 @@ export class Peer {
       host,
       port,
       status: "connected",
-      processCount: this.processCount,
+      processCount: this.processCount + this.spawnsInFlight + this.spawnsUnheard,
       lastHeartbeatAt: this.lastHeartbeatAt,
       uptimeMs: this.peerUptimeMs + Math.max(0, now - this.lastHeartbeatAt)
     }
+  }
+
+  /**
+   * Counts a spawn sent to this peer until its heartbeats can show it; the returned
+   * function ends it (`placed`: the peer answered with a process). A heartbeat that
+   * arrives after the answer was sent after it on the same ordered link, so it counts
+   * the process: `heard` then clears what was placed.
+   */
+  spawnSent(): (placed: boolean) => void {
+    this.spawnsInFlight++
+    const link = this.link
+    let open = true
+    return (placed) => {
+      if (!open) return
+      open = false
+      this.spawnsInFlight--
+      if (placed && this.link === link) this.spawnsUnheard++
+    }
+  }
+
+  /** A heartbeat arrived: its count includes every process placed before it. */
+  heard(): void {
+    this.spawnsUnheard = 0
   }
 }
 

@@ -225,7 +225,14 @@ export class Remoting {
         args: args.right
       }, REPORTED)
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
-      return this.spawns.open(spawnId, nodeId, behaviorName, resume, request.timeoutMs, spawnTimedOut)
+      // Placement sees this spawn on that node until its heartbeats can (LoadBalancer).
+      const ended = this.links.spawnSent(nodeId)
+      const answered = (exit: Exit.Exit<SpawnResult, SpawnError>) => {
+        ended(Exit.isSuccess(exit))
+        resume(exit)
+      }
+      const cancel = this.spawns.open(spawnId, nodeId, behaviorName, answered, request.timeoutMs, spawnTimedOut)
+      return Effect.zipRight(cancel, Effect.sync(() => ended(false)))
     })
   }
 
