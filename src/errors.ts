@@ -170,6 +170,23 @@ export class ClusterConfigError extends Schema.TaggedError<ClusterConfigError>()
   }
 }
 
+/** `Cluster.awaitNodes` gave up: the nodes it waited for were not all connected in time. */
+export class AwaitNodesTimeoutError extends Schema.TaggedError<AwaitNodesTimeoutError>()("AwaitNodesTimeoutError", {
+  /** What was awaited: "3 nodes", or the ids. */
+  wanted: Schema.String,
+  /** The awaited ids that were not connected. */
+  missing: Schema.Array(Schema.String),
+  /** The nodes connected when it gave up. */
+  connected: Schema.Array(Schema.String),
+  timeoutMs: Schema.Number
+}) {
+  override get message() {
+    const missing = this.missing.length > 0 ? `; missing ${this.missing.join(", ")}` : ""
+    const connected = this.connected.length > 0 ? this.connected.join(", ") : "none"
+    return `timed out after ${this.timeoutMs} ms waiting for ${this.wanted}${missing}; connected: ${connected}`
+  }
+}
+
 /** A local process's `init` failed or ran past its `initTimeout`. */
 export class GenServerInitError extends Schema.TaggedError<GenServerInitError>()("GenServerInitError", {
   message: Schema.String

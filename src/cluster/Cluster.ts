@@ -8,7 +8,7 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import type { ConfigError, Scope } from "effect"
 import * as BehaviorRegistryModule from "../BehaviorRegistry.js"
-import type { ClusterConfigError } from "../errors.js"
+import type { AwaitNodesTimeoutError, ClusterConfigError } from "../errors.js"
 import * as GenServer from "../GenServer.js"
 import * as GlobalRegistryModule from "../GlobalRegistry.js"
 import type { NodeId } from "../NodeId.js"
@@ -17,11 +17,13 @@ import * as RemoteSpawnModule from "../RemoteSpawn.js"
 import type { Transport, TransportError } from "../transport/Transport.js"
 import * as ClusterConfigModule from "./ClusterConfig.js"
 import type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
+import type { AwaitNodesOptions } from "./internal/awaitNodes.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import * as Node from "./internal/node.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 
 export type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
+export type { AwaitNodesOptions } from "./internal/awaitNodes.js"
 export type { NodeDown, NodeDownReason, NodeEvent, NodeInfo, NodeUp } from "./NodeEvent.js"
 
 /** A callback's answer: nothing, a Promise, or an Effect. Failures are logged, never propagated. */
@@ -39,6 +41,8 @@ export interface Service {
   readonly getConnectedNodes: Effect.Effect<ReadonlyArray<NodeInfo>>
   /** Whether `nodeId` is connected. */
   readonly isNodeConnected: (nodeId: NodeId) => Effect.Effect<boolean>
+  /** Waits until at least `count` other nodes and every one of `ids` are connected; answers the connected nodes. */
+  readonly awaitNodes: (options?: AwaitNodesOptions) => Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError>
   /** Every `NodeUp` / `NodeDown` from the moment of subscription. */
   readonly nodeEvents: Stream.Stream<NodeEvent>
   /** Calls `f` for each node that comes up, for as long as the scope lives. */
@@ -116,6 +120,17 @@ export const getConnectedNodes: Effect.Effect<ReadonlyArray<NodeInfo>, never, Cl
 /** Whether `nodeId` is connected to this node. */
 export const isNodeConnected = (nodeId: NodeId): Effect.Effect<boolean, never, Cluster> =>
   Effect.flatMap(Cluster, (c) => c.isNodeConnected(nodeId))
+
+/**
+ * Waits until at least `count` other nodes and every one of `ids` are connected
+ * (default: one node), failing with `AwaitNodesTimeoutError` after `timeout` (default
+ * 30 s); answers the connected nodes. `Cluster.layer` returns before its seeds connect:
+ * this is the step between starting a node and using the cluster.
+ */
+export const awaitNodes = (
+  options?: AwaitNodesOptions
+): Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError, Cluster> =>
+  Effect.flatMap(Cluster, (c) => c.awaitNodes(options))
 
 /** The stream of node events. */
 export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(

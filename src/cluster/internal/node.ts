@@ -31,6 +31,7 @@ import type { ClusterConfig } from "../ClusterConfig.js"
 import * as ClusterConfigModule from "../ClusterConfig.js"
 import { Membership } from "../Membership.js"
 import type { NodeEvent } from "../NodeEvent.js"
+import { awaitNodes } from "./awaitNodes.js"
 import * as Dispatch from "./dispatch.js"
 import * as Metrics from "./metrics.js"
 import { Replica } from "./registry.js"
@@ -172,6 +173,7 @@ export const make = (
       getLocalNodeId: Effect.succeed(nodeId),
       getConnectedNodes: Effect.sync(() => membership.connectedNodes()),
       isNodeConnected: (id) => Effect.sync(() => membership.isConnected(id)),
+      awaitNodes: (options) => awaitNodes(nodeId, nodeEvents, () => membership.connectedNodes(), options),
       nodeEvents: Stream.fromPubSub(nodeEvents),
       onNodeUp: (f) => subscribe(nodeEvents, "NodeUp", (e) => runCallback(nodeId, "onNodeUp", () => f(e.nodeId))),
       onNodeDown: (f) =>
