@@ -9,7 +9,7 @@
  * Like noex, the module-level functions drive one node per process. `createNode()`
  * gives an independent instance for programs (and tests) that want several.
  */
-import { Cause, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
 import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
 import * as ClusterModule from "./cluster/Cluster.js"
 import type { ClusterConfig, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
@@ -18,18 +18,21 @@ import type { ExitReason, GenServerBehavior, StartOptions } from "./GenServer.js
 import * as GlobalRegistryModule from "./GlobalRegistry.js"
 import * as RuntimeInternal from "./internal/runtime.js"
 import * as TcpTransport from "./node/TcpTransport.js"
+import { NodeId as NodeIds } from "./NodeId.js"
 import type { NodeId } from "./NodeId.js"
 import * as RemoteCallModule from "./RemoteCall.js"
 import * as RemoteSpawnModule from "./RemoteSpawn.js"
 import type { SpawnOptions } from "./RemoteSpawn.js"
 import type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
 
-export type { NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
+export { BehaviorRegistrationError } from "./BehaviorRegistry.js"
+export type { AwaitNodesOptions as ClusterAwaitNodesOptions, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
 export * from "./errors.js"
 export type { ExitReason, GenServerBehavior } from "./GenServer.js"
 export type { NodeId } from "./NodeId.js"
 export type { SpawnOptions as RemoteSpawnOptions } from "./RemoteSpawn.js"
 export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+export { TransportError } from "./transport/Transport.js"
 
 type Services = ClusterModule.ClusterServices
 
@@ -41,6 +44,22 @@ export class ClusterNotStartedError extends Error {
   }
 }
 
+/** Thrown by `Cluster.start()` on a node that is started or starting. */
+export class ClusterAlreadyStartedError extends Error {
+  override readonly name = "ClusterAlreadyStartedError"
+  constructor() {
+    super("the cluster is already started: call Cluster.stop() first")
+  }
+}
+
+/** What `Cluster.awaitNodes` waits for; `timeout` in milliseconds, as every facade timeout. */
+export interface PromiseAwaitNodesOptions {
+  readonly count?: number
+  readonly ids?: ReadonlyArray<NodeId | string>
+  /** Default 30 000 ms. */
+  readonly timeout?: number
+}
+
 /** One node driven through Promises. */
 export interface PromiseNode {
   readonly Cluster: {
@@ -49,7 +68,10 @@ export interface PromiseNode {
     getConnectedNodes(): Array<NodeInfo>
     getLocalNodeId(): NodeId
     isNodeConnected(nodeId: NodeId): boolean
-    onNodeUp(handler: (nodeId: NodeId) => void | Promise<void>): () => void
+    /** Resolves with the connected nodes once `count` others and every one of `ids` are connected (default one). */
+    awaitNodes(options?: PromiseAwaitNodesOptions): Promise<Array<NodeInfo>>
+    /** Calls `handler` with the `NodeInfo` of each node that comes up, as noex does. */
+    onNodeUp(handler: (node: NodeInfo) => void | Promise<void>): () => void
     onNodeDown(handler: (nodeId: NodeId, reason: NodeDownReason) => void | Promise<void>): () => void
   }
   readonly BehaviorRegistry: {
@@ -83,6 +105,12 @@ export interface PromiseNode {
     /** The ref of a process running on this node, by id or local name (the guide's smart-call helper uses it). */
     _getRefById(id: string): ServerRef | undefined
   }
+}
+
+/** The `NodeInfo` of a node that came up and left before its handler ran: no heartbeat heard yet. */
+const upInfo = (id: NodeId, now: number): NodeInfo => {
+  const { host, port } = NodeIds.components(id)
+  return { id, host, port, status: "connected", processCount: 0, lastHeartbeatAt: now, uptimeMs: 0 }
 }
 
 /** Creates an independent node with the guide's Promise API. */
@@ -119,7 +147,7 @@ export const createNode = (): PromiseNode => {
   return {
     Cluster: {
       async start(config) {
-        if (runtime !== undefined || starting !== undefined) throw new Error("the cluster is already started")
+        if (runtime !== undefined || starting !== undefined) throw new ClusterAlreadyStartedError()
         const layer = ClusterModule.layer(config).pipe(
           Layer.provide(BehaviorRegistryModule.layer(Object.fromEntries(pending))),
           Layer.provide(TcpTransport.layer)
@@ -150,7 +178,27 @@ export const createNode = (): PromiseNode => {
       getConnectedNodes: () => Array.from(runSync(ClusterModule.getConnectedNodes)),
       getLocalNodeId: () => runSync(ClusterModule.getLocalNodeId),
       isNodeConnected: (nodeId) => runSync(ClusterModule.isNodeConnected(nodeId)),
-      onNodeUp: (handler) => subscribe(ClusterModule.onNodeUp((id) => handler(id))),
+      awaitNodes: (options = {}) =>
+        run(ClusterModule.awaitNodes({
+          count: options.count,
+          ids: options.ids,
+          timeout: options.timeout === undefined ? undefined : Duration.millis(options.timeout)
+        })).then((nodes) => Array.from(nodes)),
+      onNodeUp: (handler) =>
+        subscribe(
+          Effect.flatMap(ClusterModule.Cluster, (cluster) =>
+            cluster.onNodeUp((id) =>
+              Effect.flatMap(Effect.zip(cluster.getConnectedNodes, Clock.currentTimeMillis), ([nodes, now]) =>
+                // A node already gone again by now is reported as it was when it came up.
+                Effect.promise(async () =>
+                  handler(
+                    nodes.find((n) =>
+                      n.id === id
+                    ) ?? upInfo(id, now)
+                  )
+                ))
+            ))
+        ),
       onNodeDown: (handler) => subscribe(ClusterModule.onNodeDown((id, reason) => handler(id, reason)))
     },
     BehaviorRegistry: {

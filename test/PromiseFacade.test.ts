@@ -54,7 +54,7 @@ describe("noex-effect/promise errors and instances", () => {
         handleCall: (_: unknown, s: number) => [s, s] as const,
         handleCast: (_: unknown, s: number) => s
       })
-    ).toThrow(/already registered/)
+    ).toThrow(Facade.BehaviorRegistrationError)
     await node.Cluster.start({ nodeName: "solo", port: 0 })
     try {
       const self = node.Cluster.getLocalNodeId()
@@ -91,7 +91,9 @@ describe("noex-effect/promise start and stop", () => {
     })
     const node = Facade.createNode()
     const started = node.Cluster.start({ nodeName: "early", port })
-    await expect(node.Cluster.start({ nodeName: "twice", port: 0 })).rejects.toThrow(/already started/)
+    await expect(node.Cluster.start({ nodeName: "twice", port: 0 })).rejects.toBeInstanceOf(
+      Facade.ClusterAlreadyStartedError
+    )
     await node.Cluster.stop()
     await started
     expect(() => node.Cluster.getLocalNodeId()).toThrow(Facade.ClusterNotStartedError)
@@ -101,5 +103,34 @@ describe("noex-effect/promise start and stop", () => {
       socket.once("error", () => resolve(true))
     })
     expect(refused).toBe(true)
+  })
+})
+
+describe("noex-effect/promise waiting for a cluster", () => {
+  it("awaitNodes resolves once the seeds are connected, onNodeUp passes a NodeInfo, a taken port throws TransportError", async () => {
+    const b = Facade.createNode()
+    const a = Facade.createNode()
+    await b.Cluster.start({ nodeName: "b", port: 0 })
+    try {
+      const seen: Array<Facade.NodeInfo> = []
+      b.Cluster.onNodeUp((node) => void seen.push(node))
+      await expect(b.Cluster.awaitNodes({ count: 1, timeout: 200 })).rejects.toBeInstanceOf(
+        Facade.AwaitNodesTimeoutError
+      )
+      const bId = b.Cluster.getLocalNodeId()
+      await a.Cluster.start({ nodeName: "a", port: 0, seeds: [bId] })
+      const nodes = await a.Cluster.awaitNodes({ ids: [bId], timeout: 30_000 })
+      expect(nodes.map((n) => n.id)).toEqual([bId])
+      const aId = a.Cluster.getLocalNodeId()
+      await b.Cluster.awaitNodes({ ids: [aId], timeout: 30_000 })
+      await expect.poll(() => seen.length, { timeout: 30_000 }).toBe(1)
+      expect(seen[0]).toMatchObject({ id: aId, host: "127.0.0.1", status: "connected" })
+      const clash = Facade.createNode()
+      const port = Number(bId.slice(bId.lastIndexOf(":") + 1))
+      await expect(clash.Cluster.start({ nodeName: "c", port })).rejects.toBeInstanceOf(Facade.TransportError)
+    } finally {
+      await a.Cluster.stop()
+      await b.Cluster.stop()
+    }
   })
 })
