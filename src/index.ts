@@ -5,7 +5,7 @@
 export * as BehaviorRegistry from "./BehaviorRegistry.js"
 export { BehaviorRegistrationError } from "./BehaviorRegistry.js"
 export * as Cluster from "./cluster/Cluster.js"
-export type { ClusterConfig, NodeDownReason, NodeEvent, NodeInfo } from "./cluster/Cluster.js"
+export type { AwaitNodesOptions, ClusterConfig, NodeDownReason, NodeEvent, NodeInfo } from "./cluster/Cluster.js"
 export * as Codec from "./Codec.js"
 export type { PayloadCodec } from "./Codec.js"
 export * from "./errors.js"

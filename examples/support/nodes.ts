@@ -6,8 +6,9 @@
  *   child processes are stopped) before the process exits.
  * - `startNode` builds one cluster node inside the current process, in its own scope, so a
  *   single-file example can run several nodes side by side over real TCP on 127.0.0.1.
- * - `waitUntil` / `awaitMesh` poll until a condition holds (a node joined, a name
- *   replicated), with a deadline instead of a fixed sleep.
+ * - `awaitMesh` waits for a full mesh (`Cluster.awaitNodes` on each node); `waitUntil`
+ *   polls until another condition holds (a name replicated), with a deadline instead of a
+ *   fixed sleep.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import {
@@ -155,16 +156,12 @@ export const waitUntil = <E, R>(
 export const connectedIds = (node: LocalNode) =>
   node.run(Effect.map(Cluster.getConnectedNodes, (nodes) => nodes.map((n) => n.id)))
 
-/** Waits until every node is connected to every other one (a full mesh). */
+/** Waits until every node is connected to every other one (a full mesh): `Cluster.awaitNodes` on each. */
 export const awaitMesh = (nodes: ReadonlyArray<LocalNode>, timeout: Duration.DurationInput = "10 seconds") =>
-  waitUntil(
-    "the nodes to form a full mesh",
-    Effect.map(
-      Effect.forEach(nodes, connectedIds),
-      (views) => views.every((ids, i) => nodes.every((other, j) => i === j || ids.includes(other.id)))
-    ),
-    timeout
-  )
+  Effect.forEach(nodes, (node) => node.run(Cluster.awaitNodes({ ids: nodes.map((n) => n.id), timeout })), {
+    concurrency: "unbounded",
+    discard: true
+  })
 
 /** `name@127.0.0.1:port` → `name`, for compact output. */
 export const short = (nodeId: string): string => nodeId.split("@")[0] ?? nodeId

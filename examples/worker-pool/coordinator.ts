@@ -18,7 +18,7 @@ import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Cluster, RemoteCall, RemoteSpawn } from "noex-effect"
 import type { CallError, ServerRef } from "noex-effect"
-import { nodeLayer, runExample, waitUntil } from "../support/nodes.js"
+import { nodeLayer, runExample } from "../support/nodes.js"
 import { workerBehavior } from "./shared/worker.js"
 import type { WorkerCast, WorkerReply } from "./shared/worker.js"
 
@@ -91,11 +91,7 @@ export const runWorkerPool = (
 ) =>
   Effect.gen(function*() {
     // The guide sleeps two seconds "to wait for nodes to join"; we wait for them instead.
-    yield* waitUntil(
-      `${options.expectNodes} node(s) to join`,
-      Effect.map(Cluster.getConnectedNodes, (nodes) => nodes.length >= options.expectNodes),
-      "15 seconds"
-    )
+    yield* Cluster.awaitNodes({ count: options.expectNodes, timeout: "15 seconds" })
     const pool = yield* makeWorkerPool
     yield* pool.initialize(options.workersPerNode)
     for (let i = 0; i < options.tasks; i++) {

@@ -21,7 +21,7 @@ import { Cluster } from "noex-effect"
 import type { NodeId } from "noex-effect"
 import { describeExit, spawnChildNode } from "../support/child-node.js"
 import type { ChildNode } from "../support/child-node.js"
-import { ExampleError, nodeLayer, runExample, waitUntil } from "../support/nodes.js"
+import { ExampleError, nodeLayer, runExample } from "../support/nodes.js"
 import { makeWorkerPool } from "./coordinator.js"
 import { workerBehavior } from "./shared/worker.js"
 
@@ -75,11 +75,7 @@ const demo = Effect.gen(function*() {
       yield* Console.log(`child pids: ${children.map((c) => c.pid).join(" ")}`)
 
       const ids: ReadonlyArray<NodeId> = yield* Effect.forEach(children, (c) => c.ready, { concurrency: "unbounded" })
-      yield* waitUntil(
-        "the worker nodes to join",
-        Effect.map(Cluster.getConnectedNodes, (nodes) => ids.every((id) => nodes.some((n) => n.id === id))),
-        "20 seconds"
-      )
+      yield* Cluster.awaitNodes({ ids, timeout: "20 seconds" })
       yield* Console.log(
         `[3/5] cluster of ${
           ids.length + 1
