@@ -52,6 +52,19 @@ export class ClusterAlreadyStartedError extends Error {
   }
 }
 
+/** The facade's `Cluster.start` options: every `Cluster.layer` option, plus signal handling. */
+export type PromiseStartOptions = ClusterConfig & {
+  /**
+   * On SIGINT or SIGTERM, stop the node gracefully (peers see `graceful_shutdown`), then
+   * exit with code 0 unless another listener of that signal remains to handle it.
+   * Default `true`; `false` leaves signals to the program.
+   */
+  readonly handleSignals?: boolean | undefined
+}
+
+/** The signals a started facade node stops on. */
+const SIGNALS = ["SIGINT", "SIGTERM"] as const
+
 /** What `Cluster.awaitNodes` waits for; `timeout` in milliseconds, as every facade timeout. */
 export interface PromiseAwaitNodesOptions {
   readonly count?: number
@@ -63,7 +76,7 @@ export interface PromiseAwaitNodesOptions {
 /** One node driven through Promises. */
 export interface PromiseNode {
   readonly Cluster: {
-    start(config: ClusterConfig): Promise<void>
+    start(config: PromiseStartOptions): Promise<void>
     stop(): Promise<void>
     getConnectedNodes(): Array<NodeInfo>
     getLocalNodeId(): NodeId
@@ -119,6 +132,7 @@ export const createNode = (): PromiseNode => {
   let runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined
   let starting: Promise<void> | undefined
   const unsubscribers = new Set<() => void>()
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined
 
   const live = () => {
     if (runtime === undefined) throw new ClusterNotStartedError()
@@ -144,9 +158,9 @@ export const createNode = (): PromiseNode => {
     return off
   }
 
-  return {
+  const self: PromiseNode = {
     Cluster: {
-      async start(config) {
+      async start({ handleSignals = true, ...config }) {
         if (runtime !== undefined || starting !== undefined) throw new ClusterAlreadyStartedError()
         const layer = ClusterModule.layer(config).pipe(
           Layer.provide(BehaviorRegistryModule.layer(Object.fromEntries(pending))),
@@ -160,6 +174,17 @@ export const createNode = (): PromiseNode => {
             throw Cause.squash(built.cause)
           }
           runtime = candidate as ManagedRuntime.ManagedRuntime<Services, unknown>
+          if (handleSignals) {
+            const handler = (signal: NodeJS.Signals) => {
+              // The listener stays until the node has stopped: a second signal meanwhile is
+              // absorbed, and of several nodes only the last to stop finds no listener and exits.
+              void self.Cluster.stop().finally(() => {
+                if (process.listenerCount(signal) === 0) process.exit(0)
+              })
+            }
+            for (const signal of SIGNALS) process.on(signal, handler)
+            onSignal = handler
+          }
         })
         try {
           await starting
@@ -173,7 +198,13 @@ export const createNode = (): PromiseNode => {
         if (current === undefined) return
         for (const off of Array.from(unsubscribers)) off()
         runtime = undefined
-        await current.dispose()
+        try {
+          await current.dispose()
+        } finally {
+          const handler = onSignal
+          onSignal = undefined
+          if (handler !== undefined) { for (const signal of SIGNALS) process.off(signal, handler) }
+        }
       },
       getConnectedNodes: () => Array.from(runSync(ClusterModule.getConnectedNodes)),
       getLocalNodeId: () => runSync(ClusterModule.getLocalNodeId),
@@ -251,6 +282,7 @@ export const createNode = (): PromiseNode => {
         )
     }
   }
+  return self
 }
 
 /** The default node of this process, as in noex. */

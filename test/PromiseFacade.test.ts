@@ -134,3 +134,24 @@ describe("noex-effect/promise waiting for a cluster", () => {
     }
   })
 })
+
+describe("noex-effect/promise signals", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`a facade node stops gracefully on ${signal} and exits 0; its peer sees graceful_shutdown`, async () => {
+      const b = Facade.createNode()
+      await b.Cluster.start({ nodeName: "b", port: 0, handleSignals: false })
+      try {
+        const downs: Array<string> = []
+        b.Cluster.onNodeDown((_id, reason) => void downs.push(reason))
+        const child = run("test/fixtures/facade-node.ts", { SEED: b.Cluster.getLocalNodeId() })
+        const [, childId] = await child.waitFor(/up (\S+)/)
+        await b.Cluster.awaitNodes({ ids: [childId!], timeout: 30_000 })
+        child.child.kill(signal)
+        expect(await child.exited).toBe(0)
+        await expect.poll(() => downs, { timeout: 30_000 }).toEqual(["graceful_shutdown"])
+      } finally {
+        await b.Cluster.stop()
+      }
+    })
+  }
+})
