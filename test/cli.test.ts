@@ -94,4 +94,28 @@ describe("noex-effect node (CLI)", () => {
     a.child.kill("SIGTERM")
     expect(await a.exited).toBe(0)
   })
+
+  it("logs to stderr, never stdout, at the level of --log-level or NOEX_LOG_LEVEL", async () => {
+    const info = cli(["node", "--name", "a", "--port", "0"])
+    const [, aId] = await info.waitFor(/node (a@127\.0\.0\.1:\d+) is up/)
+    expect(info.output()).toMatch(/level=INFO .*node started/)
+    // Above info, a node that joins a says nothing of its start; a sees it come up, so it did start.
+    const quiet = [
+      cli(["node", "--name", "b", "--port", "0", "--seeds", aId!, "--log-level", "warn"]),
+      cli(["node", "--name", "c", "--port", "0", "--seeds", aId!], { NOEX_LOG_LEVEL: "error" })
+    ]
+    await info.waitFor(/node up: b@/)
+    await info.waitFor(/node up: c@/)
+    for (const node of quiet) {
+      node.child.kill("SIGTERM")
+      expect(await node.exited).toBe(0)
+      expect(node.output()).not.toContain("level=INFO")
+    }
+    info.child.kill("SIGTERM")
+    expect(await info.exited).toBe(0)
+    expect(info.stdout()).toBe("")
+    const bad = cli(["node", "--name", "d", "--port", "0", "--log-level", "loud"])
+    expect(await bad.exited).toBe(2)
+    expect(bad.output()).toContain("NOEX_LOG_LEVEL")
+  })
 })

@@ -122,6 +122,12 @@ export const flags: ReadonlyArray<Flag> = [
     description: "true: dial members gossip names by host name (resolving them), default false"
   },
   {
+    name: "log-level",
+    variable: env.logLevel,
+    kind: "text",
+    description: "Least severe level logged (to stderr): trace, debug, info, warn, error, fatal or off, default info"
+  },
+  {
     name: "tls-cert",
     variable: tls.cert,
     kind: "file",

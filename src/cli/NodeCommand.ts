@@ -12,6 +12,7 @@ import * as BehaviorRegistry from "../BehaviorRegistry.js"
 import type { RegisteredBehavior } from "../BehaviorRegistry.js"
 import * as Cluster from "../cluster/Cluster.js"
 import * as ClusterConfig from "../cluster/ClusterConfig.js"
+import { withNodeLogging } from "../internal/logging.js"
 import * as TcpTransport from "../node/TcpTransport.js"
 import * as TlsTransport from "../node/TlsTransport.js"
 import { BEHAVIORS_VARIABLE, nodeHelp, parseNodeFlags, UsageError } from "./Flags.js"
@@ -119,6 +120,8 @@ export const nodeCommand = (args: ReadonlyArray<string>): Effect.Effect<void, un
       )
     }).pipe(
       Effect.provide(layer),
-      Effect.onInterrupt(() => Effect.logInfo("shutting down gracefully"))
+      Effect.onInterrupt(() => Effect.logInfo("shutting down gracefully")),
+      // The command's own lines are the node's logs: the same level, the same stderr.
+      withNodeLogging(settings.logLevel)
     )
   })

@@ -3,7 +3,7 @@
  * `defaults` object, validation into `ClusterConfigError` naming the field, and the
  * same fields read from the environment (`NOEX_*`) through Effect `Config`.
  */
-import { Config, Duration, Effect, Either, Option, Redacted } from "effect"
+import { Config, Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
 import type { ConflictStrategy } from "../GlobalRegistry.js"
 import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
@@ -59,6 +59,12 @@ export interface ClusterConfig {
    */
   readonly resolveGossipedNames?: boolean | undefined
   /**
+   * The least severe level this node's own logs are written at (its connections, peers,
+   * processes). Default `"Info"`. The environment and the CLI take Effect's labels:
+   * `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `off`.
+   */
+  readonly logLevel?: LogLevel.Literal | undefined
+  /**
    * What this node does with its own process when it loses a global name conflict:
    * `"stop"` (default), `"keep"`, or a function. Not read from the environment.
    */
@@ -84,6 +90,7 @@ export interface ResolvedConfig {
   readonly maxKnownPeers: number
   readonly allowedHosts: ReadonlyArray<string> | undefined
   readonly resolveGossipedNames: boolean
+  readonly logLevel: LogLevel.LogLevel
   readonly onNameConflict: ConflictStrategy
 }
 
@@ -116,7 +123,9 @@ export const defaults = {
    * A full mesh of 1,000 nodes is far past what one heartbeat per peer per second suits;
    * the cap stops one hostile gossip frame from making the node dial thousands of addresses.
    */
-  maxKnownPeers: MAX_KNOWN_PEERS
+  maxKnownPeers: MAX_KNOWN_PEERS,
+  /** A node's starts, stops, peers coming and going, refusals: rare, and what an operator asks about. */
+  logLevel: "Info"
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
@@ -195,6 +204,10 @@ export const resolve = (
     if (!Number.isInteger(threshold) || threshold < 1) {
       return yield* fail("heartbeatMissThreshold", `must be an integer >= 1, got ${threshold}`)
     }
+    const logLevel = LogLevel.allLevels.find((level) => level._tag === (config.logLevel ?? defaults.logLevel))
+    if (logLevel === undefined) {
+      return yield* fail("logLevel", `must be one of ${LogLevel.allLevels.map((l) => l._tag).join(", ")}`)
+    }
     const min = yield* duration("reconnectBackoff.min", config.reconnectBackoff?.min ?? defaults.reconnectBackoff.min)
     const max = yield* duration("reconnectBackoff.max", config.reconnectBackoff?.max ?? defaults.reconnectBackoff.max)
     if (Duration.greaterThan(min, max)) return yield* fail("reconnectBackoff", "min must not exceed max")
@@ -236,6 +249,7 @@ export const resolve = (
       maxKnownPeers,
       allowedHosts: config.allowedHosts,
       resolveGossipedNames: config.resolveGossipedNames ?? false,
+      logLevel,
       onNameConflict: config.onNameConflict ?? "stop"
     }
   })
@@ -262,7 +276,8 @@ export const envNames = {
   maxProcessesPerPeer: "NOEX_MAX_PROCESSES_PER_PEER",
   maxKnownPeers: "NOEX_MAX_KNOWN_PEERS",
   allowedHosts: "NOEX_ALLOWED_HOSTS",
-  resolveGossipedNames: "NOEX_RESOLVE_GOSSIPED_NAMES"
+  resolveGossipedNames: "NOEX_RESOLVE_GOSSIPED_NAMES",
+  logLevel: "NOEX_LOG_LEVEL"
 } as const
 
 /**
@@ -288,7 +303,8 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   maxProcessesPerPeer: Config.option(Config.integer(envNames.maxProcessesPerPeer)),
   maxKnownPeers: Config.option(Config.integer(envNames.maxKnownPeers)),
   allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
-  resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames))
+  resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames)),
+  logLevel: Config.option(Config.map(Config.logLevel(envNames.logLevel), (level) => level._tag))
 }).pipe(
   Config.map(({ allowedHosts, backoffMax, backoffMin, seeds, ...fields }) =>
     overlay({}, {

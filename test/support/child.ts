@@ -30,6 +30,8 @@ export interface Child {
   readonly child: ChildProcess
   /** Everything it printed so far (stdout and stderr). */
   readonly output: () => string
+  /** What it printed on stdout alone. */
+  readonly stdout: () => string
   /** The first match of `pattern` in its output, waiting up to `timeoutMs`. */
   readonly waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>
   /** Its exit code. */
@@ -44,7 +46,11 @@ export const runNode = (args: ReadonlyArray<string>, env: Record<string, string>
   })
   children.add(child)
   let output = ""
-  child.stdout!.on("data", (d) => (output += d))
+  let stdout = ""
+  child.stdout!.on("data", (d) => {
+    output += d
+    stdout += d
+  })
   child.stderr!.on("data", (d) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   const waitFor = (pattern: RegExp, timeoutMs = 30_000) =>
@@ -60,5 +66,5 @@ export const runNode = (args: ReadonlyArray<string>, env: Record<string, string>
       }
       check()
     })
-  return { child, output: () => output, waitFor, exited }
+  return { child, output: () => output, stdout: () => stdout, waitFor, exited }
 }

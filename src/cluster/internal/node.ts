@@ -18,6 +18,7 @@ import type * as GenServer from "../../GenServer.js"
 import type * as GlobalRegistry from "../../GlobalRegistry.js"
 import type { RegistryEvent } from "../../GlobalRegistry.js"
 import { isThenable } from "../../internal/handler.js"
+import { withNodeLogging } from "../../internal/logging.js"
 import type { ProcessTable } from "../../internal/process.js"
 import * as RuntimeInternal from "../../internal/runtime.js"
 import { NodeId } from "../../NodeId.js"
@@ -70,6 +71,11 @@ const randomHex = (bytes: number) =>
 
 /** Builds a node: validates the config, listens, wires every component, starts membership. */
 export const make = (
+  config: ClusterConfig
+): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
+  withNodeLogging(config.logLevel)(build(config))
+
+const build = (
   config: ClusterConfig
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
   Effect.gen(function*() {
