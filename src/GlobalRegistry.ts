@@ -15,6 +15,7 @@ import type { Option, Stream } from "effect"
 import type {
   GlobalNameConflictError,
   GlobalNameNotFoundError,
+  MessageTooLargeError,
   NodeNotReachableError,
   RemoteServerNotRunningError
 } from "./errors.js"
@@ -51,7 +52,10 @@ export interface Service {
   readonly register: (
     name: string,
     ref: ServerRef
-  ) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError>
+  ) => Effect.Effect<
+    void,
+    GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError | MessageTooLargeError
+  >
   /** Removes `name` on every node (done by the node owning it); a name not registered is a no-op. */
   readonly unregister: (name: string) => Effect.Effect<void, NodeNotReachableError>
   /** The process registered under `name`, as this node's replica knows it. */
@@ -75,7 +79,7 @@ export const register: (
   ref: ServerRef
 ) => Effect.Effect<
   void,
-  GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError,
+  GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError | MessageTooLargeError,
   GlobalRegistry
 > = accessor(
   "GlobalRegistry.register",

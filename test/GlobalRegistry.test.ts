@@ -39,16 +39,33 @@ const recordEvents = (node: SimNode) =>
 const where = (node: SimNode, name: string) => node.run(GlobalRegistry.whereis(name))
 
 describe("GlobalRegistry (simulated)", () => {
+  it.scoped("refuses, on the caller, a name too long to replicate (MessageTooLargeError); a long one that fits reaches a node at the smallest frame limit", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b] = (yield* mesh(net, ["a", "b"], { maxFrameBytes: 4096 })) as [SimNode, SimNode]
+      const here = yield* a.run(GenServer.start(worker))
+      const there = { id: (yield* a.run(RemoteSpawn.spawn("worker", b.id))).serverId, nodeId: b.id }
+      for (const ref of [here, there]) {
+        const refused = yield* Effect.flip(a.run(GlobalRegistry.register("n".repeat(1000) + ref.nodeId, ref)))
+        expect(refused).toMatchObject({ _tag: "MessageTooLargeError", limit: 2048 })
+      }
+      expect(yield* a.run(GlobalRegistry.getNames)).toEqual([])
+      const long = "l".repeat(550)
+      yield* a.run(GlobalRegistry.register(long, here))
+      yield* settle(200)
+      expect(Option.getOrUndefined(yield* where(b, long))).toEqual(here)
+    }))
+
   it.scoped("makes a registration visible on every node within a round trip, and to a late joiner", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       yield* net.setLatency("5 millis")
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
-      const ref = yield* a!.run(GenServer.start(worker))
-      yield* a!.run(GlobalRegistry.register("cache:primary", ref))
+      const ref = yield* a.run(GenServer.start(worker))
+      yield* a.run(GlobalRegistry.register("cache:primary", ref))
       expect(yield* where(a!, "cache:primary")).toEqual(Option.some(ref))
       yield* settle(5, 1) // one-way latency: well within one round trip
-      expect(yield* where(b!, "cache:primary")).toEqual(Option.some(ref))
+      expect(yield* where(b, "cache:primary")).toEqual(Option.some(ref))
       expect(yield* where(c!, "cache:primary")).toEqual(Option.some(ref))
       const d = yield* startNode(net, "d", { behaviors: { worker }, seeds: [c!.id] })
       yield* settle(300)
@@ -61,9 +78,9 @@ describe("GlobalRegistry (simulated)", () => {
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"])
-      const ref = yield* a!.run(GenServer.start(worker))
-      yield* a!.run(GlobalRegistry.register("n", ref))
-      yield* a!.run(GlobalRegistry.register("n", ref))
+      const ref = yield* a.run(GenServer.start(worker))
+      yield* a.run(GlobalRegistry.register("n", ref))
+      yield* a.run(GlobalRegistry.register("n", ref))
       yield* settle(20)
       const other = yield* b!.run(GenServer.start(worker))
       const error = yield* Effect.flip(b!.run(GlobalRegistry.register("n", other)))
@@ -77,22 +94,22 @@ describe("GlobalRegistry (simulated)", () => {
       const net = yield* MemoryNetwork.make
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
       const eventsOnC = yield* recordEvents(c!)
-      const r1 = yield* a!.run(GenServer.start(worker))
-      const r2 = yield* a!.run(GenServer.start(worker))
+      const r1 = yield* a.run(GenServer.start(worker))
+      const r2 = yield* a.run(GenServer.start(worker))
       const r3 = yield* b!.run(GenServer.start(worker))
-      yield* a!.run(GlobalRegistry.register("one", r1))
-      yield* a!.run(GlobalRegistry.register("two", r2))
+      yield* a.run(GlobalRegistry.register("one", r1))
+      yield* a.run(GlobalRegistry.register("two", r2))
       yield* b!.run(GlobalRegistry.register("three", r3))
       yield* settle(20)
       yield* c!.run(GlobalRegistry.unregister("one")) // forwarded to a, the owner
-      yield* a!.run(GenServer.stop(r2, { error: "crash" }))
+      yield* a.run(GenServer.stop(r2, { error: "crash" }))
       yield* settle(20)
       for (const node of [a!, b!, c!]) {
         expect(yield* node.run(GlobalRegistry.getNames)).toEqual(["three"])
       }
-      yield* net.kill(b!.id)
+      yield* net.kill(b.id)
       yield* flush
-      expect(yield* a!.run(GlobalRegistry.getNames)).toEqual([])
+      expect(yield* a.run(GlobalRegistry.getNames)).toEqual([])
       expect(yield* c!.run(GlobalRegistry.getNames)).toEqual([])
       expect(eventsOnC.map((e) => `${e._tag} ${e.name}`)).toEqual([
         "Registered one",
@@ -109,11 +126,11 @@ describe("GlobalRegistry (simulated)", () => {
       const net = yield* MemoryNetwork.make
       const [a, b, c] = yield* mesh(net, ["a", "b", "c"])
       const events = yield* Effect.forEach([a!, b!, c!], recordEvents)
-      yield* net.partition([a!.id], [b!.id, c!.id])
+      yield* net.partition([a!.id], [b.id, c!.id])
       yield* settle(7000, 50)
-      const ra = yield* a!.run(GenServer.start(worker))
+      const ra = yield* a.run(GenServer.start(worker))
       const rb = yield* b!.run(GenServer.start(worker))
-      yield* a!.run(GlobalRegistry.register("cluster:leader", ra))
+      yield* a.run(GlobalRegistry.register("cluster:leader", ra))
       yield* b!.run(GlobalRegistry.register("cluster:leader", rb))
       stops.length = 0
       yield* net.heal
@@ -137,11 +154,11 @@ describe("GlobalRegistry (simulated)", () => {
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"], { onNameConflict: "keep" })
-      yield* net.partition([a!.id], [b!.id])
+      yield* net.partition([a!.id], [b.id])
       yield* settle(7000, 50)
-      const ra = yield* a!.run(GenServer.start(worker))
+      const ra = yield* a.run(GenServer.start(worker))
       const rb = yield* b!.run(GenServer.start(worker))
-      yield* a!.run(GlobalRegistry.register("x", ra))
+      yield* a.run(GlobalRegistry.register("x", ra))
       yield* b!.run(GlobalRegistry.register("x", rb))
       yield* net.heal
       yield* settle(15_000, 50)
@@ -149,22 +166,22 @@ describe("GlobalRegistry (simulated)", () => {
       const loser = winner.id === ra.id ? rb : ra
       const loserNode = loser.nodeId === a!.id ? a! : b!
       expect(yield* loserNode.run(GenServer.call(loser, "get"))).toBe(0)
-      expect(yield* where(b!, "x")).toEqual(Option.some(winner))
+      expect(yield* where(b, "x")).toEqual(Option.some(winner))
     }))
 
   it.scoped("registers through RemoteSpawn 'global', and fails a taken name with RemoteSpawnRegistrationError stopping the new process", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = yield* mesh(net, ["a", "b"])
-      const first = yield* a!.run(RemoteSpawn.spawn("worker", b!.id, { name: "cache:primary", registration: "global" }))
+      const first = yield* a.run(RemoteSpawn.spawn("worker", b.id, { name: "cache:primary", registration: "global" }))
       yield* settle(20)
-      expect(yield* where(a!, "cache:primary")).toEqual(Option.some({ id: first.serverId, nodeId: b!.id }))
-      const count = yield* a!.run(GenServer.processCount)
+      expect(yield* where(a!, "cache:primary")).toEqual(Option.some({ id: first.serverId, nodeId: b.id }))
+      const count = yield* a.run(GenServer.processCount)
       const clash = yield* Effect.flip(
-        a!.run(RemoteSpawn.spawn("worker", a!.id, { name: "cache:primary", registration: "global" }))
+        a.run(RemoteSpawn.spawn("worker", a!.id, { name: "cache:primary", registration: "global" }))
       )
       expect(clash).toMatchObject({ _tag: "RemoteSpawnRegistrationError", name: "cache:primary" })
-      expect(yield* a!.run(GenServer.processCount)).toBe(count)
+      expect(yield* a.run(GenServer.processCount)).toBe(count)
     }))
 
   it.scoped("runs the guide's singleton pattern: three contenders at once, exactly one leader", () =>
@@ -285,10 +302,10 @@ describe("GlobalRegistry convergence property (simulated)", () => {
       const link = internalsOf(b!.cluster).membership.linkTo(a!.id)!
       link.send({
         _tag: "RegistryRegister",
-        entry: { name: "edge", serverId: ref.id, nodeId: b!.id, incarnation: b!.cluster.incarnation, seq: 2 ** 48 }
+        entry: { name: "edge", serverId: ref.id, nodeId: b.id, incarnation: b!.cluster.incarnation, seq: 2 ** 48 }
       })
       yield* settle(100, 10)
-      yield* a!.run(GlobalRegistry.register("after", yield* a!.run(GenServer.start(worker))))
+      yield* a.run(GlobalRegistry.register("after", yield* a.run(GenServer.start(worker))))
       yield* settle(100, 10)
       expect(Option.isSome(yield* b!.run(GlobalRegistry.whereis("after")))).toBe(true)
       expect(Option.isSome(yield* c!.run(GlobalRegistry.whereis("after")))).toBe(true)
@@ -306,15 +323,15 @@ describe("GlobalRegistry convergence property (simulated)", () => {
         entry: {
           name: "poison",
           serverId: ref.id,
-          nodeId: b!.id,
+          nodeId: b.id,
           incarnation: b!.cluster.incarnation,
           seq: 2 ** 53 - 1
         }
       })
       yield* settle(100, 10)
-      expect(Option.isNone(yield* a!.run(GlobalRegistry.whereis("poison")))).toBe(true)
+      expect(Option.isNone(yield* a.run(GlobalRegistry.whereis("poison")))).toBe(true)
       // a's own registrations still replicate, and the link never dropped.
-      yield* a!.run(GlobalRegistry.register("after", yield* a!.run(GenServer.start(worker))))
+      yield* a.run(GlobalRegistry.register("after", yield* a.run(GenServer.start(worker))))
       yield* settle(100, 10)
       expect(Option.isSome(yield* b!.run(GlobalRegistry.whereis("after")))).toBe(true)
       expect(a!.events.filter((e) => e._tag === "NodeDown")).toEqual([])

@@ -10,7 +10,12 @@
  * lower NodeId. No wall clock is involved.
  */
 import { Effect, Exit, Option, PubSub, Stream } from "effect"
-import { GlobalNameConflictError, NodeNotReachableError, RemoteServerNotRunningError } from "../../errors.js"
+import {
+  GlobalNameConflictError,
+  MessageTooLargeError,
+  NodeNotReachableError,
+  RemoteServerNotRunningError
+} from "../../errors.js"
 import type { ConflictStrategy, NameConflict, RegistryEvent } from "../../GlobalRegistry.js"
 import type { ProcessTable } from "../../internal/process.js"
 import type { NodeId } from "../../NodeId.js"
@@ -36,6 +41,16 @@ const refOf = (entry: Entry): ServerRef => ({ id: entry.serverId, nodeId: entry.
 /** An entry's share of a `RegistrySync` frame, over-estimated (UTF-8 is at most 3 bytes per UTF-16 unit). */
 const entrySize = (entry: Entry): number =>
   3 * (entry.name.length + entry.serverId.length + entry.nodeId.length + entry.incarnation.length) + 64
+
+/**
+ * The largest entry a name may make: half the smallest frame limit a node may configure
+ * (4096 bytes), the budget `sync` gives an entry, so every name registered reaches every
+ * peer. About 600 characters of name beside the ids.
+ */
+export const MAX_ENTRY_BYTES = 2048
+
+/** An incarnation's length on the wire (8 random bytes in hex), for sizing an entry before it exists. */
+const INCARNATION_CHARS = 16
 
 /** The deterministic winner of two live entries for one name. */
 export const winnerOf = (a: Entry, b: Entry): Entry => {
@@ -150,11 +165,23 @@ export class Replica {
   register(
     name: string,
     ref: ServerRef
-  ): Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError> {
+  ): Effect.Effect<
+    void,
+    GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError | MessageTooLargeError
+  > {
     // A ref from untyped code may lack its id: refused here rather than sent unreadable.
     if (typeof ref.id !== "string") {
       return Effect.fail(new RemoteServerNotRunningError({ serverId: String(ref.id), nodeId: ref.nodeId }))
     }
+    // Refused on the caller: a name too long to replicate would be registered here and seen nowhere else.
+    const bytes = entrySize({
+      name,
+      serverId: ref.id,
+      nodeId: ref.nodeId,
+      incarnation: "0".repeat(INCARNATION_CHARS),
+      seq: 0
+    })
+    if (bytes > MAX_ENTRY_BYTES) return Effect.fail(new MessageTooLargeError({ bytes, limit: MAX_ENTRY_BYTES }))
     if (ref.nodeId !== this.self) return this.forward(ref.nodeId, "register", name, ref.id)
     return Effect.suspend(() => this.registerLocal(name, ref.id))
   }
