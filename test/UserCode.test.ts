@@ -38,9 +38,10 @@ const picky = GenServer.behavior({
 
 const loud = GenServer.behavior({
   init: () => 0,
-  handleCall: (msg: "shout" | "get", s: number) => {
+  handleCall: (msg: "shout" | "get" | "huge", s: number): readonly [number | string, number] => {
     if (msg === "shout") throw new Error("x".repeat(100_000))
-    return [s, s] as const
+    if (msg === "huge") return ["h".repeat(20_000), s]
+    return [s, s]
   },
   handleCast: (_: unknown, s: number) => s,
   terminate: () => undefined
@@ -82,6 +83,18 @@ describe("user code and values cost only what they touched (simulated)", () => {
       expect(story(a)).toEqual(["up b"])
     }))
 
+  it.scoped("fails a call whose reply is over the frame limit with MessageTooLargeError on the caller, logged on the server; the link stays up", () =>
+    Effect.gen(function*() {
+      const { layer: capture, messages: warnings } = captureLogs("Warning")
+      const { a, b } = yield* pair(yield* Net.make, 8192).pipe(Effect.provide(capture))
+      const ref = { id: (yield* a.run(RemoteSpawn.spawn("loud", b.id))).serverId, nodeId: b.id }
+      const error = yield* Effect.flip(a.run(RemoteCall.call(ref, "huge", { timeout: "5 seconds" })))
+      expect(error).toMatchObject({ _tag: "MessageTooLargeError", limit: 8192 })
+      expect(warnings.some((m) => m.startsWith("a reply is over the frame limit"))).toBe(true)
+      expect(yield* a.run(RemoteCall.call(ref, "get"))).toBe(0)
+      expect(story(a)).toEqual(["up b"])
+    }))
+
   it.scoped("stops a remote process with a stop reason too large for a frame; the link stays up", () =>
     Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make, 8192)
@@ -108,17 +121,16 @@ describe("user code and values cost only what they touched (simulated)", () => {
       expect((yield* b.run(GlobalRegistry.getNames)).length).toBe(59)
     }))
 
-  it.scoped("drops and logs a message over the peer's frame limit instead of losing the link", () =>
+  it.scoped("refuses a global name too long for the peer's frame limit on the caller instead of losing the link", () =>
     Effect.gen(function*() {
-      const { layer: capture, messages: errors } = captureLogs("Error")
       const net = yield* Net.make
-      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 }).pipe(Effect.provide(capture))
+      const a = yield* startNode(net, "a", { behaviors, maxFrameBytes: 4096 })
       const b = yield* startNode(net, "b", { behaviors, maxFrameBytes: 4096, seeds: [a.id] })
       yield* settle(200, 25)
       const ref = yield* a.run(GenServer.start(picky))
-      yield* a.run(GlobalRegistry.register("n".repeat(5000), ref))
+      const refused = yield* Effect.flip(a.run(GlobalRegistry.register("n".repeat(5000), ref)))
+      expect(refused._tag).toBe("MessageTooLargeError")
       yield* settle(100, 25)
-      expect(errors).toContain("dropped an outgoing message over the frame limit")
       expect(story(a)).toEqual(["up b"])
       expect(story(b)).toEqual(["up a"])
     }))

@@ -250,8 +250,21 @@ export class Serving {
         )
       }
       const sent = link.send({ _tag: "Reply", callId, payload: payload.right }, REPORTED)
-      // The caller is told why its reply never came.
-      if (Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError") this.callFailed(link, callId, sent.left)
+      // The caller is told why its reply never came; this node's operator is told whose reply it was.
+      if (Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError") {
+        this.callFailed(link, callId, sent.left)
+        this.log(
+          Effect.logWarning("a reply is over the frame limit; the call failed with MessageTooLargeError").pipe(
+            Effect.annotateLogs({
+              node: this.self,
+              peer: link.peer.nodeId,
+              serverId,
+              bytes: sent.left.bytes,
+              limit: sent.left.limit
+            })
+          )
+        )
+      }
     })
   }
 
