@@ -50,7 +50,8 @@ export {
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
 
-const noop = (): void => {}
+/** The end of a spawn to a node this one does not know: nothing to count. */
+const ignoreSpawn = (_placed: boolean): void => {}
 
 /** What membership is built from. */
 export interface MembershipDeps {
@@ -125,8 +126,7 @@ export class Membership {
 
   /** Counts a spawn sent to `nodeId` in its `processCount` until its heartbeats show it (see `Peer.spawnSent`). */
   spawnSent(nodeId: NodeId): (placed: boolean) => void {
-    const peer = this.peers.get(nodeId)
-    return peer === undefined ? noop : peer.spawnSent()
+    return this.peers.get(nodeId)?.spawnSent() ?? ignoreSpawn
   }
 
   /** The incarnation of a connected node. */
