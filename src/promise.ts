@@ -133,6 +133,7 @@ export const createNode = (): PromiseNode => {
   let starting: Promise<void> | undefined
   const unsubscribers = new Set<() => void>()
   let onSignal: ((signal: NodeJS.Signals) => void) | undefined
+  let stopping: Promise<void> | undefined
 
   const live = () => {
     if (runtime === undefined) throw new ClusterNotStartedError()
@@ -178,9 +179,15 @@ export const createNode = (): PromiseNode => {
             const handler = (signal: NodeJS.Signals) => {
               // The listener stays until the node has stopped: a second signal meanwhile is
               // absorbed, and of several nodes only the last to stop finds no listener and exits.
-              void self.Cluster.stop().finally(() => {
-                if (process.listenerCount(signal) === 0) process.exit(0)
-              })
+              self.Cluster.stop().then(
+                () => {
+                  if (process.listenerCount(signal) === 0) process.exit(0)
+                },
+                (error: unknown) => {
+                  process.stderr.write(`noex-effect: the node did not stop cleanly: ${String(error)}\n`)
+                  if (process.listenerCount(signal) === 0) process.exit(1)
+                }
+              )
             }
             for (const signal of SIGNALS) process.on(signal, handler)
             onSignal = handler
@@ -194,17 +201,20 @@ export const createNode = (): PromiseNode => {
       },
       async stop() {
         if (starting !== undefined) await starting.catch(() => undefined)
+        // Every stop() while one is under way waits for the same shutdown: a program's own
+        // signal handler that awaits stop() and then exits does not cut the shutdown short.
+        if (stopping !== undefined) return stopping
         const current = runtime
         if (current === undefined) return
         for (const off of Array.from(unsubscribers)) off()
         runtime = undefined
-        try {
-          await current.dispose()
-        } finally {
+        stopping = current.dispose().finally(() => {
+          stopping = undefined
           const handler = onSignal
           onSignal = undefined
           if (handler !== undefined) { for (const signal of SIGNALS) process.off(signal, handler) }
-        }
+        })
+        return stopping
       },
       getConnectedNodes: () => Array.from(runSync(ClusterModule.getConnectedNodes)),
       getLocalNodeId: () => runSync(ClusterModule.getLocalNodeId),

@@ -3,7 +3,10 @@
  * runs across OS processes; errors are thrown as their classes.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Facade from "../src/promise.js"
 import { runNode, useChildren } from "./support/child.js"
 
@@ -136,20 +139,34 @@ describe("noex-effect/promise waiting for a cluster", () => {
 })
 
 describe("noex-effect/promise signals", () => {
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    it(`a facade node stops gracefully on ${signal} and exits 0; its peer sees graceful_shutdown`, async () => {
+  const cases = [
+    { signal: "SIGTERM", own: false },
+    { signal: "SIGINT", own: false },
+    { signal: "SIGTERM", own: true }
+  ] as const
+  for (const { own, signal } of cases) {
+    const who = own ? "the program's own handler awaiting Cluster.stop()" : "the facade"
+    it(`on ${signal}, ${who} stops the node gracefully: terminate runs, exit 0, the peer sees graceful_shutdown`, async () => {
       const b = Facade.createNode()
       await b.Cluster.start({ nodeName: "b", port: 0, handleSignals: false })
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "noex-facade-"))
       try {
         const downs: Array<string> = []
         b.Cluster.onNodeDown((_id, reason) => void downs.push(reason))
-        const child = run("test/fixtures/facade-node.ts", { SEED: b.Cluster.getLocalNodeId() })
+        const terminated = path.join(dir, "terminated")
+        const child = run("test/fixtures/facade-node.ts", {
+          SEED: b.Cluster.getLocalNodeId(),
+          TERMINATED_FILE: terminated,
+          OWN_HANDLER: own ? "1" : "0"
+        })
         const [, childId] = await child.waitFor(/up (\S+)/)
         await b.Cluster.awaitNodes({ ids: [childId!], timeout: 30_000 })
         child.child.kill(signal)
         expect(await child.exited).toBe(0)
+        expect(fs.existsSync(terminated)).toBe(true)
         await expect.poll(() => downs, { timeout: 30_000 }).toEqual(["graceful_shutdown"])
       } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
         await b.Cluster.stop()
       }
     })
