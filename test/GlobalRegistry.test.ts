@@ -49,7 +49,15 @@ describe("GlobalRegistry (simulated)", () => {
         const refused = yield* Effect.flip(a.run(GlobalRegistry.register("n".repeat(1000) + ref.nodeId, ref)))
         expect(refused).toMatchObject({ _tag: "MessageTooLargeError", limit: 2048 })
       }
+      // A spawn registering it globally is refused alike, before init runs, wherever it lands.
+      for (const node of [a, b]) {
+        const spawned = yield* Effect.flip(
+          a.run(RemoteSpawn.spawn("worker", node.id, { name: "s".repeat(1000), registration: "global" }))
+        )
+        expect(spawned._tag).toBe("RemoteSpawnRegistrationError")
+      }
       expect(yield* a.run(GlobalRegistry.getNames)).toEqual([])
+      expect(yield* b.run(GenServer.processCount)).toBe(1)
       const long = "l".repeat(550)
       yield* a.run(GlobalRegistry.register(long, here))
       yield* settle(200)

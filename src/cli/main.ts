@@ -1,6 +1,6 @@
 /**
- * Entry of the `noex-effect` binary. `--version` and `--help` answer before Effect is
- * loaded (loading it is most of a start); every other command runs through `Run`.
+ * Entry of the `noex-effect` binary. `--version` answers before Effect is loaded
+ * (loading it is most of a start); every other command runs through `Run`.
  */
 import * as fs from "node:fs"
 

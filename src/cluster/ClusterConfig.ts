@@ -3,7 +3,7 @@
  * `defaults` object, validation into `ClusterConfigError` naming the field, and the
  * same fields read from the environment (`NOEX_*`) through Effect `Config`.
  */
-import { Config, Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { ClusterConfigError } from "../errors.js"
 import type { ConflictStrategy } from "../GlobalRegistry.js"
 import { DEFAULT_MAILBOX_LIMIT } from "../internal/mailbox.js"
@@ -60,8 +60,9 @@ export interface ClusterConfig {
   readonly resolveGossipedNames?: boolean | undefined
   /**
    * The least severe level this node's own logs are written at (its connections, peers,
-   * processes). Default `"Info"`. The environment and the CLI take Effect's labels:
-   * `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `off`.
+   * processes). Default: the program's minimum level (Effect's default is `Info`). The
+   * environment and the CLI take `trace`, `debug`, `info`, `warn` (or `warning`), `error`,
+   * `fatal`, `off`.
    */
   readonly logLevel?: LogLevel.Literal | undefined
   /**
@@ -90,7 +91,8 @@ export interface ResolvedConfig {
   readonly maxKnownPeers: number
   readonly allowedHosts: ReadonlyArray<string> | undefined
   readonly resolveGossipedNames: boolean
-  readonly logLevel: LogLevel.LogLevel
+  /** `undefined`: the program's minimum level applies. */
+  readonly logLevel: LogLevel.LogLevel | undefined
   readonly onNameConflict: ConflictStrategy
 }
 
@@ -123,9 +125,7 @@ export const defaults = {
    * A full mesh of 1,000 nodes is far past what one heartbeat per peer per second suits;
    * the cap stops one hostile gossip frame from making the node dial thousands of addresses.
    */
-  maxKnownPeers: MAX_KNOWN_PEERS,
-  /** A node's starts, stops, peers coming and going, refusals: rare, and what an operator asks about. */
-  logLevel: "Info"
+  maxKnownPeers: MAX_KNOWN_PEERS
 } as const
 
 /** Frames smaller than this cannot carry a handshake with a cookie proof and a gossip of a few members. */
@@ -204,8 +204,10 @@ export const resolve = (
     if (!Number.isInteger(threshold) || threshold < 1) {
       return yield* fail("heartbeatMissThreshold", `must be an integer >= 1, got ${threshold}`)
     }
-    const logLevel = LogLevel.allLevels.find((level) => level._tag === (config.logLevel ?? defaults.logLevel))
-    if (logLevel === undefined) {
+    const logLevel = config.logLevel === undefined
+      ? undefined
+      : LogLevel.allLevels.find((level) => level._tag === config.logLevel)
+    if (config.logLevel !== undefined && logLevel === undefined) {
       return yield* fail("logLevel", `must be one of ${LogLevel.allLevels.map((l) => l._tag).join(", ")}`)
     }
     const min = yield* duration("reconnectBackoff.min", config.reconnectBackoff?.min ?? defaults.reconnectBackoff.min)
@@ -280,6 +282,17 @@ export const envNames = {
   logLevel: "NOEX_LOG_LEVEL"
 } as const
 
+/** A level as operators write it: Effect's labels, any case, and `warning` for `warn`. */
+const parseLogLevel = (text: string): Either.Either<LogLevel.Literal, ConfigError.ConfigError> => {
+  const wanted = text.trim().toLowerCase()
+  const level = LogLevel.allLevels.find((l) => l.label.toLowerCase() === wanted || l._tag.toLowerCase() === wanted)
+  return level === undefined
+    ? Either.left(
+      ConfigError.InvalidData([], `expected trace, debug, info, warn, error, fatal or off, got "${text}"`)
+    )
+    : Either.right(level._tag)
+}
+
 /**
  * The fields set in the environment (see {@link envNames}), `nodeName` included when
  * set; a field not set is absent. Seeds are comma separated; durations use Effect's
@@ -304,7 +317,7 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   maxKnownPeers: Config.option(Config.integer(envNames.maxKnownPeers)),
   allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
   resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames)),
-  logLevel: Config.option(Config.map(Config.logLevel(envNames.logLevel), (level) => level._tag))
+  logLevel: Config.option(Config.mapOrFail(Config.string(envNames.logLevel), parseLogLevel))
 }).pipe(
   Config.map(({ allowedHosts, backoffMax, backoffMin, seeds, ...fields }) =>
     overlay({}, {

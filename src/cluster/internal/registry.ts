@@ -52,6 +52,13 @@ export const MAX_ENTRY_BYTES = 2048
 /** An incarnation's length on the wire (8 random bytes in hex), for sizing an entry before it exists. */
 const INCARNATION_CHARS = 16
 
+/** What an entry for `name` would take in a sync frame, before it exists. */
+const entryBytes = (name: string, serverId: string, nodeId: NodeId): number =>
+  entrySize({ name, serverId, nodeId, incarnation: "0".repeat(INCARNATION_CHARS), seq: 0 })
+
+/** Longer than any server id this runtime makes (an incarnation prefix and a counter), for a spawn not yet started. */
+const SERVER_ID_CHARS = 32
+
 /** The deterministic winner of two live entries for one name. */
 export const winnerOf = (a: Entry, b: Entry): Entry => {
   if (a.seq !== b.seq) return a.seq < b.seq ? a : b
@@ -137,7 +144,8 @@ export class Replica {
   /** Global names as spawns see them: a spawned process is local, so it is registered here. */
   readonly globalNames: GlobalNames = {
     register: (name, ref) => Effect.suspend(() => this.registerLocal(name, ref.id)),
-    holder: (name) => this.entries.get(name)?.nodeId
+    holder: (name) => this.entries.get(name)?.nodeId,
+    fits: (name) => entryBytes(name, "0".repeat(SERVER_ID_CHARS), this.self) <= MAX_ENTRY_BYTES
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -174,13 +182,7 @@ export class Replica {
       return Effect.fail(new RemoteServerNotRunningError({ serverId: String(ref.id), nodeId: ref.nodeId }))
     }
     // Refused on the caller: a name too long to replicate would be registered here and seen nowhere else.
-    const bytes = entrySize({
-      name,
-      serverId: ref.id,
-      nodeId: ref.nodeId,
-      incarnation: "0".repeat(INCARNATION_CHARS),
-      seq: 0
-    })
+    const bytes = entryBytes(name, ref.id, ref.nodeId)
     if (bytes > MAX_ENTRY_BYTES) return Effect.fail(new MessageTooLargeError({ bytes, limit: MAX_ENTRY_BYTES }))
     if (ref.nodeId !== this.self) return this.forward(ref.nodeId, "register", name, ref.id)
     return Effect.suspend(() => this.registerLocal(name, ref.id))

@@ -51,6 +51,8 @@ export interface GlobalNames {
     name: string,
     ref: ServerRef
   ) => Effect.Effect<void, GlobalNameConflictError | RemoteServerNotRunningError>
+  /** Whether `name` is short enough to replicate to every peer (see `MAX_ENTRY_BYTES`). */
+  readonly fits: (name: string) => boolean
   /** The node holding `name`, if anyone does: a spawn for a taken name fails before `init` runs. */
   readonly holder: (name: string) => NodeId | undefined
 }
@@ -417,6 +419,17 @@ export class Serving {
       : global?.holder(globalName)
     if (holder !== undefined) {
       done(Exit.fail(this.globalClash(behaviorName, globalName!, holder)))
+      return undefined
+    }
+    if (global !== undefined && globalName !== undefined && !global.fits(globalName)) {
+      done(Exit.fail(
+        new RemoteSpawnRegistrationError({
+          behaviorName,
+          nodeId: this.self,
+          name: bounded(globalName),
+          message: `the global name '${bounded(globalName)}' is too long to replicate to every node`
+        })
+      ))
       return undefined
     }
     if (global !== undefined && globalName !== undefined) this.startingGlobal.add(globalName)
