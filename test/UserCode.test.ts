@@ -95,6 +95,26 @@ describe("user code and values cost only what they touched (simulated)", () => {
       expect(story(a)).toEqual(["up b"])
     }))
 
+  it.scoped("a node's logLevel quiets the node's own logs, not those of the behaviors it runs for others", () =>
+    Effect.gen(function*() {
+      const { layer: capture, messages: infos } = captureLogs("Info")
+      const chatty = GenServer.behavior({
+        init: () => Effect.as(Effect.logInfo("chatty init"), 0),
+        handleCall: (_: "get", s: number) => [s, s] as const,
+        handleCast: (_: unknown, s: number) => s
+      })
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { behaviors })
+      const b = yield* startNode(net, "b", { behaviors: { chatty }, seeds: [simId("a")], logLevel: "Warning" }).pipe(
+        Effect.provide(capture)
+      )
+      yield* settle(200, 25)
+      yield* a.run(RemoteSpawn.spawn("chatty", b.id))
+      expect(infos).toContain("chatty init")
+      expect(infos).not.toContain("node started")
+      expect(infos).not.toContain("node up")
+    }))
+
   it.scoped("stops a remote process with a stop reason too large for a frame; the link stays up", () =>
     Effect.gen(function*() {
       const { a, b } = yield* pair(yield* Net.make, 8192)

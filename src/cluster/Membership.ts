@@ -390,9 +390,9 @@ export class Membership {
       const peer = this.peers.get(from)
       if (peer === undefined || peer.link !== link) return
       peer.lastHeartbeatAt = this.now()
-      peer.heard()
       // Figures past any real node are not believed (LoadBalancer.leastLoaded reads them).
       if (message.processCount > MAX_REPORTED_PROCESSES || message.uptimeMs > MAX_REPORTED_UPTIME_MS) return
+      peer.heard()
       peer.processCount = message.processCount
       peer.peerUptimeMs = message.uptimeMs
     },

@@ -73,10 +73,12 @@ const randomHex = (bytes: number) =>
 export const make = (
   config: ClusterConfig
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
-  withNodeLogging(config.logLevel)(build(config))
+  // Behaviors spawned here for others run with the program's runtime: their logs are the program's, not the node's.
+  Effect.flatMap(Effect.runtime<never>(), (program) => withNodeLogging(config.logLevel)(build(config, program)))
 
 const build = (
-  config: ClusterConfig
+  config: ClusterConfig,
+  program: Runtime.Runtime<never>
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
   Effect.gen(function*() {
     const transport = yield* Transport
@@ -132,7 +134,8 @@ const build = (
       metrics,
       globalNames: replica.globalNames,
       fork,
-      maxProcessesPerPeer: resolved.maxProcessesPerPeer
+      maxProcessesPerPeer: resolved.maxProcessesPerPeer,
+      processRuntime: program
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const local = RuntimeInternal.register(

@@ -72,8 +72,10 @@ export class Peer {
   /**
    * Counts a spawn sent to this peer until its heartbeats can show it; the returned
    * function ends it (`placed`: the peer answered with a process). A heartbeat that
-   * arrives after the answer was sent after it on the same ordered link, so it counts
-   * the process: `heard` then clears what was placed.
+   * arrives after the answer was, as a rule, sent after it, so it counts the process:
+   * `heard` then clears what was placed. Heartbeats jump a congested outbox, so one may
+   * overtake an answer: that process is then counted twice until the next heartbeat, an
+   * overcount of at most one interval (placement errs towards spreading).
    */
   spawnSent(): (placed: boolean) => void {
     this.spawnsInFlight++

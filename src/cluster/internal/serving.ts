@@ -5,6 +5,7 @@
  * behavior's schemas before its handlers see them.
  */
 import { Cause, Effect, Either, Exit, Option, ParseResult, Schema } from "effect"
+import type { Runtime } from "effect"
 import type { RegisteredBehavior, Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
 import {
   BehaviorNotFoundError,
@@ -89,6 +90,8 @@ export interface ServingDeps {
   readonly globalNames: GlobalNames
   /** Runs an effect started by a callback, owned by the node (interrupted when it closes). */
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
+  /** What spawned behaviors run with: the program's runtime (its logger and level), not the node's. */
+  readonly processRuntime: Runtime.Runtime<never>
   /** Processes one other node may have running (or starting) here. */
   readonly maxProcessesPerPeer: number
 }
@@ -120,6 +123,7 @@ export class Serving {
   private readonly codec: PayloadCodec
   private readonly metrics: NodeMetrics
   private readonly globalNames: GlobalNames
+  private readonly processRuntime: Runtime.Runtime<never>
   private readonly log: (effect: Effect.Effect<unknown, unknown>) => void
 
   constructor(deps: ServingDeps) {
@@ -129,6 +133,7 @@ export class Serving {
     this.codec = deps.codec
     this.metrics = deps.metrics
     this.globalNames = deps.globalNames
+    this.processRuntime = deps.processRuntime
     this.log = deps.fork
     this.maxProcessesPerPeer = deps.maxProcessesPerPeer
   }
@@ -439,7 +444,7 @@ export class Serving {
       request.registration === "local" ? request.name : undefined,
       request.args,
       request.initTimeoutMs,
-      this.table.baseRuntime,
+      this.processRuntime,
       (exit) => task.started(exit)
     )
     return task.finished ? undefined : task
