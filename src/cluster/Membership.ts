@@ -20,7 +20,7 @@ import { Duration, Effect, Either, FiberSet, PubSub, Runtime } from "effect"
 import type { Scope } from "effect"
 import { NodeId } from "../NodeId.js"
 import { SLOW_CONSUMER } from "../transport/Transport.js"
-import type { Address, CloseInfo, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
+import type { CloseInfo, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
 import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
 import type { MembershipMessage } from "../wire/MembershipProtocol.js"
 import type { ResolvedConfig } from "./ClusterConfig.js"
@@ -30,11 +30,13 @@ import { GossipPolicy, HostRule } from "./internal/gossipPolicy.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import {
   admission,
+  dialAddress,
   forgetAfterMs,
   MAX_REPORTED_PROCESSES,
   MAX_REPORTED_UPTIME_MS,
   Peer,
-  redialDelay
+  redialDelay,
+  spawnSentTo
 } from "./internal/peer.js"
 import * as Link from "./Link.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
@@ -49,9 +51,6 @@ export {
 
 /** Heartbeat ticks between periodic gossip rounds: repairs a mesh after a lost gossip, cheaply. */
 const GOSSIP_EVERY_TICKS = 5
-
-/** The end of a spawn to a node this one does not know: nothing to count. */
-const ignoreSpawn = (_placed: boolean): void => {}
 
 /** What membership is built from. */
 export interface MembershipDeps {
@@ -126,7 +125,7 @@ export class Membership {
 
   /** Counts a spawn sent to `nodeId` in its `processCount` until its heartbeats show it (see `Peer.spawnSent`). */
   spawnSent(nodeId: NodeId): (placed: boolean) => void {
-    return this.peers.get(nodeId)?.spawnSent() ?? ignoreSpawn
+    return spawnSentTo(this.peers.get(nodeId))
   }
 
   /** The incarnation of a connected node. */
@@ -246,11 +245,6 @@ export class Membership {
     return peer
   }
 
-  private address(nodeId: NodeId): Address {
-    const { host, name, port } = NodeId.components(nodeId)
-    return { host, port, name }
-  }
-
   private ensureDialer(peer: Peer): void {
     if (peer.dialer !== undefined || this.closing || peer.link !== undefined) return
     const fiber = Runtime.runFork(this.runtime, this.dialLoop(peer))
@@ -291,7 +285,7 @@ export class Membership {
         const outcome = yield* Effect.either(
           Effect.scoped(
             Effect.gen(this, function*() {
-              const connection = yield* boundedDial(this.transport, this.address(peer.nodeId), this.config)
+              const connection = yield* boundedDial(this.transport, dialAddress(peer.nodeId), this.config)
               const link = yield* Link.establish(connection, this.handshakeConfig(peer.nodeId))
               peer.attempting = false
               failures = 0

@@ -6,6 +6,7 @@
 import { Duration, Effect, Random } from "effect"
 import type { Fiber } from "effect"
 import { NodeId } from "../../NodeId.js"
+import type { Address } from "../../transport/Transport.js"
 import type * as Link from "../Link.js"
 import type { NodeInfo } from "../NodeEvent.js"
 
@@ -161,3 +162,15 @@ export const admission = (
   }
   return undefined
 }
+
+/** Where `nodeId` is dialed: its host, port and name. */
+export const dialAddress = (nodeId: NodeId): Address => {
+  const { host, name, port } = NodeId.components(nodeId)
+  return { host, port, name }
+}
+
+/** The end of a spawn to a node this one does not know: nothing to count. */
+const ignoreSpawn = (_placed: boolean): void => {}
+
+/** Counts a spawn sent to `peer` (see `Peer.spawnSent`); a node not known counts nothing. */
+export const spawnSentTo = (peer: Peer | undefined): (placed: boolean) => void => peer?.spawnSent() ?? ignoreSpawn
