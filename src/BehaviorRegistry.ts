@@ -5,10 +5,63 @@
  * accepts connections: `BehaviorRegistry.layer({ worker, cache })` does exactly that.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import type { GenServerBehavior } from "./GenServer.js"
+import type { ExitReason } from "./ExitReason.js"
+import type { Answer } from "./GenServer.js"
 
-/** A behavior that can be spawned by name: it needs nothing from the context. */
-export type RegisteredBehavior = GenServerBehavior<any, any, any, any, never>
+/** A schema of any types: Schemas are invariant, so `never` sides need their own members. */
+type AnySchema =
+  | Schema.Schema<any, any>
+  | Schema.Schema<any, never>
+  | Schema.Schema<never, any>
+  | Schema.Schema<never, never>
+
+/**
+ * A behavior that can be spawned by name, needing the services `R` from the context
+ * (the registry's layer supplies them). Any `GenServerBehavior` fits, whatever its
+ * message types, `never` included: handlers take `never` here because a registry only
+ * ever hands them what a peer sent, checked by the behavior's own schemas.
+ */
+export interface RegisteredBehavior<R = never> {
+  readonly init: (...args: ReadonlyArray<any>) => Answer<unknown, R>
+  readonly handleCall: (msg: never, state: never) => Answer<readonly [unknown, unknown], R>
+  readonly handleCast: (msg: never, state: never) => Answer<unknown, R>
+  readonly terminate?:
+    | ((reason: ExitReason, state: never) => void | Promise<void> | Effect.Effect<void, never, R>)
+    | undefined
+  readonly schemas?: {
+    readonly call?: AnySchema | undefined
+    readonly cast?: AnySchema | undefined
+    readonly reply?: AnySchema | undefined
+  } | undefined
+}
+
+// A handler typed `any` (a loosely typed behavior) needs nothing: `infer` would make that `unknown`.
+type ContextOf<A> = 0 extends 1 & A ? never : A extends Effect.Effect<any, any, infer R> ? R : never
+type ContextOfFn<F> = F extends (...args: any) => infer A ? ContextOf<A> : never
+
+/** The services a behavior's handlers need (the `R` of their Effects). */
+export type Requirements<B> = B extends RegisteredBehavior<any> ?
+    | ContextOfFn<B["init"]>
+    | ContextOfFn<B["handleCall"]>
+    | ContextOfFn<B["handleCast"]>
+    | ContextOfFn<NonNullable<B["terminate"]>>
+  : never
+
+/**
+ * `behavior` with its services supplied from `context`: a registry holds behaviors
+ * that need nothing more, since a spawn from another node has no context to offer.
+ */
+const provided = <R>(behavior: RegisteredBehavior<R>, context: Context.Context<R>): RegisteredBehavior => {
+  const supply = (answer: unknown): any => Effect.isEffect(answer) ? Effect.provide(answer, context) : answer
+  const terminate = behavior.terminate
+  return {
+    init: (...args) => supply(behavior.init(...args)),
+    handleCall: (msg, state) => supply(behavior.handleCall(msg, state)),
+    handleCast: (msg, state) => supply(behavior.handleCast(msg, state)),
+    terminate: terminate === undefined ? undefined : (reason, state) => supply(terminate.call(behavior, reason, state)),
+    schemas: behavior.schemas
+  }
+}
 
 /** A behavior name that is empty or already taken. */
 export class BehaviorRegistrationError extends Schema.TaggedError<BehaviorRegistrationError>()(
@@ -58,25 +111,35 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
   }
 })
 
-/** A registry holding `behaviors` (name → behavior) from the start. */
-export const layer = (
-  behaviors: Readonly<Record<string, RegisteredBehavior>> = {}
-): Layer.Layer<BehaviorRegistry, BehaviorRegistrationError> =>
+/**
+ * A registry holding `behaviors` (name → behavior) from the start. The services their
+ * handlers need are the layer's requirements: provide them to this layer
+ * (`Layer.provide(DbLive)`), and every process spawned from it, by any node, gets them.
+ */
+export const layer = <const Behaviors extends Readonly<Record<string, RegisteredBehavior<any>>> = {}>(
+  behaviors: Behaviors = {} as Behaviors
+): Layer.Layer<BehaviorRegistry, BehaviorRegistrationError, Requirements<Behaviors[keyof Behaviors]>> =>
   Layer.effect(
     BehaviorRegistry,
     Effect.gen(function*() {
+      const context = yield* Effect.context<Requirements<Behaviors[keyof Behaviors]>>()
       const registry = yield* make
-      for (const [name, behavior] of Object.entries(behaviors)) yield* registry.register(name, behavior)
+      for (const [name, behavior] of Object.entries(behaviors)) {
+        yield* registry.register(name, provided(behavior, context))
+      }
       return registry
     })
   )
 
-/** Registers a behavior on this node. */
-export const register = (
+/** Registers a behavior on this node; the services it needs come from the caller's context, captured now. */
+export const register = <R = never>(
   name: string,
-  behavior: RegisteredBehavior
-): Effect.Effect<void, BehaviorRegistrationError, BehaviorRegistry> =>
-  Effect.flatMap(BehaviorRegistry, (r) => r.register(name, behavior))
+  behavior: RegisteredBehavior<R>
+): Effect.Effect<void, BehaviorRegistrationError, BehaviorRegistry | R> =>
+  Effect.flatMap(
+    Effect.context<R>(),
+    (context) => Effect.flatMap(BehaviorRegistry, (r) => r.register(name, provided(behavior, context)))
+  )
 
 /** The registered behavior names. */
 export const getNames: Effect.Effect<ReadonlyArray<string>, never, BehaviorRegistry> = Effect.flatMap(

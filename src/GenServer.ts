@@ -43,11 +43,15 @@ export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
   readonly schemas?: BehaviorSchemas<CallMsg, CastMsg, Reply> | undefined
 }
 
-/** Effect Schemas for a behavior's messages; inbound remote messages are validated against them. */
+/**
+ * Effect Schemas for a behavior's messages; inbound remote messages are decoded with them.
+ * Each accepts a `never` side too (`cast: Schema.Never` for a behavior with no casts):
+ * Schemas are invariant, so `any` alone would not admit them.
+ */
 export interface BehaviorSchemas<CallMsg, CastMsg, Reply> {
-  readonly call?: Schema.Schema<CallMsg, any> | undefined
-  readonly cast?: Schema.Schema<CastMsg, any> | undefined
-  readonly reply?: Schema.Schema<Reply, any> | undefined
+  readonly call?: Schema.Schema<CallMsg, any> | Schema.Schema<CallMsg, never> | undefined
+  readonly cast?: Schema.Schema<CastMsg, any> | Schema.Schema<CastMsg, never> | undefined
+  readonly reply?: Schema.Schema<Reply, any> | Schema.Schema<Reply, never> | undefined
 }
 
 /** Any behavior, whatever its types. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
 import {
   BehaviorRegistrationError,
   BehaviorRegistry,
@@ -59,4 +59,67 @@ describe("BehaviorRegistry", () => {
         timeoutMs: 5
       })
     }))
+
+  it.scoped("a behavior whose handlers need a service gets it from the registry's layer, on a spawn from another node", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const LedgerLive = Layer.succeed(Ledger, {
+        opening: Effect.succeed(100),
+        record: (entry) => Ref.update(seen, (entries) => [...entries, entry])
+      })
+      const registry = BehaviorRegistry.layer({ account, auditor }).pipe(Layer.provide(LedgerLive))
+      // The layer's type names what its behaviors need: without the Ledger it does not build.
+      // @ts-expect-error Ledger is missing
+      const unprovided: Layer.Layer<BehaviorRegistry.BehaviorRegistry, BehaviorRegistrationError> = BehaviorRegistry
+        .layer({ account })
+      expect(unprovided).toBeDefined()
+      const a = yield* startNode(net, "a", {})
+      const b = yield* startNode(net, "b", { registry, seeds: [simId("a")] })
+      yield* settle(200)
+      const spawned = yield* a.run(RemoteSpawn.spawn("account", b.id))
+      const ref = { id: spawned.serverId, nodeId: b.id }
+      expect(yield* a.run(RemoteCall.call(ref, { deposit: 5 }))).toBe(105)
+      yield* a.run(RemoteCall.cast(ref, "audit"))
+      expect(yield* a.run(RemoteCall.call(ref, { deposit: 1 }))).toBe(106)
+      expect(yield* Ref.get(seen)).toEqual(["deposit 5", "audit at 105", "deposit 1"])
+      // A behavior with no casts at all (`never`) registers and answers too.
+      const auditorRef = yield* a.run(RemoteSpawn.spawn("auditor", b.id))
+      expect(yield* a.run(RemoteCall.call({ id: auditorRef.serverId, nodeId: b.id }, "opening"))).toBe(100)
+    }))
+
+  it.effect("register captures the services of its caller's context", () =>
+    Effect.gen(function*() {
+      yield* BehaviorRegistry.register("account", account).pipe(
+        Effect.provideService(Ledger, { opening: Effect.succeed(7), record: () => Effect.void })
+      )
+      const registry = yield* BehaviorRegistry.BehaviorRegistry
+      const ref = yield* GenServer.start(Option.getOrThrow(registry.get("account")) as GenServer.AnyBehavior)
+      expect(yield* GenServer.call(ref, { deposit: 1 })).toBe(8)
+    }).pipe(Effect.provide(Layer.merge(BehaviorRegistry.layer(), GenServer.layer))))
+})
+
+/** A service the account's handlers need. */
+class Ledger extends Context.Tag("test/Ledger")<Ledger, {
+  readonly opening: Effect.Effect<number>
+  readonly record: (entry: string) => Effect.Effect<void>
+}>() {}
+
+const account = GenServer.behavior({
+  init: () => Effect.flatMap(Ledger, (ledger) => ledger.opening),
+  handleCall: (msg: { readonly deposit: number }, balance: number) =>
+    Effect.flatMap(
+      Ledger,
+      (ledger) =>
+        Effect.as(ledger.record(`deposit ${msg.deposit}`), [balance + msg.deposit, balance + msg.deposit] as const)
+    ),
+  handleCast: (_msg: "audit", balance: number) =>
+    Effect.flatMap(Ledger, (ledger) => Effect.as(ledger.record(`audit at ${balance}`), balance))
+})
+
+const auditor = GenServer.behavior({
+  init: () => Effect.flatMap(Ledger, (ledger) => ledger.opening),
+  handleCall: (_msg: "opening", opening: number) => [opening, opening] as const,
+  handleCast: (_msg: never, opening: number) => opening,
+  schemas: { call: Schema.Literal("opening"), cast: Schema.Never }
 })

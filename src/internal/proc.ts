@@ -17,11 +17,13 @@ import { describe } from "./handler.js"
 import type { TimerEntry } from "./timers.js"
 
 /** The shape the table runs; `GenServer.ts` publishes the typed version. */
+// Methods, not function properties: their parameters are bivariant, so a behavior whose
+// handlers take `never` (a registered one, or one without casts) fits too.
 export interface AnyBehavior {
-  readonly init: (...args: ReadonlyArray<any>) => unknown
-  readonly handleCall: (msg: any, state: any) => unknown
-  readonly handleCast: (msg: any, state: any) => unknown
-  readonly terminate?: ((reason: ExitReason, state: any) => unknown) | undefined
+  init(...args: ReadonlyArray<any>): unknown
+  handleCall(msg: any, state: any): unknown
+  handleCast(msg: any, state: any): unknown
+  readonly terminate?: { bivarianceHack(reason: ExitReason, state: any): unknown }["bivarianceHack"] | undefined
 }
 
 /** How a call to a process of this node can fail (a remote caller adds the network's errors). */

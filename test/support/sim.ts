@@ -33,13 +33,17 @@ export const simId = (name: string) => NodeId.make(name, "sim", 1)
 export const startNode = (
   net: MemoryNetwork,
   name: string,
-  options: Partial<ClusterConfig> & { readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior> } = {}
+  options: Partial<ClusterConfig> & {
+    readonly behaviors?: Record<string, BehaviorRegistry.RegisteredBehavior>
+    /** The node's registry layer, when its behaviors need services (overrides `behaviors`). */
+    readonly registry?: Layer.Layer<BehaviorRegistry.BehaviorRegistry, BehaviorRegistry.BehaviorRegistrationError>
+  } = {}
 ): Effect.Effect<SimNode> =>
   Effect.gen(function*() {
-    const { behaviors, ...config } = options
+    const { behaviors, registry, ...config } = options
     const scope = yield* Scope.make()
     const layer = Cluster.layer({ nodeName: name, host: "sim", port: 1, ...config }).pipe(
-      Layer.provide(BehaviorRegistry.layer(behaviors ?? {})),
+      Layer.provide(registry ?? BehaviorRegistry.layer(behaviors ?? {})),
       Layer.provide(MemoryTransport.layer(net))
     )
     const context = yield* Layer.buildWithScope(layer, scope).pipe(Effect.orDie)

@@ -110,7 +110,7 @@ export class Serving {
   private readonly maxProcessesPerPeer: number
   /** Compiled validators of behavior schemas: behaviors are long-lived, messages are many. */
   private readonly validators = new WeakMap<
-    Schema.Schema<any, any>,
+    Schema.Schema.All,
     (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
   >()
   private invalidCasts = 0
@@ -161,7 +161,7 @@ export class Serving {
    * counts as the message not fitting (it must not escape into the socket's reader,
    * where it would close the link).
    */
-  private validatorOf(schema: Schema.Schema<any, any>) {
+  private validatorOf(schema: Schema.Schema.All) {
     let validate = this.validators.get(schema)
     if (validate === undefined) {
       const compiled = Schema.validateEither(schema as Schema.Schema<unknown, unknown>)
