@@ -8,7 +8,7 @@
  * Behaviors are the guide's plain objects: every handler may answer with a value,
  * a Promise or an Effect.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema as SchemaRuntime } from "effect"
 import type { Duration } from "effect"
 import type { Option, Schema, Scope } from "effect"
 import type {
@@ -132,6 +132,62 @@ export const behavior = <State, CallMsg, CastMsg, Reply, R = never>(
   b: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>
 ): GenServerBehavior<State, CallMsg, CastMsg, Reply, R> => b
 
+/** The request of a union with this `_tag`. */
+type RequestOf<Req, Tag> = Extract<Req, { readonly _tag: Tag }>
+
+/** A handler of one typed request: its declared reply with the new state; in an Effect, only its declared errors. */
+export type RequestHandler<Req, State, R = never> = (
+  req: Req,
+  state: State
+) =>
+  | readonly [Schema.WithResult.Success<Req>, State]
+  | Promise<readonly [Schema.WithResult.Success<Req>, State]>
+  | Effect.Effect<readonly [Schema.WithResult.Success<Req>, State], Schema.WithResult.Failure<Req>, R>
+
+/** What {@link typedBehavior} builds a behavior from. */
+export interface TypedBehaviorOptions<State, Req extends TypedRequest & { readonly _tag: string }, CastMsg, R> {
+  /** The requests, as one Schema (a `Schema.Union` of `Schema.TaggedRequest` classes, or one class). */
+  readonly requests: Schema.Schema<Req, any> | Schema.Schema<Req, never>
+  /** The casts' Schema; without it the process takes no casts from other nodes. */
+  readonly casts?: Schema.Schema<CastMsg, any> | Schema.Schema<CastMsg, never> | undefined
+  readonly init: (...args: ReadonlyArray<any>) => Answer<State, R>
+  /** One handler per request `_tag`, each typed by its request. */
+  readonly handlers: { readonly [Tag in Req["_tag"]]: RequestHandler<RequestOf<Req, Tag>, State, R> }
+  /** Handles casts (default: keeps the state). */
+  readonly handleCast?: ((msg: CastMsg, state: State) => Answer<State, R>) | undefined
+  readonly terminate?:
+    | ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>)
+    | undefined
+}
+
+/**
+ * A behavior with a typed protocol: its requests are `Schema.TaggedRequest` classes, each
+ * handled by its own handler that must answer the request's declared reply and may fail
+ * only with its declared errors. Inbound messages are decoded with `requests` and
+ * `casts`; callers get the reply type and the errors from the request they send.
+ */
+export const typedBehavior = <
+  State,
+  Req extends TypedRequest & { readonly _tag: string },
+  CastMsg = never,
+  R = never
+>(
+  options: TypedBehaviorOptions<State, Req, CastMsg, R>
+): GenServerBehavior<State, Req, CastMsg, Schema.WithResult.Success<Req>, R> => {
+  const handlers = options.handlers as unknown as Record<string, (req: Req, state: State) => any>
+  const handleCast = options.handleCast
+  return {
+    init: options.init,
+    handleCall: (req, state) => handlers[req._tag]!(req, state),
+    handleCast: handleCast === undefined ? (_msg, state) => state : handleCast,
+    terminate: options.terminate,
+    schemas: { call: options.requests, cast: options.casts ?? NoCasts }
+  }
+}
+
+/** A process without casts refuses every cast from another node (dropped and counted). */
+const NoCasts = SchemaRuntime.Never as unknown as SchemaRuntime.Schema<any, never>
+
 /** Starts a process on this node. */
 export const start = <State, CallMsg, CastMsg, Reply, R = never>(
   b: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>,
@@ -145,13 +201,28 @@ const callTraced = accessor(
   (rt, ref: ServerRef, msg: unknown, options?: CallOptions) => rt.call(ref, msg, options)
 )
 
-/** Sends a request and waits for the reply; local or remote ref alike. Traced as `GenServer.call`. */
-export const call = <Reply = unknown>(
+/**
+ * A typed request: a `Schema.TaggedRequest`, whose class declares its reply (`success`)
+ * and the errors its handler may fail with (`failure`).
+ */
+export type TypedRequest = Schema.WithResult.All
+
+/** A call's outcome: a typed request's declared reply and errors, or the `Reply` the caller names. */
+export type CallResult<Msg, Reply, R> = 0 extends 1 & Msg ? Effect.Effect<Reply, CallError, R>
+  : [Msg] extends [TypedRequest]
+    ? Effect.Effect<Schema.WithResult.Success<Msg>, Schema.WithResult.Failure<Msg> | CallError, R>
+  : Effect.Effect<Reply, CallError, R>
+
+/**
+ * Sends a request and waits for the reply; local or remote ref alike. A typed request
+ * (`Schema.TaggedRequest`) gives its declared reply type, and its declared errors in the
+ * error channel, as themselves on every node. Traced as `GenServer.call`.
+ */
+export const call = <Reply = unknown, const Msg = unknown>(
   ref: ServerRef,
-  msg: unknown,
+  msg: Msg,
   options?: CallOptions
-): Effect.Effect<Reply, CallError, GenServerRuntime> =>
-  callTraced(ref, msg, options) as Effect.Effect<Reply, CallError, GenServerRuntime>
+): CallResult<Msg, Reply, GenServerRuntime> => callTraced(ref, msg, options) as any
 
 /**
  * Sends a message without waiting; never fails (a message to a missing process is

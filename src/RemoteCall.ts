@@ -6,7 +6,7 @@
  */
 import { Context, Effect } from "effect"
 import type { CallError, InvalidMessageError, MessageTooLargeError } from "./errors.js"
-import type { CallOptions } from "./GenServer.js"
+import type { CallOptions, CallResult } from "./GenServer.js"
 import { accessor } from "./internal/tracing.js"
 import type { ServerRef } from "./ServerRef.js"
 
@@ -42,13 +42,16 @@ const callTraced = accessor(
   (s, ref: ServerRef, msg: unknown, options?: CallOptions) => s.call(ref, msg, options)
 )
 
-/** Calls a process, local or remote (the guide's `RemoteCall.call`). Traced as `RemoteCall.call`. */
-export const call = <Reply = unknown>(
+/**
+ * Calls a process, local or remote (the guide's `RemoteCall.call`). A typed request
+ * (`Schema.TaggedRequest`) gives its declared reply type and declared errors, which
+ * cross the wire as themselves (`catchTag` works across nodes). Traced as `RemoteCall.call`.
+ */
+export const call = <Reply = unknown, const Msg = unknown>(
   ref: ServerRef,
-  msg: unknown,
+  msg: Msg,
   options?: CallOptions
-): Effect.Effect<Reply, CallError, RemoteCall> =>
-  callTraced(ref, msg, options) as Effect.Effect<Reply, CallError, RemoteCall>
+): CallResult<Msg, Reply, RemoteCall> => callTraced(ref, msg, options) as any
 
 /** Casts to a process, local or remote (the guide's `RemoteCall.cast`). Traced as `RemoteCall.cast`. */
 export const cast: (

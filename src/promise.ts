@@ -10,11 +10,12 @@
  * gives an independent instance for programs (and tests) that want several.
  */
 import { Cause, Clock, Duration, Effect, Exit, Layer, ManagedRuntime, Option } from "effect"
+import type { Schema } from "effect"
 import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
 import * as ClusterModule from "./cluster/Cluster.js"
 import type { ClusterConfig, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
 import * as GenServerModule from "./GenServer.js"
-import type { ExitReason, GenServerBehavior, StartOptions } from "./GenServer.js"
+import type { ExitReason, GenServerBehavior, StartOptions, TypedRequest } from "./GenServer.js"
 import * as GlobalRegistryModule from "./GlobalRegistry.js"
 import * as RuntimeInternal from "./internal/runtime.js"
 import * as TcpTransport from "./node/TcpTransport.js"
@@ -32,6 +33,9 @@ export type { ExitReason, GenServerBehavior } from "./GenServer.js"
 export type { NodeId } from "./NodeId.js"
 export type { SpawnOptions as RemoteSpawnOptions } from "./RemoteSpawn.js"
 export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+
+/** What a call resolves to: a typed request's declared reply, or the `T` the caller names. */
+export type ReplyOf<M, T> = 0 extends 1 & M ? T : [M] extends [TypedRequest] ? Schema.WithResult.Success<M> : T
 export { TransportError } from "./transport/Transport.js"
 
 type Services = ClusterModule.ClusterServices
@@ -96,11 +100,12 @@ export interface PromiseNode {
     spawn(behaviorName: string, nodeId: NodeId | string, options?: SpawnOptions): Promise<SpawnResult>
   }
   readonly RemoteCall: {
-    call<T = unknown>(
+    /** A typed request (`Schema.TaggedRequest`) resolves to its declared reply and rejects with its declared errors. */
+    call<T = unknown, const M = unknown>(
       ref: SerializedRef | { id: string; nodeId: string },
-      msg: unknown,
+      msg: M,
       options?: { timeout?: number }
-    ): Promise<T>
+    ): Promise<ReplyOf<M, T>>
     cast(ref: SerializedRef | { id: string; nodeId: string }, msg: unknown): void
   }
   readonly GlobalRegistry: {
@@ -112,7 +117,7 @@ export interface PromiseNode {
   }
   readonly GenServer: {
     start<S, C, Ca, R>(behavior: GenServerBehavior<S, C, Ca, R, never>, options?: StartOptions): Promise<ServerRef>
-    call<T = unknown>(ref: ServerRef, msg: unknown, options?: { timeout?: number }): Promise<T>
+    call<T = unknown, const M = unknown>(ref: ServerRef, msg: M, options?: { timeout?: number }): Promise<ReplyOf<M, T>>
     cast(ref: ServerRef, msg: unknown): void
     stop(ref: ServerRef, reason?: ExitReason): Promise<void>
     /** The ref of a process running on this node, by id or local name (the guide's smart-call helper uses it). */
@@ -266,8 +271,8 @@ export const createNode = (): PromiseNode => {
       spawn: (behaviorName, nodeId, options) => run(RemoteSpawnModule.spawn(behaviorName, nodeId as NodeId, options))
     },
     RemoteCall: {
-      call: <T>(ref: { id: string; nodeId: string }, msg: unknown, options?: { timeout?: number }) =>
-        run(RemoteCallModule.call<T>(asRef(ref), msg, options)),
+      call: (ref: { id: string; nodeId: string }, msg: unknown, options?: { timeout?: number }) =>
+        run(RemoteCallModule.call(asRef(ref), msg, options)) as Promise<any>,
       cast: (ref, msg) => fire(RemoteCallModule.cast(asRef(ref), msg))
     },
     GlobalRegistry: {
@@ -279,8 +284,8 @@ export const createNode = (): PromiseNode => {
     },
     GenServer: {
       start: (behavior, options) => run(GenServerModule.start(behavior, options)),
-      call: <T>(ref: ServerRef, msg: unknown, options?: { timeout?: number }) =>
-        run(GenServerModule.call<T>(ref, msg, options)),
+      call: (ref: ServerRef, msg: unknown, options?: { timeout?: number }) =>
+        run(GenServerModule.call(ref, msg, options)) as Promise<any>,
       cast: (ref, msg) => fire(GenServerModule.cast(ref, msg)),
       stop: (ref, reason) => run(GenServerModule.stop(ref, reason)),
       _getRefById: (id) =>

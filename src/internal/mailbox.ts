@@ -5,13 +5,14 @@
  * Effect answer suspends the process until it settles. `ProcessTable` adds starting,
  * naming and stopping processes on top.
  */
-import { Effect, Exit, FiberSet, Metric, Runtime } from "effect"
+import { Cause, Effect, Exit, FiberSet, Metric, Option, Runtime } from "effect"
 import { MailboxFullError, RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import { CallEnvelope, CastEnvelope } from "./proc.js"
 import type { Envelope, LocalCallError, Proc, Resume } from "./proc.js"
 import type { Timers } from "./timers.js"
+import { declares, resultOf } from "./typed.js"
 
 /**
  * Messages a process handles before it lets other fibers run. A process flooded by
@@ -255,10 +256,17 @@ export abstract class Mailboxes {
   }
 
   private failed(proc: Proc, env: Envelope, error: unknown): void {
-    const { message, name } = describe(error)
     if (env instanceof CallEnvelope) {
+      // A typed request's declared failure is the caller's to catch, as itself; anything else is the handler's fault.
+      const result = resultOf(env.msg)
+      if (result !== undefined) {
+        const failure = Cause.isCause(error) ? Option.getOrUndefined(Cause.failureOption(error)) : error
+        if (failure !== undefined && declares(result, failure)) return this.settle(env, Exit.fail(failure as never))
+      }
+      const { message, name } = describe(error)
       this.settle(env, Exit.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
     } else {
+      const { message, name } = describe(error)
       this.fork(
         Effect.logWarning("cast handler failed; the process goes on").pipe(
           Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })

@@ -8,8 +8,21 @@ import { Schema } from "effect"
 import * as Errors from "../errors.js"
 import { Bytes, NonNegativeInt, ServerId, tagged } from "./internal/fields.js"
 
+/**
+ * A failure the request declared (a `Schema.TaggedRequest`'s `failure`), in its encoded
+ * form: the caller decodes it with the same schema and fails with the error itself. A
+ * caller that does not know the schema gets a `RemoteHandlerError` from `name` and
+ * `message` instead.
+ */
+export const DeclaredFailure = tagged("DeclaredFailure", {
+  name: Schema.String,
+  message: Schema.String,
+  payload: Bytes
+})
+
 /** The errors a process's node answers a `Call` with (the caller adds `NodeNotReachableError`). */
 export const CallFailure = Schema.Union(
+  DeclaredFailure,
   Errors.RemoteServerNotRunningError,
   Errors.RemoteHandlerError,
   Errors.InvalidMessageError,

@@ -7,6 +7,7 @@
  */
 import { Effect, Exit } from "effect"
 import type { TimerEntry, Timers } from "../../internal/timers.js"
+import type { ResultSchemas } from "../../internal/typed.js"
 import type { NodeId } from "../../NodeId.js"
 
 /** One request in flight. */
@@ -17,6 +18,8 @@ export interface Pending<A, E> {
   /** Clock time (ms) it was sent. */
   readonly startedAt: number
   readonly resume: (exit: Exit.Exit<A, E>) => void
+  /** A typed request's result schemas: its answer is decoded with them. */
+  readonly result: ResultSchemas | undefined
   timer: TimerEntry | undefined
 }
 
@@ -52,9 +55,10 @@ export class PendingRequests<A, E> {
     subject: string,
     resume: (exit: Exit.Exit<A, E>) => void,
     timeoutMs: number,
-    timeoutError: (entry: Pending<A, E>, timeoutMs: number) => E
+    timeoutError: (entry: Pending<A, E>, timeoutMs: number) => E,
+    result?: ResultSchemas
   ): Effect.Effect<void> {
-    const entry: Pending<A, E> = { nodeId, subject, startedAt: this.timers.now(), resume, timer: undefined }
+    const entry: Pending<A, E> = { nodeId, subject, startedAt: this.timers.now(), resume, result, timer: undefined }
     this.entries.set(id, entry)
     entry.timer = this.timers.schedule(timeoutMs, () => {
       if (this.entries.get(id) !== entry) return

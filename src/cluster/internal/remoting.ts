@@ -10,6 +10,7 @@ import {
   MessageTooLargeError,
   NodeNotReachableError,
   RemoteCallTimeoutError,
+  RemoteHandlerError,
   RemoteServerNotRunningError,
   RemoteSpawnInitError,
   RemoteSpawnTimeoutError
@@ -19,16 +20,19 @@ import type { ExitReason } from "../../ExitReason.js"
 import { bounded, describe } from "../../internal/handler.js"
 import type { ProcessTable } from "../../internal/process.js"
 import type { TimerEntry } from "../../internal/timers.js"
+import * as Typed from "../../internal/typed.js"
+import { resultOf, schemaOf } from "../../internal/typed.js"
 import type { NodeId } from "../../NodeId.js"
 import type { SpawnError } from "../../RemoteSpawn.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
-import type { RequestMessage } from "../../wire/RequestProtocol.js"
+import type { DeclaredFailure, RequestMessage } from "../../wire/RequestProtocol.js"
 import { REPORTED } from "../Link.js"
 import type { SendResult } from "../Link.js"
 import type { Handlers, Links } from "./dispatch.js"
 import type { NodeMetrics } from "./metrics.js"
 import { PendingRequests } from "./pending.js"
+import type { Pending } from "./pending.js"
 import { MAX_WIRE_TIMEOUT_MS, NO_REPLY } from "./serving.js"
 import type { Serving, SpawnRequest } from "./serving.js"
 
@@ -99,18 +103,8 @@ export class Remoting {
       }
       const link = this.links.linkTo(ref.nodeId)
       if (link === undefined) return resume(Exit.fail(new NodeNotReachableError({ nodeId: ref.nodeId })))
-      const payload = this.codec.encodeEither(msg)
-      if (Either.isLeft(payload)) {
-        return resume(
-          Exit.fail(
-            new InvalidMessageError({
-              serverId: ref.id,
-              nodeId: ref.nodeId,
-              message: `cannot encode the message: ${payload.left.message}`
-            })
-          )
-        )
-      }
+      const payload = this.encodeMessage(ref, msg)
+      if (Either.isLeft(payload)) return resume(Exit.fail(payload.left))
       const callId = this.calls.nextId()
       const sent = link.send({
         _tag: "Call",
@@ -122,7 +116,7 @@ export class Remoting {
       // Opened after the send: an answer cannot arrive before this callback returns. A
       // closed link leaves the request to the node-down that follows and fails it.
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
-      return this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut)
+      return this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut, resultOf(msg))
     })
   }
 
@@ -142,16 +136,8 @@ export class Remoting {
         this.metrics.castsDropped.unsafeUpdate(1, [])
         return Effect.void
       }
-      const payload = this.codec.encodeEither(msg)
-      if (Either.isLeft(payload)) {
-        return Effect.fail(
-          new InvalidMessageError({
-            serverId: ref.id,
-            nodeId: ref.nodeId,
-            message: `cannot encode the message: ${payload.left.message}`
-          })
-        )
-      }
+      const payload = this.encodeMessage(ref, msg)
+      if (Either.isLeft(payload)) return Effect.fail(payload.left)
       const sent = link.send({ _tag: "Cast", serverId: ref.id, payload: payload.right }, REPORTED)
       if (Either.isLeft(sent)) {
         if (tooLarge(sent)) return Effect.fail(sent.left)
@@ -162,6 +148,35 @@ export class Remoting {
       // for room, so a flood of casts holds at most one frame per sender beyond the mark.
       return Effect.catchAll(link.writable, () => Effect.sync(() => this.metrics.castsDropped.unsafeUpdate(1, [])))
     })
+  }
+
+  /**
+   * A message's bytes: one that carries its schema (a `Schema.TaggedRequest`, a
+   * `Schema.Class` instance) goes in its encoded form, so the receiver can decode it
+   * back into the class, transforms and brands included.
+   */
+  private encodeMessage(ref: ServerRef, msg: unknown): Either.Either<Uint8Array, InvalidMessageError> {
+    const schema = schemaOf(msg)
+    let wire = msg
+    if (schema !== undefined) {
+      const encoded = Typed.encode(schema, msg)
+      if (Either.isLeft(encoded)) {
+        return Either.left(
+          new InvalidMessageError({
+            serverId: ref.id,
+            nodeId: ref.nodeId,
+            message: `the message does not fit its schema: ${Typed.problem(encoded.left)}`
+          })
+        )
+      }
+      wire = encoded.right
+    }
+    return Either.mapLeft(this.codec.encodeEither(wire), (error) =>
+      new InvalidMessageError({
+        serverId: ref.id,
+        nodeId: ref.nodeId,
+        message: `cannot encode the message: ${error.message}`
+      }))
   }
 
   /** Stops a process on another node and waits until it has terminated. */
@@ -287,19 +302,37 @@ export class Remoting {
       if (entry === undefined) return
       this.metrics.callLatencyMs.unsafeUpdate(this.table.timers.now() - entry.startedAt, [])
       const value = this.codec.decodeEither(message.payload)
+      if (Either.isLeft(value)) {
+        return entry.resume(Exit.fail(
+          new InvalidMessageError({
+            serverId: entry.subject,
+            nodeId: from,
+            message: `cannot decode the reply: ${value.left.message}`
+          })
+        ))
+      }
+      if (entry.result === undefined) return entry.resume(Exit.succeed(value.right))
+      const reply = Typed.decode(entry.result.success, value.right)
       entry.resume(
-        Either.isRight(value)
-          ? Exit.succeed(value.right)
-          : Exit.fail(
-            new InvalidMessageError({
-              serverId: entry.subject,
-              nodeId: from,
-              message: `cannot decode the reply: ${value.left.message}`
-            })
-          )
+        Either.isRight(reply) ? Exit.succeed(reply.right) : Exit.fail(
+          new InvalidMessageError({
+            serverId: entry.subject,
+            nodeId: from,
+            message: `the reply does not fit its schema: ${Typed.problem(reply.left)}`
+          })
+        )
       )
     },
-    CallFailed: (from, _link, message) => this.calls.take(message.callId, from)?.resume(Exit.fail(message.error)),
+    CallFailed: (from, _link, message) => {
+      const entry = this.calls.take(message.callId, from)
+      if (entry === undefined) return
+      const error = message.error
+      entry.resume(
+        Exit.fail(
+          error._tag === "DeclaredFailure" ? declaredFailure(this.codec, entry, from, error) as CallError : error
+        )
+      )
+    },
     Stopped: (from, _link, message) => this.stops.take(message.callId, from)?.resume(Exit.void),
     StopFailed: (from, _link, message) => this.stops.take(message.callId, from)?.resume(Exit.fail(message.error)),
     Spawned: (from, link, message) => {
@@ -310,6 +343,34 @@ export class Remoting {
     },
     SpawnFailed: (from, _link, message) => this.spawns.take(message.spawnId, from)?.resume(Exit.fail(message.error))
   }
+}
+
+/** A failure a typed request declared, decoded into the error itself; a caller without its schema gets a `RemoteHandlerError`. */
+const declaredFailure = (
+  codec: PayloadCodec,
+  entry: Pending<unknown, CallError>,
+  from: NodeId,
+  failure: typeof DeclaredFailure.Type
+): unknown => {
+  const handlerError = new RemoteHandlerError({
+    serverId: entry.subject,
+    nodeId: from,
+    name: failure.name,
+    message: failure.message
+  })
+  if (entry.result === undefined) return handlerError
+  const value = codec.decodeEither(failure.payload)
+  const why = (reason: string) =>
+    new InvalidMessageError({
+      serverId: entry.subject,
+      nodeId: from,
+      message: `the declared error ${bounded(failure.name)} does not fit its schema: ${reason}`
+    })
+  if (Either.isLeft(value)) return why(value.left.message)
+  return Either.match(Typed.decode(entry.result.failure, value.right), {
+    onLeft: (error) => why(Typed.problem(error)),
+    onRight: (error) => error
+  })
 }
 
 const callTimedOut = (entry: { readonly nodeId: NodeId; readonly subject: string }, timeoutMs: number) =>

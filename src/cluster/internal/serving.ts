@@ -4,7 +4,7 @@
  * spawns started from the behavior registry, and messages validated against a
  * behavior's schemas before its handlers see them.
  */
-import { Cause, Effect, Either, Exit, Option, ParseResult, Schema } from "effect"
+import { Cause, Effect, Either, Exit, Option, Schema } from "effect"
 import type { Runtime } from "effect"
 import type { RegisteredBehavior, Service as BehaviorRegistryService } from "../../BehaviorRegistry.js"
 import {
@@ -21,8 +21,9 @@ import type {
   RemoteServerNotRunningError
 } from "../../errors.js"
 import type { ExitReason } from "../../ExitReason.js"
-import { bounded, describe } from "../../internal/handler.js"
+import { bounded } from "../../internal/handler.js"
 import type { ProcessTable } from "../../internal/process.js"
+import { declares, resultOf } from "../../internal/typed.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef, SpawnResult } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
@@ -30,6 +31,7 @@ import * as Protocol from "../../wire/Protocol.js"
 import type { MessageOf } from "../../wire/Protocol.js"
 import { REPORTED } from "../Link.js"
 import type { Link } from "../Link.js"
+import { declaredFailure, inbound, outboundReply } from "./messages.js"
 import type { NodeMetrics } from "./metrics.js"
 import { ServedSpawn } from "./servedSpawn.js"
 
@@ -96,9 +98,6 @@ export interface ServingDeps {
   readonly maxProcessesPerPeer: number
 }
 
-/** What a message that does not fit its schema got wrong; bounded, since the report quotes the value. */
-const problem = (error: ParseResult.ParseError) => bounded(ParseResult.TreeFormatter.formatErrorSync(error))
-
 /** The serving side of one node. */
 export class Serving {
   /** Spawns this node is serving for other nodes and that have not answered yet, by `from|spawnId`. */
@@ -108,11 +107,6 @@ export class Serving {
   /** Who spawned each process spawned for another node. */
   private readonly spawnedBy = new Map<string, NodeId>()
   private readonly maxProcessesPerPeer: number
-  /** Compiled validators of behavior schemas: behaviors are long-lived, messages are many. */
-  private readonly validators = new WeakMap<
-    Schema.Schema.All,
-    (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
-  >()
   private invalidCasts = 0
   private invalidCastLoggedAt = -Infinity
   /** Global names that spawns on this node are starting under (in `init` or registering). */
@@ -156,32 +150,6 @@ export class Serving {
     return this.table.timers.now()
   }
 
-  /**
-   * The compiled validator of a behavior's schema. A user's filter may throw: that
-   * counts as the message not fitting (it must not escape into the socket's reader,
-   * where it would close the link).
-   */
-  private validatorOf(schema: Schema.Schema.All) {
-    let validate = this.validators.get(schema)
-    if (validate === undefined) {
-      const compiled = Schema.validateEither(schema as Schema.Schema<unknown, unknown>)
-      validate = (u: unknown) => {
-        try {
-          return compiled(u)
-        } catch (defect) {
-          const { message, name } = describe(defect)
-          return Either.left(
-            new ParseResult.ParseError({
-              issue: new ParseResult.Type(schema.ast, u, `the schema threw ${name}: ${message}`)
-            })
-          )
-        }
-      }
-      this.validators.set(schema, validate)
-    }
-    return validate
-  }
-
   /** The caller gave up on a spawn: give up what it started (a spawn already answered is stopped by the caller). */
   abandon(from: NodeId, spawnId: number): void {
     const key = `${from}|${spawnId}`
@@ -218,33 +186,33 @@ export class Serving {
     }
     const behavior = this.table.resolve(serverId)?.behavior as RegisteredBehavior | undefined
     const schemas = behavior?.schemas
+    let msg = decoded.right
     if (schemas?.call !== undefined) {
-      const valid = this.validatorOf(schemas.call)(decoded.right)
+      const valid = inbound(schemas.call, msg)
       if (Either.isLeft(valid)) {
         return this.callFailed(
           link,
           callId,
-          new InvalidMessageError({ serverId, nodeId: this.self, message: problem(valid.left) })
+          new InvalidMessageError({ serverId, nodeId: this.self, message: valid.left })
         )
       }
+      msg = valid.right
     }
-    this.table.callWith(serverId, decoded.right, message.timeoutMs, (exit) => {
-      if (Exit.isFailure(exit)) return this.callFailed(link, callId, Option.getOrThrow(Cause.failureOption(exit.cause)))
-      if (schemas?.reply !== undefined) {
-        const valid = this.validatorOf(schemas.reply)(exit.value)
-        if (Either.isLeft(valid)) {
-          return this.callFailed(
-            link,
-            callId,
-            new InvalidMessageError({
-              serverId,
-              nodeId: this.self,
-              message: `the reply does not fit: ${problem(valid.left)}`
-            })
-          )
-        }
+    const result = resultOf(msg)
+    this.table.callWith(serverId, msg, message.timeoutMs, (exit) => {
+      if (Exit.isFailure(exit)) {
+        const error = Option.getOrThrow(Cause.failureOption(exit.cause))
+        return this.callFailed(
+          link,
+          callId,
+          result !== undefined && declares(result, error)
+            ? declaredFailure(this.self, this.codec, serverId, result, error)
+            : error
+        )
       }
-      const payload = this.codec.encodeEither(exit.value)
+      const reply = outboundReply(this.self, serverId, schemas?.reply, result, exit.value)
+      if (Either.isLeft(reply)) return this.callFailed(link, callId, reply.left)
+      const payload = this.codec.encodeEither(reply.right)
       if (Either.isLeft(payload)) {
         return this.callFailed(
           link,
@@ -282,15 +250,13 @@ export class Serving {
   serveCast(from: NodeId, message: MessageOf<"Cast">): void {
     const decoded = this.codec.decodeEither(message.payload)
     const behavior = this.table.resolve(message.serverId)?.behavior as RegisteredBehavior | undefined
-    const invalid = Either.isLeft(decoded)
-      ? `cannot decode the message: ${decoded.left.message}`
-      : behavior?.schemas?.cast !== undefined
-      ? Either.match(this.validatorOf(behavior.schemas.cast)(decoded.right), {
-        onLeft: problem,
-        onRight: () => undefined
-      })
-      : undefined
-    if (invalid !== undefined || Either.isLeft(decoded)) {
+    const castSchema = behavior?.schemas?.cast
+    const msg: Either.Either<unknown, string> = Either.isLeft(decoded)
+      ? Either.left(`cannot decode the message: ${decoded.left.message}`)
+      : castSchema === undefined
+      ? Either.right(decoded.right)
+      : inbound(castSchema, decoded.right)
+    if (Either.isLeft(msg)) {
       this.metrics.castsDropped.unsafeUpdate(1, [])
       // A flood of bad casts must not become a flood of log lines: one per second, with the count.
       this.invalidCasts++
@@ -301,11 +267,11 @@ export class Serving {
       this.invalidCastLoggedAt = now
       return this.log(
         Effect.logWarning("dropped invalid casts").pipe(
-          Effect.annotateLogs({ peer: from, serverId: message.serverId, reason: invalid, dropped })
+          Effect.annotateLogs({ peer: from, serverId: message.serverId, reason: msg.left, dropped })
         )
       )
     }
-    if (!this.table.cast(message.serverId, decoded.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
+    if (!this.table.cast(message.serverId, msg.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
   }
 
   serveStop(link: Link, message: MessageOf<"Stop">): void {
