@@ -205,6 +205,15 @@ describe("cluster examples", () => {
     expect(stdout).toContain("refused: RemoteSpawnRegistrationError")
   })
 
+  it("bank-account/main.ts calls a typed account on another node and catches its declared errors by tag", async () => {
+    const { stdout } = await runExample("bank-account/main.ts")
+    expect(stdout).toContain("withdraw 2500 -> balance 7500")
+    expect(stdout).toContain("withdraw 1000000 -> refused, InsufficientFunds { balance: 7500, requested: 1000000 }")
+    expect(stdout).toContain("statement: a Statement = true, asOf a Date = true")
+    expect(stdout).toContain("deposit after the freeze -> refused with AccountFrozen")
+    expect(stdout).toContain("bank's audit log (3 lines)")
+  })
+
   it("timeouts-and-errors.ts provokes and handles every error class", async () => {
     const { stdout } = await runExample("timeouts-and-errors.ts")
     for (
