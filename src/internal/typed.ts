@@ -20,16 +20,27 @@ export interface ResultSchemas {
 /** The schema a message encodes with: a request's own, or its class's when the class is a Schema. */
 export const schemaOf = (msg: unknown): AnySchema | undefined => {
   if (typeof msg !== "object" || msg === null) return undefined
-  if (Schema.symbolSerializable in msg) return (msg as Schema.Serializable<any, any, never>)[Schema.symbolSerializable]
-  const ctor = (msg as { readonly constructor?: unknown }).constructor
-  return ctor !== Object && ctor !== undefined && Schema.isSchema(ctor) ? ctor as AnySchema : undefined
+  // A Proxy or a getter may throw: such a message simply carries no schema.
+  try {
+    if (Schema.symbolSerializable in msg) return (msg as Schema.Serializable<any, any, never>)[Schema.symbolSerializable]
+    const ctor = (msg as { readonly constructor?: unknown }).constructor
+    return ctor !== Object && ctor !== undefined && Schema.isSchema(ctor) ? ctor as AnySchema : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** The result schemas of a `Schema.TaggedRequest`, or `undefined` for any other message. */
-export const resultOf = (msg: unknown): ResultSchemas | undefined =>
-  typeof msg === "object" && msg !== null && Schema.symbolWithResult in msg
-    ? (msg as Schema.WithResult<any, any, any, any, never>)[Schema.symbolWithResult] as ResultSchemas
-    : undefined
+export const resultOf = (msg: unknown): ResultSchemas | undefined => {
+  if (typeof msg !== "object" || msg === null) return undefined
+  try {
+    return Schema.symbolWithResult in msg
+      ? (msg as Schema.WithResult<any, any, any, any, never>)[Schema.symbolWithResult] as ResultSchemas
+      : undefined
+  } catch {
+    return undefined
+  }
+}
 
 type Parse = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
