@@ -22,7 +22,9 @@ export const schemaOf = (msg: unknown): AnySchema | undefined => {
   if (typeof msg !== "object" || msg === null) return undefined
   // A Proxy or a getter may throw: such a message simply carries no schema.
   try {
-    if (Schema.symbolSerializable in msg) return (msg as Schema.Serializable<any, any, never>)[Schema.symbolSerializable]
+    if (Schema.symbolSerializable in msg) {
+      return (msg as Schema.Serializable<any, any, never>)[Schema.symbolSerializable]
+    }
     const ctor = (msg as { readonly constructor?: unknown }).constructor
     return ctor !== Object && ctor !== undefined && Schema.isSchema(ctor) ? ctor as AnySchema : undefined
   } catch {
