@@ -187,6 +187,16 @@ export class AwaitNodesTimeoutError extends Schema.TaggedError<AwaitNodesTimeout
   }
 }
 
+/** `Cluster.inspect` got no answer from the node within its timeout. */
+export class InspectTimeoutError extends Schema.TaggedError<InspectTimeoutError>()("InspectTimeoutError", {
+  nodeId: NodeIdField,
+  timeoutMs: Schema.Number
+}) {
+  override get message() {
+    return `node ${this.nodeId} did not answer an inspection within ${this.timeoutMs} ms`
+  }
+}
+
 /** A local process's `init` failed or ran past its `initTimeout`. */
 export class GenServerInitError extends Schema.TaggedError<GenServerInitError>()("GenServerInitError", {
   message: Schema.String

@@ -6,7 +6,7 @@
  * `graceful_shutdown`, local processes terminate with reason `shutdown`.
  */
 import { Context, Effect, Layer, Stream } from "effect"
-import type { ConfigError, Scope } from "effect"
+import type { ConfigError, Duration, Scope } from "effect"
 import * as BehaviorRegistryModule from "../BehaviorRegistry.js"
 import type { AwaitNodesTimeoutError, ClusterConfigError } from "../errors.js"
 import * as GenServer from "../GenServer.js"
@@ -18,12 +18,16 @@ import type { Transport, TransportError } from "../transport/Transport.js"
 import * as ClusterConfigModule from "./ClusterConfig.js"
 import type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
 import type { AwaitNodesOptions } from "./internal/awaitNodes.js"
+import type { Inspected, InspectError, InspectRequest } from "./internal/inspector.js"
+import { MAX_INSPECT_PAGE } from "./internal/inspector.js"
 import type { NodeMetrics } from "./internal/metrics.js"
 import * as Node from "./internal/node.js"
 import type { NodeDownReason, NodeEvent, NodeInfo } from "./NodeEvent.js"
 
 export type { ClusterConfig, ResolvedConfig } from "./ClusterConfig.js"
 export type { AwaitNodesOptions } from "./internal/awaitNodes.js"
+export type { Inspected, InspectError, InspectRequest } from "./internal/inspector.js"
+export { DEFAULT_INSPECT_TIMEOUT, MAX_INSPECT_PAGE } from "./internal/inspector.js"
 export type { NodeDown, NodeDownReason, NodeEvent, NodeInfo, NodeUp } from "./NodeEvent.js"
 
 /** A callback's answer: nothing, a Promise, or an Effect. Failures are logged, never propagated. */
@@ -41,6 +45,15 @@ export interface Service {
   readonly getConnectedNodes: Effect.Effect<ReadonlyArray<NodeInfo>>
   /** Whether `nodeId` is connected. */
   readonly isNodeConnected: (nodeId: NodeId) => Effect.Effect<boolean>
+  /**
+   * Asks `nodeId` (this node included) for one section of its state, a bounded page at a
+   * time; see {@link describeNode}, {@link listProcesses}, {@link listNames}.
+   */
+  readonly inspect: (
+    nodeId: NodeId,
+    request: InspectRequest,
+    timeout?: Duration.DurationInput
+  ) => Effect.Effect<Inspected, InspectError>
   /** Waits until at least `count` other nodes and every one of `ids` are connected; answers the connected nodes. */
   readonly awaitNodes: (options?: AwaitNodesOptions) => Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError>
   /** Every `NodeUp` / `NodeDown` from the moment of subscription. */
@@ -131,6 +144,67 @@ export const awaitNodes = (
   options?: AwaitNodesOptions
 ): Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError, Cluster> =>
   Effect.flatMap(Cluster, (c) => c.awaitNodes(options))
+
+/** A node as it describes itself: identity, uptime, process count, behaviors, the members it is connected to. */
+export type NodeReport = NonNullable<Inspected["node"]>
+
+/** One live process of a node. */
+export type ProcessReport = Inspected["processes"][number]
+
+/** One global name as a node's replica holds it. */
+export type NameReport = Inspected["names"][number]
+
+/** Which page of a list to read, and how long to wait for it. */
+export interface PageOptions {
+  /** Entries to skip. Default 0. */
+  readonly offset?: number | undefined
+  /** Entries to read, at most (and by default) `MAX_INSPECT_PAGE`; fewer come when the page would not fit a frame. */
+  readonly limit?: number | undefined
+  /** Default `DEFAULT_INSPECT_TIMEOUT` (5 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+const page = (options: PageOptions | undefined) => ({
+  offset: Math.max(0, Math.floor(options?.offset ?? 0)),
+  limit: Math.max(0, Math.floor(options?.limit ?? MAX_INSPECT_PAGE))
+})
+
+/**
+ * How `nodeId` describes itself (this node when omitted): asked over its link, answered
+ * from its own state. Fails with `NodeNotReachableError` or `InspectTimeoutError`.
+ */
+export const describeNode = (
+  nodeId?: NodeId,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<NodeReport, InspectError, Cluster> =>
+  Effect.flatMap(Cluster, (c) =>
+    Effect.map(
+      c.inspect(nodeId ?? c.localNodeId, { section: "node", offset: 0, limit: 0 }, options?.timeout),
+      // Every node answers the node section with its report.
+      (answer) => answer.node!
+    ))
+
+/** A page of the live processes of `nodeId`, in start order, and how many it runs. */
+export const listProcesses = (
+  nodeId: NodeId,
+  options?: PageOptions
+): Effect.Effect<{ readonly total: number; readonly processes: ReadonlyArray<ProcessReport> }, InspectError, Cluster> =>
+  Effect.flatMap(Cluster, (c) =>
+    Effect.map(
+      c.inspect(nodeId, { section: "processes", ...page(options) }, options?.timeout),
+      ({ processes, total }) => ({ total, processes })
+    ))
+
+/** A page of the global names `nodeId` knows, by name, and how many it knows. */
+export const listNames = (
+  nodeId: NodeId,
+  options?: PageOptions
+): Effect.Effect<{ readonly total: number; readonly names: ReadonlyArray<NameReport> }, InspectError, Cluster> =>
+  Effect.flatMap(Cluster, (c) =>
+    Effect.map(
+      c.inspect(nodeId, { section: "names", ...page(options) }, options?.timeout),
+      ({ names, total }) => ({ total, names })
+    ))
 
 /** The stream of node events. */
 export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(

@@ -59,6 +59,14 @@ export interface ClusterConfig {
    */
   readonly resolveGossipedNames?: boolean | undefined
   /**
+   * A hidden node (Erlang's `-hidden`), for tools such as the CLI's admin commands: it
+   * connects to its seeds only, and its peers do not count it as a member — it is not in
+   * their `getConnectedNodes`, raises no `NodeUp`/`NodeDown` there, is never gossiped,
+   * redialed or chosen for placement, and takes no part in their global registry. It can
+   * call, cast, spawn and inspect. Default `false`.
+   */
+  readonly hidden?: boolean | undefined
+  /**
    * The least severe level this node's own logs are written at (its connections, peers,
    * processes). Default: the program's minimum level (Effect's default is `Info`). The
    * environment and the CLI take `trace`, `debug`, `info`, `warn` (or `warning`), `error`,
@@ -91,6 +99,7 @@ export interface ResolvedConfig {
   readonly maxKnownPeers: number
   readonly allowedHosts: ReadonlyArray<string> | undefined
   readonly resolveGossipedNames: boolean
+  readonly hidden: boolean
   /** `undefined`: the program's minimum level applies. */
   readonly logLevel: LogLevel.LogLevel | undefined
   readonly onNameConflict: ConflictStrategy
@@ -251,6 +260,7 @@ export const resolve = (
       maxKnownPeers,
       allowedHosts: config.allowedHosts,
       resolveGossipedNames: config.resolveGossipedNames ?? false,
+      hidden: config.hidden ?? false,
       logLevel,
       onNameConflict: config.onNameConflict ?? "stop"
     }
@@ -279,6 +289,7 @@ export const envNames = {
   maxKnownPeers: "NOEX_MAX_KNOWN_PEERS",
   allowedHosts: "NOEX_ALLOWED_HOSTS",
   resolveGossipedNames: "NOEX_RESOLVE_GOSSIPED_NAMES",
+  hidden: "NOEX_HIDDEN",
   logLevel: "NOEX_LOG_LEVEL"
 } as const
 
@@ -317,6 +328,7 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   maxKnownPeers: Config.option(Config.integer(envNames.maxKnownPeers)),
   allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
   resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames)),
+  hidden: Config.option(Config.boolean(envNames.hidden)),
   logLevel: Config.option(Config.mapOrFail(Config.string(envNames.logLevel), parseLogLevel))
 }).pipe(
   Config.map(({ allowedHosts, backoffMax, backoffMin, seeds, ...fields }) =>

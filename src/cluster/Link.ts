@@ -35,6 +35,8 @@ import type { NodeMetrics } from "./internal/metrics.js"
 export interface PeerIdentity {
   readonly nodeId: NodeId
   readonly incarnation: string
+  /** A hidden node: a tool connected to this one, not a member of the cluster (`ClusterConfig.hidden`). */
+  readonly hidden?: boolean | undefined
 }
 
 /** What the handshake needs to know about this node. */
@@ -273,7 +275,8 @@ export const establish = (
         incarnation: config.self.incarnation,
         auth,
         challenge: auth === "none" ? new Uint8Array(0) : Auth.challenge(),
-        ...(config.maxFrameBytes !== undefined ? { maxFrameBytes: config.maxFrameBytes } : {})
+        ...(config.maxFrameBytes !== undefined ? { maxFrameBytes: config.maxFrameBytes } : {}),
+        ...(config.self.hidden === true ? { hidden: true } : {})
       })
       yield* sendBytes(myHello)
       // Step 2.
@@ -321,12 +324,16 @@ export const establish = (
         keys = Auth.sessionKeys(cookie.value, dialerHello, acceptorHello)
       }
       // Step 4: only a peer that proved itself may claim the pair's slot.
-      const refusal = config.admit?.({ nodeId: hello.nodeId, incarnation: hello.incarnation })
+      const identity: PeerIdentity = {
+        nodeId: hello.nodeId,
+        incarnation: hello.incarnation,
+        ...(hello.hidden === true ? { hidden: true } : {})
+      }
+      const refusal = config.admit?.(identity)
       if (refusal !== undefined) return yield* refuse(refusal, true)
       proven = true
       yield* send({ _tag: "Welcome" })
       yield* expect("Welcome")
-      const identity: PeerIdentity = { nodeId: hello.nodeId, incarnation: hello.incarnation }
       const peerLimit = Math.min(config.maxFrameBytes ?? Infinity, hello.maxFrameBytes ?? Infinity)
       // TLS already authenticates every byte: records would buy nothing twice.
       if (keys === undefined || secured !== undefined) return { identity, maxFrameBytes: peerLimit }

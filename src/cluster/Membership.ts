@@ -19,7 +19,6 @@
 import { Duration, Effect, Either, FiberSet, PubSub, Runtime } from "effect"
 import type { Scope } from "effect"
 import { NodeId } from "../NodeId.js"
-import { SLOW_CONSUMER } from "../transport/Transport.js"
 import type { CloseInfo, Connection, Listener, Service as TransportService } from "../transport/Transport.js"
 import type { HandshakeMessage } from "../wire/HandshakeProtocol.js"
 import type { MembershipMessage } from "../wire/MembershipProtocol.js"
@@ -31,9 +30,11 @@ import type { NodeMetrics } from "./internal/metrics.js"
 import {
   admission,
   dialAddress,
+  downReason,
   forgetAfterMs,
   MAX_REPORTED_PROCESSES,
   MAX_REPORTED_UPTIME_MS,
+  membersFor,
   Peer,
   redialDelay,
   spawnSentTo
@@ -82,7 +83,6 @@ export class Membership {
   /** Inbound handshakes admitted and not yet finished, by peer: while one runs we do not dial that peer. */
   private readonly accepting = new Map<NodeId, number>()
   private closing = false
-  /** Whether the known-peers cap was logged (once: a gossip storm must not become a log storm). */
   private readonly policy: GossipPolicy
   private wiring: MembershipWiring = { dispatch: () => {}, onUp: [], onDown: [] }
   private readonly startedAt: number
@@ -139,20 +139,23 @@ export class Membership {
     return this.peers.size
   }
 
+  /** Whether `nodeId` is a connected member. */
   isConnected(nodeId: NodeId): boolean {
-    return this.peers.get(nodeId)?.link !== undefined
+    const peer = this.peers.get(nodeId)
+    return peer?.link !== undefined && !peer.hidden
   }
 
+  /** The members connected now (hidden nodes are linked, not members). */
   connectedIds(): Array<NodeId> {
     const ids: Array<NodeId> = []
-    for (const peer of this.peers.values()) if (peer.link !== undefined) ids.push(peer.nodeId)
+    for (const peer of this.peers.values()) if (peer.link !== undefined && !peer.hidden) ids.push(peer.nodeId)
     return ids
   }
 
   connectedNodes(): Array<NodeInfo> {
     const now = this.now()
     const nodes: Array<NodeInfo> = []
-    for (const peer of this.peers.values()) if (peer.link !== undefined) nodes.push(peer.info(now))
+    for (const peer of this.peers.values()) if (peer.link !== undefined && !peer.hidden) nodes.push(peer.info(now))
     return nodes
   }
 
@@ -327,6 +330,7 @@ export class Membership {
         yield* Effect.uninterruptible(Effect.gen(this, function*() {
           peer.link = link
           peer.incarnation = link.peer.incarnation
+          peer.hidden = link.peer.hidden === true
           peer.goodbye = false
           peer.timedOut = false
           peer.downSince = undefined
@@ -356,21 +360,16 @@ export class Membership {
       if (peer.link !== link) return Effect.void
       peer.link = undefined
       peer.downSince = this.now()
-      const reason: NodeDownReason = peer.goodbye
-        ? "graceful_shutdown"
-        : peer.timedOut
-        ? "heartbeat_timeout"
-        : closedWith?.by === "Local" && closedWith.reason.startsWith(SLOW_CONSUMER)
-        ? "slow_consumer"
-        : "connection_closed"
       return Effect.zipRight(
-        this.emitDown(peer.nodeId, reason),
+        this.emitDown(peer.nodeId, downReason(peer, closedWith)),
         Effect.sync(() => {
           // A peer that dialed in named its own address: redialing it obeys the same host
           // rules as gossip, or it could point this node anywhere.
           // Not redialed, it would never be forgotten either (the dial loop forgets): forget it now.
-          if (!peer.seed && this.policy.refusal(peer.nodeId, true, 0) !== undefined) this.peers.delete(peer.nodeId)
-          else if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
+          // A hidden node (a tool) is not redialed: it connects again if it wants to.
+          if (!peer.seed && (peer.hidden || this.policy.refusal(peer.nodeId, true, 0) !== undefined)) {
+            this.peers.delete(peer.nodeId)
+          } else if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
         })
       )
     })
@@ -391,6 +390,8 @@ export class Membership {
       peer.peerUptimeMs = message.uptimeMs
     },
     Gossip: (_from, _link, message) => {
+      // A hidden node connects to its seeds only (Erlang's hidden nodes do not join the mesh).
+      if (this.config.hidden) return
       for (const member of message.members) this.learn(member.nodeId, member.incarnation)
     },
     Goodbye: (from, link) => {
@@ -444,13 +445,8 @@ export class Membership {
   }
 
   private gossip(link: Link.Link): void {
-    const members = []
-    for (const peer of this.peers.values()) {
-      if (peer.link !== undefined && peer.link !== link && peer.incarnation !== undefined) {
-        members.push({ nodeId: peer.nodeId, incarnation: peer.incarnation })
-      }
-    }
-    link.send({ _tag: "Gossip", members }, Link.URGENT)
+    if (this.config.hidden || link.peer.hidden === true) return
+    link.send({ _tag: "Gossip", members: membersFor(this.peers.values(), link) }, Link.URGENT)
   }
 
   /** Heartbeats and the failure detector of one link: any bytes received count as life. */
@@ -481,6 +477,7 @@ export class Membership {
 
   private emitUp(nodeId: NodeId): Effect.Effect<void> {
     return Effect.gen(this, function*() {
+      if (this.peers.get(nodeId)?.hidden === true) return yield* this.hiddenEvent(nodeId, "up")
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onUp) hook(nodeId)
       // Tell everyone else about the newcomer, so the mesh closes without waiting for a gossip round.
@@ -494,10 +491,19 @@ export class Membership {
 
   private emitDown(nodeId: NodeId, reason: NodeDownReason): Effect.Effect<void> {
     return Effect.gen(this, function*() {
+      if (this.peers.get(nodeId)?.hidden === true) return yield* this.hiddenEvent(nodeId, "down", reason)
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onDown) hook(nodeId)
       yield* Effect.logInfo("node down").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, reason }))
       yield* PubSub.publish(this.events, { _tag: "NodeDown", nodeId, reason })
     })
+  }
+
+  /** A hidden node came or went: the components hear of it (its requests end), the program does not. */
+  private hiddenEvent(nodeId: NodeId, event: "up" | "down", reason?: NodeDownReason): Effect.Effect<void> {
+    for (const hook of event === "up" ? this.wiring.onUp : this.wiring.onDown) hook(nodeId)
+    return Effect.logDebug(`hidden node ${event}`).pipe(
+      Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, ...(reason === undefined ? {} : { reason }) })
+    )
   }
 }

@@ -67,6 +67,17 @@ export class ProcessTable extends Mailboxes {
     return proc === undefined ? undefined : { id: proc.id, nodeId: this.nodeId }
   }
 
+  /** Up to `limit` live processes from the `offset`-th, in start order, and how many there are. */
+  page(offset: number, limit: number): { readonly total: number; readonly procs: ReadonlyArray<Proc> } {
+    const procs: Array<Proc> = []
+    let index = 0
+    for (const proc of this.byId.values()) {
+      if (procs.length >= limit) break
+      if (index++ >= offset) procs.push(proc)
+    }
+    return { total: this.byId.size, procs }
+  }
+
   /** Registered local names. */
   names(): Array<string> {
     return Array.from(this.byName.keys())

@@ -22,7 +22,9 @@ export const Hello = tagged("Hello", {
   auth: Schema.Literal("none", "hmac-sha256"),
   challenge: Bytes,
   /** The largest frame the sender accepts: the peer checks what it sends against it (absent: the peer's own limit). */
-  maxFrameBytes: Schema.optionalWith(NonNegativeInt, { exact: true })
+  maxFrameBytes: Schema.optionalWith(NonNegativeInt, { exact: true }),
+  /** The sender is a hidden node (a tool, not a member); absent: a member. Covered by the proofs, like every field. */
+  hidden: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 
 /** Step 3, both sides: HMAC-SHA256 over the peer's challenge, proving the cookie without sending it. */

@@ -11,6 +11,7 @@ import { Either, ParseResult, Schema } from "effect"
 import { Packr } from "msgpackr"
 import { bounded } from "../internal/handler.js"
 import * as HandshakeProtocol from "./HandshakeProtocol.js"
+import * as InspectProtocol from "./InspectProtocol.js"
 import { decodeHotLayout, encodeHot, HOT_MARK } from "./internal/hotLayout.js"
 import * as MembershipProtocol from "./MembershipProtocol.js"
 import * as RegistryProtocol from "./RegistryProtocol.js"
@@ -28,7 +29,8 @@ export const WireMessage = Schema.Union(
   ...HandshakeProtocol.messages,
   ...MembershipProtocol.messages,
   ...RequestProtocol.messages,
-  ...RegistryProtocol.messages
+  ...RegistryProtocol.messages,
+  ...InspectProtocol.messages
 )
 
 /** A decoded wire message. */
@@ -67,7 +69,8 @@ export const ANSWER_TAGS: ReadonlySet<string> = new Set<Tag>([
   "Stopped",
   "StopFailed",
   "RegistryAck",
-  "RegistryFailed"
+  "RegistryFailed",
+  "Inspected"
 ])
 
 /**

@@ -32,3 +32,20 @@ export interface Links {
   /** Counts a spawn sent to `nodeId` until that node's heartbeats show it; call the result when it is answered. */
   readonly spawnSent: (nodeId: NodeId) => (placed: boolean) => void
 }
+
+/**
+ * `handlers` with the messages tagged `guarded` accepted from members only: one from a
+ * hidden node (a tool, `ClusterConfig.hidden`) is dropped. The replicated registry is the
+ * members' (as Erlang's `global` ignores hidden nodes); a tool may still ask a member to
+ * register that member's own process, and be answered.
+ */
+export const membersOnly = <K extends Tag>(handlers: Handlers<K>, guarded: ReadonlyArray<NoInfer<K>>): Handlers<K> => {
+  const result: Partial<Record<K, Handler<any>>> = { ...handlers }
+  for (const tag of guarded) {
+    const handle = handlers[tag] as Handler<any>
+    result[tag] = (from, link, message) => {
+      if (link.peer.hidden !== true) handle(from, link, message)
+    }
+  }
+  return result as Handlers<K>
+}

@@ -34,6 +34,7 @@ import { Membership } from "../Membership.js"
 import type { NodeEvent } from "../NodeEvent.js"
 import { awaitNodes } from "./awaitNodes.js"
 import * as Dispatch from "./dispatch.js"
+import { Inspector } from "./inspector.js"
 import * as Metrics from "./metrics.js"
 import { Replica } from "./registry.js"
 import { Remoting } from "./remoting.js"
@@ -107,7 +108,7 @@ const build = (
     const metrics = Metrics.make(nodeId)
 
     const membership = new Membership({
-      self: { nodeId, incarnation },
+      self: { nodeId, incarnation, ...(resolved.hidden ? { hidden: true } : {}) },
       config: resolved,
       transport,
       events: nodeEvents,
@@ -138,6 +139,18 @@ const build = (
       processRuntime: program
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
+    const startedAt = clock.unsafeCurrentTimeMillis()
+    const inspector = new Inspector({
+      self: nodeId,
+      incarnation,
+      links: membership,
+      connectedNodes: () => membership.connectedNodes(),
+      table,
+      behaviors,
+      globalNames: () => replica.snapshot(),
+      uptimeMs: () => clock.unsafeCurrentTimeMillis() - startedAt,
+      fork
+    })
     const local = RuntimeInternal.register(
       RuntimeInternal.makeService(table, {
         call: (ref, msg, timeoutMs) => remoting.call(ref, msg, timeoutMs),
@@ -157,7 +170,8 @@ const build = (
     const handlers = {
       ...membership.handlers,
       ...remoting.handlers,
-      ...replica.handlers
+      ...Dispatch.membersOnly(replica.handlers, ["RegistryRegister", "RegistrySync", "RegistryUnregister"]),
+      ...inspector.handlers
     } satisfies Dispatch.Table
     table.onExit((ref) => {
       replica.processEnded(ref.id)
@@ -165,8 +179,9 @@ const build = (
     })
     yield* membership.start(listener, {
       dispatch: Dispatch.make(handlers),
-      onUp: [(peer) => replica.nodeUp(peer)],
-      onDown: [(peer) => remoting.nodeDown(peer), (peer) => replica.nodeDown(peer)]
+      // A hidden node is not sent the registry: it takes no part in it.
+      onUp: [(peer) => membership.linkTo(peer)?.peer.hidden === true || replica.nodeUp(peer)],
+      onDown: [(peer) => remoting.nodeDown(peer), (peer) => replica.nodeDown(peer), (peer) => inspector.nodeDown(peer)]
     })
     // Added after the table and the listener: finalizers run in reverse, so every peer
     // (those we dialed and those that dialed us) hears Goodbye before connections close
@@ -182,6 +197,7 @@ const build = (
       getLocalNodeId: Effect.succeed(nodeId),
       getConnectedNodes: Effect.sync(() => membership.connectedNodes()),
       isNodeConnected: (id) => Effect.sync(() => membership.isConnected(id)),
+      inspect: (id, request, timeout) => inspector.inspect(id, request, timeout),
       awaitNodes: (options) => awaitNodes(nodeId, nodeEvents, () => membership.connectedNodes(), options),
       nodeEvents: Stream.fromPubSub(nodeEvents),
       onNodeUp: (f) => subscribe(nodeEvents, "NodeUp", (e) => runCallback(nodeId, "onNodeUp", () => f(e.nodeId))),

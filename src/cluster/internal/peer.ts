@@ -6,9 +6,10 @@
 import { Duration, Effect, Random } from "effect"
 import type { Fiber } from "effect"
 import { NodeId } from "../../NodeId.js"
-import type { Address } from "../../transport/Transport.js"
+import { SLOW_CONSUMER } from "../../transport/Transport.js"
+import type { Address, CloseInfo } from "../../transport/Transport.js"
 import type * as Link from "../Link.js"
-import type { NodeInfo } from "../NodeEvent.js"
+import type { NodeDownReason, NodeInfo } from "../NodeEvent.js"
 
 /**
  * The default of `maxKnownPeers`: peers this node knows (connected, dialing, or remembered
@@ -44,6 +45,8 @@ export class Peer {
   downSince: number | undefined = undefined
   goodbye = false
   timedOut = false
+  /** A hidden node (a tool): linked, but not a member. */
+  hidden = false
   processCount = 0
   /** Spawns this node sent there that have not been answered yet. */
   spawnsInFlight = 0
@@ -174,3 +177,27 @@ const ignoreSpawn = (_placed: boolean): void => {}
 
 /** Counts a spawn sent to `peer` (see `Peer.spawnSent`); a node not known counts nothing. */
 export const spawnSentTo = (peer: Peer | undefined): (placed: boolean) => void => peer?.spawnSent() ?? ignoreSpawn
+
+/** Why `peer`'s link ended: what it said (`Goodbye`), what this node saw (silence, a slow reader), or a close. */
+export const downReason = (peer: Peer, closedWith: CloseInfo | undefined): NodeDownReason =>
+  peer.goodbye
+    ? "graceful_shutdown"
+    : peer.timedOut
+    ? "heartbeat_timeout"
+    : closedWith?.by === "Local" && closedWith.reason.startsWith(SLOW_CONSUMER)
+    ? "slow_consumer"
+    : "connection_closed"
+
+/** The members gossiped on `link`: the other members connected now (never a hidden node). */
+export const membersFor = (
+  peers: Iterable<Peer>,
+  link: Link.Link
+): Array<{ readonly nodeId: NodeId; readonly incarnation: string }> => {
+  const members = []
+  for (const peer of peers) {
+    if (peer.link !== undefined && peer.link !== link && peer.incarnation !== undefined && !peer.hidden) {
+      members.push({ nodeId: peer.nodeId, incarnation: peer.incarnation })
+    }
+  }
+  return members
+}
