@@ -97,6 +97,7 @@ describe("Cluster inspection (simulated)", () => {
       expect(all.every((p) => p.behavior === "counter" && p.mailbox === 0 && !p.busy)).toBe(true)
       // Locally registered names show on the process; global ones in the names.
       expect(all.map((p) => p.name).filter((n) => n !== undefined).sort()).toEqual(["n2", "n3", "n4"])
+      expect(all.flatMap((p) => p.globalNames ?? []).sort()).toEqual(["n0", "n1"])
       const names = yield* h.run(Cluster.listNames(a.id))
       expect(names.total).toBe(2)
       expect(names.names.map((n) => [n.name, n.nodeId])).toEqual([["n0", a.id], ["n1", a.id]])

@@ -159,11 +159,24 @@ const placeholder: Record<Kind, string> = {
   list: "<a,b,...>"
 }
 
-/** The `--help` text of `noex-effect node`. */
-export const nodeHelp = (): string => {
-  const rows = flags.map((f) => [`--${f.name} ${placeholder[f.kind]}`, `${f.description} (env ${f.variable})`])
+/** The options part of a `--help` text: each flag, what it takes, what it does, its variable. */
+export const optionRows = (table: ReadonlyArray<Flag>, booleans: ReadonlyArray<Flag> = []): Array<string> => {
+  const rows = [
+    // A flag whose variable is not an environment variable is the command line's own.
+    ...table.map((f) => [
+      `--${f.name} ${placeholder[f.kind]}`,
+      f.variable.startsWith("NOEX_") ? `${f.description} (env ${f.variable})` : f.description
+    ]),
+    ...booleans.map((f) => [`--${f.name}`, f.description]),
+    ["--help", "Print this text"]
+  ]
   const width = Math.max(...rows.map(([left]) => left!.length)) + 2
-  return [
+  return rows.map(([left, right]) => `  ${left!.padEnd(width)}${right}`)
+}
+
+/** The `--help` text of `noex-effect node`. */
+export const nodeHelp = (): string =>
+  [
     "Usage: noex-effect node [options]",
     "",
     "Starts one cluster node and serves until SIGINT or SIGTERM, then stops gracefully",
@@ -171,11 +184,9 @@ export const nodeHelp = (): string => {
     "variables of Cluster.layerFromEnv; durations take Effect's syntax: \"500 millis\", \"2 seconds\".",
     "",
     "Options:",
-    ...rows.map(([left, right]) => `  ${left!.padEnd(width)}${right}`),
-    `  ${"--help".padEnd(width)}Print this text`,
+    ...optionRows(flags),
     ""
   ].join("\n")
-}
 
 /** A command line that cannot run as given: one line saying what and how to fix it; exit code 2. */
 export class UsageError extends Error {
@@ -200,37 +211,54 @@ const check = (flag: Flag, value: string): string | undefined => {
   }
 }
 
+/** A parsed command line: the flags by the variable each overrides (as text), and the positional arguments. */
+export interface ParsedFlags {
+  readonly help: boolean
+  readonly values: ReadonlyMap<string, string>
+  readonly positionals: ReadonlyArray<string>
+}
+
 /**
- * The flags given on a command line, keyed by the variable each overrides (values as
- * text, the way the environment holds them), or why the line cannot run.
+ * The flags of `table` given on a command line, keyed by the variable each overrides
+ * (values as text, the way the environment holds them), or why the line cannot run.
+ * `booleans` are flags that take no value (their variable is set to "true").
  */
-export const parseNodeFlags = (args: ReadonlyArray<string>): Either.Either<
-  { readonly help: boolean; readonly values: ReadonlyMap<string, string> },
-  UsageError
-> => {
+export const parseFlags = (
+  command: string,
+  table: ReadonlyArray<Flag>,
+  args: ReadonlyArray<string>,
+  options: { readonly positionals?: boolean; readonly booleans?: ReadonlyArray<Flag> } = {}
+): Either.Either<ParsedFlags, UsageError> => {
+  const booleans = options.booleans ?? []
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({
       args: [...args],
       options: {
         help: { type: "boolean", short: "h" },
-        ...Object.fromEntries(flags.map((f) => [f.name, { type: "string" as const }]))
+        ...Object.fromEntries(table.map((f) => [f.name, { type: "string" as const }])),
+        ...Object.fromEntries(booleans.map((f) => [f.name, { type: "boolean" as const }]))
       },
       strict: true,
-      allowPositionals: false
+      allowPositionals: options.positionals === true
     })
   } catch (error) {
     // parseArgs' messages name the flag ("Unknown option '--nme'"); the fix is the help text.
     const message = error instanceof Error ? error.message.split("\n")[0]! : String(error)
-    return Either.left(new UsageError(`${message}; see noex-effect node --help`))
+    return Either.left(new UsageError(`${message}; see noex-effect ${command} --help`))
   }
   const values = new Map<string, string>()
-  for (const flag of flags) {
+  for (const flag of table) {
     const value = parsed.values[flag.name]
     if (typeof value !== "string") continue
     const wrong = check(flag, value)
     if (wrong !== undefined) return Either.left(new UsageError(wrong))
     values.set(flag.variable, value)
   }
-  return Either.right({ help: parsed.values.help === true, values })
+  for (const flag of booleans) if (parsed.values[flag.name] === true) values.set(flag.variable, "true")
+  return Either.right({ help: parsed.values.help === true, values, positionals: parsed.positionals })
 }
+
+/** The flags of `noex-effect node`, or why the line cannot run. */
+export const parseNodeFlags = (args: ReadonlyArray<string>): Either.Either<ParsedFlags, UsageError> =>
+  parseFlags("node", flags, args)

@@ -73,15 +73,15 @@ export const loadBehaviors = (file: string): Effect.Effect<Record<string, Regist
   })
 
 /** TLS when a certificate is given by flag or environment, TCP otherwise. */
-const transportOf = (provider: ConfigProvider.ConfigProvider) =>
+export const transportOf = (provider: ConfigProvider.ConfigProvider) =>
   Effect.map(
     Effect.withConfigProvider(TlsTransport.enabledInEnv, provider),
     (tls) => tls ? TlsTransport.layerFromEnv.pipe(Layer.provide(Layer.setConfigProvider(provider))) : TcpTransport.layer
   )
 
 /** Turns a configuration error into one line naming the variable (or flag) and the fix. */
-const configLine = (error: unknown) =>
-  new UsageError(`${String(error).replace(/\s+/g, " ")}; see noex-effect node --help`)
+export const configLine = (error: unknown, command = "node") =>
+  new UsageError(`${String(error).replace(/\s+/g, " ")}; see noex-effect ${command} --help`)
 
 /** `noex-effect node [flags]`: runs a node until interrupted; `--help` prints the flags. */
 export const nodeCommand = (args: ReadonlyArray<string>): Effect.Effect<void, unknown> =>
@@ -94,14 +94,14 @@ export const nodeCommand = (args: ReadonlyArray<string>): Effect.Effect<void, un
       ConfigProvider.orElse(() => ConfigProvider.fromEnv())
     )
     const settings = yield* Effect.withConfigProvider(Cluster.settingsFromEnv, provider).pipe(
-      Effect.mapError(configLine)
+      Effect.mapError((e) => configLine(e))
     )
     if (settings.nodeName === undefined) {
       return yield* Effect.fail(new UsageError(`a node name is required: --name or ${ClusterConfig.envNames.nodeName}`))
     }
     const file = parsed.right.values.get(BEHAVIORS_VARIABLE) ?? process.env[BEHAVIORS_VARIABLE]
     const registered = file === undefined || file === "" ? {} : yield* loadBehaviors(file)
-    const transport = yield* transportOf(provider).pipe(Effect.mapError(configLine))
+    const transport = yield* transportOf(provider).pipe(Effect.mapError((e) => configLine(e)))
     const layer = Cluster.layer({ ...settings, nodeName: settings.nodeName }).pipe(
       Layer.provide(BehaviorRegistry.layer(registered)),
       Layer.provide(transport)

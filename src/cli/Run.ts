@@ -5,26 +5,32 @@
  * 2; any other failure exits 1. No colour: the output is plain text wherever it goes.
  */
 import { Cause, ConfigError, Effect, Exit, Fiber, Option } from "effect"
+import { adminCommand, adminCommandNames, adminSummaries } from "./AdminCommand.js"
 import { UsageError } from "./Flags.js"
 import { nodeCommand } from "./NodeCommand.js"
 
-const usage = [
-  "Usage: noex-effect <command> [options]",
-  "",
-  "Commands:",
-  "  node       Start a cluster node (noex-effect node --help lists its options)",
-  "",
-  "Options:",
-  "  --help     Print this text",
-  "  --version  Print the version",
-  ""
-].join("\n")
+const usage = () =>
+  [
+    "Usage: noex-effect <command> [options]",
+    "",
+    "Commands:",
+    "  node       Start a cluster node",
+    ...adminSummaries().map(([name, summary]) => `  ${name.padEnd(10)} ${summary}`),
+    "",
+    "Each command's --help lists its options (noex-effect node --help).",
+    "",
+    "Options:",
+    "  --help     Print this text",
+    "  --version  Print the version",
+    ""
+  ].join("\n")
 
 const command = (argv: ReadonlyArray<string>): Effect.Effect<void, unknown> => {
   const [name, ...rest] = argv
   if (name === "node") return nodeCommand(rest)
+  if (name !== undefined && adminCommandNames.includes(name)) return adminCommand(name, rest)
   if (name === undefined || name === "--help" || name === "-h") {
-    return Effect.asVoid(Effect.sync(() => process.stdout.write(usage)))
+    return Effect.asVoid(Effect.sync(() => process.stdout.write(usage())))
   }
   return Effect.fail(new UsageError(`unknown command "${name}"; see noex-effect --help`))
 }

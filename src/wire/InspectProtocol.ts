@@ -25,13 +25,17 @@ export const NodeReport = Schema.Struct({
   uptimeMs: NonNegativeInt,
   processCount: NonNegativeInt,
   behaviors: Schema.Array(Schema.String),
-  members: Schema.Array(Schema.Struct({ nodeId: NodeId.schema, processCount: NonNegativeInt }))
+  members: Schema.Array(
+    Schema.Struct({ nodeId: NodeId.schema, processCount: NonNegativeInt, uptimeMs: NonNegativeInt })
+  )
 })
 
 /** One live process. */
 export const ProcessReport = Schema.Struct({
   serverId: ServerId,
   name: Schema.optionalWith(Schema.String, { exact: true }),
+  /** The global names it holds. */
+  globalNames: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
   behavior: Schema.optionalWith(Schema.String, { exact: true }),
   /** Messages waiting in its mailbox. */
   mailbox: NonNegativeInt,

@@ -122,7 +122,11 @@ export class Inspector {
       const empty = { total: 0, processes: [], names: [] }
       switch (request.section) {
         case "node": {
-          const members = this.deps.connectedNodes().map((n) => ({ nodeId: n.id, processCount: n.processCount }))
+          const members = this.deps.connectedNodes().map((n) => ({
+            nodeId: n.id,
+            processCount: n.processCount,
+            uptimeMs: Math.max(0, Math.round(n.uptimeMs))
+          }))
           return {
             ...empty,
             node: {
@@ -138,11 +142,14 @@ export class Inspector {
         case "processes": {
           const page = this.deps.table.page(offset, limit)
           const names = this.behaviorNamesByIdentity(behaviorNames)
+          const held = this.globalNamesHere()
           const processes = page.procs.map((proc) => {
             const behavior = names.get(proc.behavior)
+            const globalNames = held.get(proc.id)
             return {
               serverId: proc.id,
               ...(proc.name === undefined ? {} : { name: proc.name }),
+              ...(globalNames === undefined ? {} : { globalNames }),
               ...(behavior === undefined ? {} : { behavior }),
               mailbox: proc.queue === undefined ? 0 : proc.queue.length - proc.head,
               busy: proc.busy
@@ -161,6 +168,18 @@ export class Inspector {
         }
       }
     })
+  }
+
+  /** The global names held by this node's processes, by server id. */
+  private globalNamesHere(): Map<string, Array<string>> {
+    const held = new Map<string, Array<string>>()
+    for (const [name, ref] of this.deps.globalNames()) {
+      if (ref.nodeId !== this.deps.self) continue
+      const list = held.get(ref.id)
+      if (list === undefined) held.set(ref.id, [name])
+      else list.push(name)
+    }
+    return held
   }
 
   /** A process started from a registered behavior runs that very object: its name is found by identity. */
