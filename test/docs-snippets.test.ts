@@ -6,10 +6,18 @@
  * other as the page says; a fragment (no imports) gets the page's usual imports and the
  * free names of `fixtures/snippets/prelude.ts`, and its `yield*` / `await` lines are
  * wrapped in `Effect.gen` / an async function. Blocks fenced ```ts signature are shapes,
- * not code, and are skipped. Snippets marked `// runs` in their first line are also run.
+ * not code, and are skipped.
+ *
+ * Then every snippet runs, each in its own OS process through tsx, as a reader would run
+ * it: the snippets of one page side by side (a page's node-b serves while its node-a
+ * calls it), with the page's port numbers mapped to free ports, and the free names live
+ * (`fixtures/snippets/live.ts`: `targetNode` is a real node, `ref` a real process; a
+ * wrapped fragment runs as a node linked to it). A snippet passes when it exits 0, or,
+ * one that serves, when it is still running without an error once its page is done.
+ * Snippets that are vitest tests run under vitest.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -93,6 +101,101 @@ const fileOf = (s: Snippet, index: number): { readonly name: string; readonly so
 const defines = (code: string, name: string) =>
   new RegExp(`\\b(?:const|let|class|function)\\s+${name}\\b|\\{[^}]*\\b${name}\\b[^}]*\\}\\s*(?:=|from)`).test(code)
 
+/** Free loopback ports, one per port number a page writes. */
+const freePorts = async (count: number): Promise<Array<number>> => {
+  const net = await import("node:net")
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<import("node:net").Server>((resolve) => {
+        const server = net.createServer()
+        server.listen(0, "127.0.0.1", () => resolve(server))
+      }))
+  )
+  const ports = servers.map((server) => (server.address() as import("node:net").AddressInfo).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
+}
+
+/** The well-known ports the docs write (4369 and up): each is mapped to a free one when a page runs. */
+const DOC_PORT = /\b43[6-9]\d\b/g
+
+/** How long a page's snippets get: a serving one still running then is stopped, the others must have exited 0. */
+const PAGE_RUN_MS = 25_000
+
+/** What some snippets must print, beyond exiting cleanly. */
+const expectedOutput: Record<string, RegExp> = {
+  "docs_getting-started_md/node-a.ts": /counter on b@127\.0\.0\.1:\d+ says 15/
+}
+
+interface Ran {
+  readonly file: string
+  readonly code: number | null
+  readonly serving: boolean
+  readonly output: string
+}
+
+/** Runs one generated file (`node --import tsx`, or vitest for a test) until it exits or the page ends. */
+const runFile = (file: string, pageDone: Promise<void>, env: Record<string, string>): Promise<Ran> =>
+  new Promise((resolve) => {
+    const vitest = file.endsWith(".vitest.ts")
+    const args = vitest
+      ? [
+        path.join(root, "node_modules", "vitest", "vitest.mjs"),
+        "run",
+        "--config",
+        path.join(out, "vitest.config.ts"),
+        file
+      ]
+      : ["--import", "tsx", file]
+    const child = spawn(process.execPath, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (d) => (output += d))
+    child.stderr.on("data", (d) => (output += d))
+    let serving = false
+    void pageDone.then(() => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      serving = true
+      child.kill("SIGTERM")
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref()
+    })
+    child.once("exit", (code) => resolve({ file: path.relative(out, file), code, serving, output }))
+  })
+
+/** A page's snippets, written for running: live free names, free ports, the fragment run at the end. */
+const runVariants = async (page: string): Promise<{ readonly files: Array<string>; readonly behaviors: string }> => {
+  const dir = path.join(out, page.replace(/[/.]/g, "_"), "run")
+  fs.mkdirSync(dir, { recursive: true })
+  const snippets = snippetsOf(page).map((s, i) => fileOf(s, i))
+  const numbers = Array.from(new Set(snippets.flatMap((f) => f.source.match(DOC_PORT) ?? [])))
+  const ports = new Map(numbers.map((n, i) => [n, i] as const))
+  const free = await freePorts(numbers.length)
+  // The page's modules that define behaviors (and run nothing): the live node serves them, as the page's node would.
+  const behaviors: Array<string> = []
+  const files = snippets.map(({ name, source }) => {
+    // Such a module is what the live prelude imports: it must not import the prelude back (top-level
+    // awaits in a cycle never settle). Names it seemed to leave free are its own parameters.
+    const definesBehaviors = /^export const \w+ = GenServer\.(behavior|typedBehavior)\(/m.test(source) &&
+      !/\.run(Promise|Fork|Main|Sync)\b/.test(source)
+    const own = definesBehaviors
+      ? source.split("\n").filter((l) => !/fixtures\/snippets\/prelude\.js|= Prelude\.\w+$/.test(l)).join("\n")
+      : source
+    const live = own.includes("fixtures/snippets/prelude.js")
+    let code = own
+      .replace("../../fixtures/snippets/prelude.js", "../../../fixtures/snippets/live.js")
+      .replace(DOC_PORT, (n) => String(free[ports.get(n)!]))
+    if (live) code += `await Prelude.finish(${/^export const snippet = /m.test(code) ? "snippet" : ""})\n`
+    const file = path.join(dir, /from "@effect\/vitest"/.test(code) ? name.replace(/\.ts$/, ".vitest.ts") : name)
+    fs.writeFileSync(file, code)
+    if (definesBehaviors) behaviors.push(file)
+    return file
+  })
+  return { files, behaviors: behaviors.join(",") }
+}
+
 describe("docs snippets", () => {
   it("every ```ts snippet of the docs typechecks against the sources", async () => {
     fs.rmSync(out, { recursive: true, force: true })
@@ -113,7 +216,7 @@ describe("docs snippets", () => {
         extends: "../../tsconfig.json",
         compilerOptions: { noUnusedLocals: false, noUnusedParameters: false, baseUrl: "../.." },
         include: ["./**/*.ts"],
-        exclude: []
+        exclude: ["./**/run/**"]
       })
     )
     const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc")
@@ -122,4 +225,51 @@ describe("docs snippets", () => {
     }).then(() => "", (e: { stdout?: string }) => e.stdout ?? String(e))
     expect(result).toBe("")
   }, 120_000)
+
+  it("every ```ts snippet of the docs runs: exits 0, or serves without an error until its page is done", async () => {
+    fs.mkdirSync(out, { recursive: true })
+    // Vitest tests among the snippets resolve the package to its sources, as tsx does through tsconfig's paths.
+    fs.writeFileSync(
+      path.join(out, "vitest.config.ts"),
+      [
+        `import { defineConfig } from "vitest/config"`,
+        `export default defineConfig({`,
+        `  resolve: { alias: [`,
+        `    { find: /^noex-effect\\/node$/, replacement: ${JSON.stringify(path.join(root, "src/node.ts"))} },`,
+        `    { find: /^noex-effect\\/promise$/, replacement: ${JSON.stringify(path.join(root, "src/promise.ts"))} },`,
+        `    { find: /^noex-effect$/, replacement: ${JSON.stringify(path.join(root, "src/index.ts"))} }`,
+        `  ] },`,
+        // As this repository's own tests: a simulated minute of TestClock steps takes seconds of CPU.
+        `  test: { include: ["**/*.vitest.ts"], root: ${JSON.stringify(out)}, testTimeout: 60_000 }`,
+        `})`,
+        ``
+      ].join("\n")
+    )
+    const ran: Array<Ran> = []
+    // Two pages at a time: each runs several node processes, and the machine has two cores.
+    const queue = [...pages]
+    const worker = async () => {
+      for (let page = queue.shift(); page !== undefined; page = queue.shift()) {
+        const { behaviors, files } = await runVariants(page)
+        let done!: () => void
+        const pageDone = new Promise<void>((resolve) => (done = resolve))
+        const runs = files.map((file) => runFile(file, pageDone, { SNIPPET_BEHAVIORS: behaviors }))
+        // The page is done when every snippet that exits has exited, or at the deadline.
+        const deadline = setTimeout(done, PAGE_RUN_MS)
+        const settled = runs.map((run) => run.then((r) => r))
+        await Promise.race([Promise.all(settled), new Promise((resolve) => setTimeout(resolve, PAGE_RUN_MS))])
+        clearTimeout(deadline)
+        done()
+        ran.push(...(await Promise.all(runs)))
+      }
+    }
+    await Promise.all([worker(), worker()])
+    expect(ran.length).toBeGreaterThan(15)
+    const failed = ran.filter((r) => {
+      const expected = expectedOutput[r.file.replace(/\/run\//, "/")]
+      if (expected !== undefined && !expected.test(r.output)) return true
+      return r.serving ? /\b(Error|error)\b/.test(r.output) : r.code !== 0
+    })
+    expect(failed.map((r) => `${r.file} (${r.serving ? "serving" : `exit ${r.code}`}):\n${r.output}`)).toEqual([])
+  }, 240_000)
 })
