@@ -69,6 +69,12 @@ export type PromiseStartOptions = ClusterConfig & {
 /** The signals a started facade node stops on. */
 const SIGNALS = ["SIGINT", "SIGTERM"] as const
 
+/** Moves the process's listener limit by `by`, unless the program made it unlimited (0 or Infinity). */
+const growListenerLimit = (by: number): void => {
+  const limit = process.getMaxListeners()
+  if (limit !== 0 && Number.isFinite(limit)) process.setMaxListeners(Math.max(1, limit + by))
+}
+
 /** What `Cluster.awaitNodes` waits for; `timeout` in milliseconds, as every facade timeout. */
 export interface PromiseAwaitNodesOptions {
   readonly count?: number
@@ -194,6 +200,9 @@ export const createNode = (): PromiseNode => {
                 }
               )
             }
+            // One listener per node on a process-wide emitter: the limit grows with the nodes (and shrinks
+            // as they stop), so a program running many nodes is not warned of a leak it does not have.
+            growListenerLimit(1)
             for (const signal of SIGNALS) process.on(signal, handler)
             onSignal = handler
           }
@@ -217,7 +226,10 @@ export const createNode = (): PromiseNode => {
           stopping = undefined
           const handler = onSignal
           onSignal = undefined
-          if (handler !== undefined) { for (const signal of SIGNALS) process.off(signal, handler) }
+          if (handler !== undefined) {
+            for (const signal of SIGNALS) process.off(signal, handler)
+            growListenerLimit(-1)
+          }
         })
         return stopping
       },

@@ -172,3 +172,26 @@ describe("noex-effect/promise signals", () => {
     })
   }
 })
+
+describe("noex-effect/promise, many nodes in one process", () => {
+  it("twelve nodes handling signals raise no MaxListenersExceededWarning, and leave the listener limit as they found it", async () => {
+    const warnings: Array<string> = []
+    const onWarning = (warning: Error) => void warnings.push(warning.name)
+    process.on("warning", onWarning)
+    const limit = process.getMaxListeners()
+    const before = process.listenerCount("SIGTERM")
+    const nodes = Array.from({ length: 12 }, () => Facade.createNode())
+    try {
+      for (const [i, node] of nodes.entries()) await node.Cluster.start({ nodeName: `many${i}`, port: 0 })
+      expect(process.listenerCount("SIGTERM")).toBe(before + 12)
+    } finally {
+      for (const node of nodes) await node.Cluster.stop()
+      process.off("warning", onWarning)
+    }
+    // Emitted on the next tick when it is emitted at all.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(warnings).not.toContain("MaxListenersExceededWarning")
+    expect(process.listenerCount("SIGTERM")).toBe(before)
+    expect(process.getMaxListeners()).toBe(limit)
+  })
+})
