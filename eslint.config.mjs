@@ -4,7 +4,8 @@ import * as effectEslint from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "**/*.mjs", "**/*.cjs"] },
+  // test/.snippets: the docs snippets as written in the docs, extracted by test/docs-snippets.test.ts.
+  { ignores: ["dist/**", "node_modules/**", "**/*.mjs", "**/*.cjs", "test/.snippets/**"] },
   ...tseslint.configs.recommended,
   ...effectEslint.configs.dprint,
   {
