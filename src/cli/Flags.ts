@@ -122,6 +122,12 @@ export const flags: ReadonlyArray<Flag> = [
     description: "true: dial members gossip names by host name (resolving them), default false"
   },
   {
+    name: "hidden",
+    variable: env.hidden,
+    kind: "boolean",
+    description: "true: a hidden node (a tool): linked to its seeds only, not counted as a member, default false"
+  },
+  {
     name: "log-level",
     variable: env.logLevel,
     kind: "text",
