@@ -145,4 +145,52 @@ describe("Cluster inspection (simulated)", () => {
       expect(timedOut._tag).toBe("InspectTimeoutError")
       expect(timedOut.message).toContain("within 2000 ms")
     }))
+
+  it.scoped("looks up one global name, answers any offset at once, and cuts a node report that does not fit", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      // Many behaviors with long names: the node report is larger than the tool's 4 KiB frames.
+      const many = Object.fromEntries(
+        Array.from({ length: 200 }, (_, i) => [`behavior-with-a-long-name-${i}`, counter])
+      )
+      const a = yield* startNode(net, "a", { behaviors: many })
+      const h = yield* startNode(net, "h", { hidden: true, seeds: [simId("a")], maxFrameBytes: 4096 })
+      yield* settle()
+      const ref = yield* a.run(GenServer.start(counter))
+      yield* a.run(GlobalRegistry.register("the-one", ref))
+      const found = yield* h.run(Cluster.lookupName(a.id, "the-one"))
+      expect(Option.getOrThrow(found)).toEqual({ name: "the-one", serverId: ref.id, nodeId: a.id })
+      expect(Option.isNone(yield* h.run(Cluster.lookupName(a.id, "nobody")))).toBe(true)
+      // Offsets past anything, or not numbers at all, are an empty page, not a dropped frame and a timeout.
+      for (const offset of [2 ** 60, Infinity, NaN, -3]) {
+        const page = yield* h.run(Cluster.listProcesses(a.id, { offset, limit: NaN }))
+        expect(page.total).toBe(1)
+      }
+      const report = yield* h.run(Cluster.describeNode(a.id))
+      expect(report.processCount).toBe(1)
+      expect(report.behaviors.length).toBeGreaterThan(0)
+      expect(report.behaviors.length).toBeLessThan(200)
+      const answer = yield* h.run(
+        Effect.flatMap(Cluster.Cluster, (c) => c.inspect(a.id, { section: "node", offset: 0, limit: 0 }))
+      )
+      expect(answer.truncated).toBe(true)
+    }))
+
+  it.scoped("a hidden node redials its seeds only: a member that dialed it and went away is forgotten", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a")
+      const h = yield* startNode(net, "h", { hidden: true, seeds: [simId("a")] })
+      yield* settle()
+      // m lists the tool as its seed: it dials h, and h links it (as any node accepts a dial).
+      const m = yield* startNode(net, "m", { seeds: [simId("h")] })
+      yield* settle()
+      expect(internalsOf(h.cluster).membership.linkTo(m.id)).toBeDefined()
+      // Gone without a goodbye: a member would redial it; the tool must not.
+      yield* net.kill(m.id)
+      yield* settle(3000)
+      expect(internalsOf(h.cluster).membership.linkTo(m.id)).toBeUndefined()
+      expect(internalsOf(h.cluster).membership.knownPeerCount()).toBe(1)
+      expect(a.events.some((e) => e.nodeId === h.id)).toBe(false)
+    }))
 })

@@ -7,7 +7,7 @@
  * second port to open, secure and document on every node, and the same authentication,
  * limits and typed errors as the cluster's own traffic.
  */
-import { ConfigProvider, Console, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigProvider, Console, Duration, Effect, Either, Layer, Option } from "effect"
 import * as BehaviorRegistry from "../BehaviorRegistry.js"
 import * as Cluster from "../cluster/Cluster.js"
 import * as ClusterConfig from "../cluster/ClusterConfig.js"
@@ -110,18 +110,24 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
   return [line(header), ...rows.map(line)].join("\n")
 }
 
-/** JSON for any reply: bigints as strings, bytes as arrays, Maps and Sets as entries. */
-const toJson = (value: unknown): string =>
-  JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === "bigint"
-      ? v.toString()
-      : v instanceof Uint8Array
-      ? Array.from(v)
-      : v instanceof Map
-      ? Object.fromEntries(v)
-      : v instanceof Set
-      ? Array.from(v)
-      : v) ?? "undefined"
+/** JSON for any reply: bigints as strings, bytes as arrays, Maps and Sets as entries, nothing as null. */
+const toJson = (value: unknown): string => {
+  try {
+    return JSON.stringify(value, (_key, v: unknown) =>
+      typeof v === "bigint"
+        ? v.toString()
+        : v instanceof Uint8Array
+        ? Array.from(v)
+        : v instanceof Map
+        ? Object.fromEntries(v)
+        : v instanceof Set
+        ? Array.from(v)
+        : v) ?? "null"
+  } catch (error) {
+    // A reply that is a cycle, say: said so, rather than crashing the command.
+    return JSON.stringify(`(not printable as JSON: ${error instanceof Error ? error.message : String(error)})`)
+  }
+}
 
 const nodeIdOf = (text: string, what: string): NodeId => {
   const parsed = NodeId.parseEither(text)
@@ -151,7 +157,7 @@ const askedNode = (values: ReadonlyMap<string, string>): NodeId => {
 const allPages = <A, R>(
   limit: number,
   read: (offset: number) => Effect.Effect<{ readonly total: number; readonly items: ReadonlyArray<A> }, unknown, R>
-): Effect.Effect<{ readonly total: number; readonly items: ReadonlyArray<A> }, unknown, R> =>
+): Effect.Effect<{ readonly total: number; readonly items: ReadonlyArray<A>; readonly stuck: boolean }, unknown, R> =>
   Effect.gen(function*() {
     const items: Array<A> = []
     let total = 0
@@ -159,19 +165,40 @@ const allPages = <A, R>(
       const page = yield* read(items.length)
       total = page.total
       items.push(...page.items.slice(0, limit - items.length))
-      // An empty page before the end is a node that cannot fit even one entry in a frame.
-      if (items.length >= Math.min(limit, total) || page.items.length === 0) return { total, items }
+      if (items.length >= Math.min(limit, total)) return { total, items, stuck: false }
+      // An empty page before the end: the node cannot fit the next entry in one of this tool's frames.
+      if (page.items.length === 0) return { total, items, stuck: true }
     }
   })
 
+/** The line after a list that is not all there. */
+const more = (listed: number, total: number, stuck: boolean) =>
+  listed >= total
+    ? Effect.void
+    : print(
+      stuck
+        ? `(${listed} of ${total}: the next entry does not fit this tool's frames; raise NOEX_MAX_FRAME_BYTES)`
+        : `(${listed} of ${total}; --limit lists more)`
+    )
+
+/** `--limit`: a positive number of entries. */
+const limitOf = (values: ReadonlyMap<string, string>): number => {
+  const limit = Number(values.get("limit") ?? DEFAULT_LIST_LIMIT)
+  if (limit < 1) throw new UsageError(`--limit takes a positive integer, got ${limit}`)
+  return limit
+}
+
 /** `<nodeId>/<server id or local name>`, or `global:<name>` resolved on the asked node. */
-const refOf = (text: string, values: ReadonlyMap<string, string>): { readonly node: NodeId; readonly id: string } => {
-  if (text.startsWith("global:")) return { node: askedNode(values), id: text }
+const refOf = (
+  text: string,
+  values: ReadonlyMap<string, string>
+): { readonly node: NodeId; readonly id: string; readonly global: boolean } => {
+  if (text.startsWith("global:")) return { node: askedNode(values), id: text.slice("global:".length), global: true }
   const slash = text.lastIndexOf("/")
   if (slash <= 0 || slash === text.length - 1) {
     throw new UsageError(`a ref is <nodeId>/<serverId or name> or global:<name>, got "${text}"`)
   }
-  return { node: nodeIdOf(text.slice(0, slash), "the ref's node"), id: text.slice(slash + 1) }
+  return { node: nodeIdOf(text.slice(0, slash), "the ref's node"), id: text.slice(slash + 1), global: false }
 }
 
 const commands: Record<string, AdminCommand> = {
@@ -202,12 +229,12 @@ const commands: Record<string, AdminCommand> = {
     positionals: 1,
     run: ([target], values, json) => {
       const node = nodeIdOf(target!, "the node")
-      const limit = Number(values.get("limit") ?? DEFAULT_LIST_LIMIT)
+      const limit = limitOf(values)
       return {
         targets: [node],
         work: (timeout) =>
           Effect.gen(function*() {
-            const { items, total } = yield* allPages(limit, (offset) =>
+            const { items, stuck, total } = yield* allPages(limit, (offset) =>
               Effect.map(
                 Cluster.listProcesses(node, { offset, timeout }),
                 (page) => ({ total: page.total, items: page.processes })
@@ -223,7 +250,7 @@ const commands: Record<string, AdminCommand> = {
                 p.busy ? "yes" : ""
               ])
             ))
-            if (items.length < total) yield* print(`(${items.length} of ${total}; --limit lists more)`)
+            yield* more(items.length, total, stuck)
           })
       }
     }
@@ -235,15 +262,15 @@ const commands: Record<string, AdminCommand> = {
     positionals: 0,
     run: (_args, values, json) => {
       const node = askedNode(values)
-      const limit = Number(values.get("limit") ?? DEFAULT_LIST_LIMIT)
+      const limit = limitOf(values)
       return {
         targets: [node],
         work: (timeout) =>
           Effect.gen(function*() {
-            const { items, total } = yield* allPages(limit, (offset) => namesPage(node, offset, timeout))
+            const { items, stuck, total } = yield* allPages(limit, (offset) => namesPage(node, offset, timeout))
             if (json) return yield* print(toJson({ total, names: items }))
             yield* print(table(["NAME", "SERVER ID", "NODE"], items.map((n) => [n.name, n.serverId, n.nodeId])))
-            if (items.length < total) yield* print(`(${items.length} of ${total}; --limit lists more)`)
+            yield* more(items.length, total, stuck)
           })
       }
     }
@@ -254,14 +281,14 @@ const commands: Record<string, AdminCommand> = {
     flags: [],
     positionals: 2,
     run: ([refText, message], values) => {
-      const { id, node } = refOf(refText!, values)
+      const { global, id, node } = refOf(refText!, values)
       const msg = jsonOf(message!, "the message")
       return {
         targets: [node],
         work: (timeout, elsewhere) =>
           Effect.gen(function*() {
-            const ref: ServerRef = id.startsWith("global:")
-              ? yield* globalRef(node, id.slice("global:".length), timeout)
+            const ref: ServerRef = global
+              ? yield* globalRef(node, id, timeout)
               : { id, nodeId: node }
             const call = Effect.flatMap(RemoteCall.call(ref, msg, { timeout }), (reply) => print(toJson(reply)))
             // The name's holder is another node: ask it as a tool linked to that one.
@@ -301,12 +328,11 @@ const namesPage = (node: NodeId, offset: number, timeout: Duration.Duration) =>
 
 /** A global name's holder, as the asked node's replica knows it. */
 const globalRef = (node: NodeId, name: string, timeout: Duration.Duration) =>
-  Effect.gen(function*() {
-    const { items } = yield* allPages(Infinity, (offset) => namesPage(node, offset, timeout))
-    const found = items.find((n) => n.name === name)
-    if (found === undefined) return yield* Effect.fail(new Error(`${node} knows no global name "${name}"`))
-    return { id: found.serverId, nodeId: found.nodeId } satisfies ServerRef
-  })
+  Effect.flatMap(Cluster.lookupName(node, name, { timeout }), (found) =>
+    Option.match(found, {
+      onNone: () => Effect.fail(new Error(`${node} knows no global name "${name}"`)),
+      onSome: (n) => Effect.succeed({ id: n.serverId, nodeId: n.nodeId } satisfies ServerRef)
+    }))
 
 /** The names of the admin commands, in the order the usage lists them. */
 export const adminCommandNames: ReadonlyArray<string> = Object.keys(commands)
@@ -353,9 +379,17 @@ export const adminCommand = (name: string, argv: ReadonlyArray<string>): Effect.
     const provider = ConfigProvider.fromMap(new Map(values)).pipe(
       ConfigProvider.orElse(() => ConfigProvider.fromEnv())
     )
-    const settings = yield* Effect.withConfigProvider(Cluster.settingsFromEnv, provider).pipe(
-      Effect.mapError((e) => configLine(e, name))
-    )
+    // A tool reads from the environment how to reach and prove itself, no more: a variable meant
+    // for the node it runs beside cannot stop it.
+    const settings = yield* Effect.withConfigProvider(
+      Config.all({
+        cookie: Config.option(Config.redacted(env.cookie)),
+        advertiseHost: Config.option(Config.string(env.advertiseHost)),
+        maxFrameBytes: Config.option(Config.integer(env.maxFrameBytes)),
+        logLevel: ClusterConfig.logLevelFromEnv
+      }),
+      provider
+    ).pipe(Effect.mapError((e) => configLine(e, name)))
     const timeoutText = values.get(ADMIN_TIMEOUT_VARIABLE) ?? process.env[ADMIN_TIMEOUT_VARIABLE]
     const timeout = timeoutText === undefined
       ? Duration.seconds(5)
@@ -370,10 +404,9 @@ export const adminCommand = (name: string, argv: ReadonlyArray<string>): Effect.
       work: Effect.Effect<void, unknown, Cluster.ClusterServices>
     ): Effect.Effect<void, unknown> => {
       const layer = Cluster.layer({
-        // What a tool takes from a node's environment is how to reach and prove itself, no more.
-        ...(settings.cookie === undefined ? {} : { cookie: settings.cookie }),
-        ...(settings.advertiseHost === undefined ? {} : { advertiseHost: settings.advertiseHost }),
-        ...(settings.maxFrameBytes === undefined ? {} : { maxFrameBytes: settings.maxFrameBytes }),
+        ...Option.match(settings.cookie, { onNone: () => ({}), onSome: (cookie) => ({ cookie }) }),
+        ...Option.match(settings.advertiseHost, { onNone: () => ({}), onSome: (advertiseHost) => ({ advertiseHost }) }),
+        ...Option.match(settings.maxFrameBytes, { onNone: () => ({}), onSome: (maxFrameBytes) => ({ maxFrameBytes }) }),
         nodeName: `noex-admin-${process.pid}-${++sessions}`,
         host: "127.0.0.1",
         port: 0,
@@ -391,7 +424,7 @@ export const adminCommand = (name: string, argv: ReadonlyArray<string>): Effect.
           )
         )
         yield* work
-      }).pipe(Effect.provide(layer), withNodeLogging(settings.logLevel ?? "Warning"))
+      }).pipe(Effect.provide(layer), withNodeLogging(Option.getOrElse(settings.logLevel, () => "Warning" as const)))
     }
     yield* runAs(admin.targets, admin.work(timeout, runAs))
   })

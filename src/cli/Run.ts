@@ -1,7 +1,7 @@
 /**
  * The commands of the `noex-effect` binary. SIGINT and SIGTERM interrupt the running
  * command, so a node's scope closes and its peers see `graceful_shutdown`; the process
- * then exits 0. A command line or configuration that cannot run prints one line and exits
+ * then exits 0 (an admin command cut short exits 130 or 143). A command line or configuration that cannot run prints one line and exits
  * 2; any other failure exits 1. No colour: the output is plain text wherever it goes.
  */
 import { Cause, ConfigError, Effect, Exit, Fiber, Option } from "effect"
@@ -35,9 +35,17 @@ const command = (argv: ReadonlyArray<string>): Effect.Effect<void, unknown> => {
   return Effect.fail(new UsageError(`unknown command "${name}"; see noex-effect --help`))
 }
 
-/** Exit codes: 0 done or stopped by a signal, 2 a usage or configuration error, 1 anything else. */
-const exitCode = (exit: Exit.Exit<void, unknown>): number => {
-  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
+/** What a signal that cuts a command short exits with: 128 + its number, as a shell reports it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
+
+/**
+ * Exit codes: 0 done, or a node stopped by a signal (stopping is what a node is asked to
+ * do); 130/143 an admin command cut short by SIGINT/SIGTERM (its work may be half done);
+ * 2 a usage or configuration error; 1 anything else.
+ */
+const exitCode = (exit: Exit.Exit<void, unknown>, signal: string | undefined, node: boolean): number => {
+  if (Exit.isSuccess(exit)) return 0
+  if (Cause.isInterruptedOnly(exit.cause)) return node || signal === undefined ? 0 : SIGNAL_EXIT[signal] ?? 1
   const failure = Cause.failureOption(exit.cause)
   const error = Option.getOrUndefined(failure)
   const configuration = error instanceof UsageError || ConfigError.isConfigError(error) ||
@@ -57,8 +65,12 @@ const exitCode = (exit: Exit.Exit<void, unknown>): number => {
  */
 export const run = (argv: ReadonlyArray<string>): void => {
   const fiber = Effect.runFork(command(argv))
-  const stop = () => Effect.runFork(Fiber.interrupt(fiber))
+  let signal: string | undefined
+  const stop = (received: string) => {
+    signal = received
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
   process.once("SIGINT", stop)
   process.once("SIGTERM", stop)
-  fiber.addObserver((exit) => process.exit(exitCode(exit)))
+  fiber.addObserver((exit) => process.exit(exitCode(exit, signal, argv[0] === "node")))
 }

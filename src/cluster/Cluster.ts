@@ -5,7 +5,7 @@
  * events. Closing the layer's scope is a graceful shutdown: peers see
  * `graceful_shutdown`, local processes terminate with reason `shutdown`.
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import type { ConfigError, Duration, Scope } from "effect"
 import * as BehaviorRegistryModule from "../BehaviorRegistry.js"
 import type { AwaitNodesTimeoutError, ClusterConfigError } from "../errors.js"
@@ -47,7 +47,7 @@ export interface Service {
   readonly isNodeConnected: (nodeId: NodeId) => Effect.Effect<boolean>
   /**
    * Asks `nodeId` (this node included) for one section of its state, a bounded page at a
-   * time; see {@link describeNode}, {@link listProcesses}, {@link listNames}.
+   * time; see {@link describeNode}, {@link listProcesses}, {@link listNames}, {@link lookupName}.
    */
   readonly inspect: (
     nodeId: NodeId,
@@ -204,6 +204,18 @@ export const listNames = (
     Effect.map(
       c.inspect(nodeId, { section: "names", ...page(options) }, options?.timeout),
       ({ names, total }) => ({ total, names })
+    ))
+
+/** The holder of global name `name` as `nodeId`'s replica knows it, if it knows the name. */
+export const lookupName = (
+  nodeId: NodeId,
+  name: string,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<Option.Option<NameReport>, InspectError, Cluster> =>
+  Effect.flatMap(Cluster, (c) =>
+    Effect.map(
+      c.inspect(nodeId, { section: "name", name, offset: 0, limit: 1 }, options?.timeout),
+      ({ names }) => Option.fromNullable(names.find((n) => n.name === name))
     ))
 
 /** The stream of node events. */

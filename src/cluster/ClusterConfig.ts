@@ -304,6 +304,11 @@ const parseLogLevel = (text: string): Either.Either<LogLevel.Literal, ConfigErro
     : Either.right(level._tag)
 }
 
+/** `logLevel` from `NOEX_LOG_LEVEL`, when set. */
+export const logLevelFromEnv: Config.Config<Option.Option<LogLevel.Literal>> = Config.option(
+  Config.mapOrFail(Config.string(envNames.logLevel), parseLogLevel)
+)
+
 /**
  * The fields set in the environment (see {@link envNames}), `nodeName` included when
  * set; a field not set is absent. Seeds are comma separated; durations use Effect's
@@ -329,7 +334,7 @@ export const settingsFromEnv: Config.Config<Partial<ClusterConfig>> = Config.all
   allowedHosts: Config.option(Config.array(Config.string(), envNames.allowedHosts)),
   resolveGossipedNames: Config.option(Config.boolean(envNames.resolveGossipedNames)),
   hidden: Config.option(Config.boolean(envNames.hidden)),
-  logLevel: Config.option(Config.mapOrFail(Config.string(envNames.logLevel), parseLogLevel))
+  logLevel: logLevelFromEnv
 }).pipe(
   Config.map(({ allowedHosts, backoffMax, backoffMin, seeds, ...fields }) =>
     overlay({}, {

@@ -30,10 +30,9 @@ import type { NodeMetrics } from "./internal/metrics.js"
 import {
   admission,
   dialAddress,
+  dialFailed,
   downReason,
   forgetAfterMs,
-  MAX_REPORTED_PROCESSES,
-  MAX_REPORTED_UPTIME_MS,
   membersFor,
   Peer,
   redialDelay,
@@ -298,16 +297,9 @@ export class Membership {
         )
         peer.attempting = false
         if (Either.isLeft(outcome)) {
-          failures++
-          const error = outcome.left
-          // A refused certificate is a configuration problem an operator must see, once per cause;
-          // a peer that is simply not there yet is routine.
-          const refused = error._tag === "TransportError" && error.reason === "Authenticate"
-          const log = refused && error.message !== lastRefusal ? Effect.logWarning : Effect.logDebug
-          if (refused) lastRefusal = error.message
-          yield* log(refused ? "dial refused by the transport's authentication" : "dial failed").pipe(
-            Effect.annotateLogs({ peer: peer.nodeId, reason: error.message, attempt: failures })
-          )
+          const failed = dialFailed(outcome.left, peer.nodeId, ++failures, lastRefusal)
+          lastRefusal = failed.lastRefusal
+          yield* failed.log
         }
         if (peer.goodbye && !peer.seed) return
         yield* Effect.sleep(yield* redialDelay(this.config.reconnectBackoff, failures))
@@ -324,6 +316,8 @@ export class Membership {
         const ended: { info?: CloseInfo } = {}
         const previous = peer.link
         const restarted = previous !== undefined && peer.incarnation !== link.peer.incarnation
+        // The old incarnation goes down as what it was (a restart may change hidden to member or back).
+        const wasHidden = peer.hidden
         if (this.closing) return yield* link.close("node is shutting down")
         // Installing the link and arming the report of its end are one step: an interruption
         // in between (the node closing) would leave a dead link installed and unreported.
@@ -341,11 +335,11 @@ export class Membership {
           if (previous !== undefined) {
             // The old link is no longer current: its close will not be reported.
             this.fork(previous.close(restarted ? "peer restarted" : "replaced by a newer connection"))
-            if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed")
+            if (restarted) yield* this.emitDown(peer.nodeId, "connection_closed", wasHidden)
           }
           const dispatch = this.wiring.dispatch
           link.receive((message) => dispatch(peer.nodeId, link, message))
-          if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId)
+          if (previous === undefined || restarted) yield* this.emitUp(peer.nodeId, peer.hidden)
           this.sendHeartbeat(link)
           this.gossip(link)
         }))
@@ -361,13 +355,15 @@ export class Membership {
       peer.link = undefined
       peer.downSince = this.now()
       return Effect.zipRight(
-        this.emitDown(peer.nodeId, downReason(peer, closedWith)),
+        this.emitDown(peer.nodeId, downReason(peer, closedWith), peer.hidden),
         Effect.sync(() => {
           // A peer that dialed in named its own address: redialing it obeys the same host
           // rules as gossip, or it could point this node anywhere.
           // Not redialed, it would never be forgotten either (the dial loop forgets): forget it now.
-          // A hidden node (a tool) is not redialed: it connects again if it wants to.
-          if (!peer.seed && (peer.hidden || this.policy.refusal(peer.nodeId, true, 0) !== undefined)) {
+          // A hidden node (a tool) is not redialed: it connects again if it wants to. A hidden node
+          // itself redials its seeds only.
+          const hidden = peer.hidden || this.config.hidden
+          if (!peer.seed && (hidden || this.policy.refusal(peer.nodeId, true, 0) !== undefined)) {
             this.peers.delete(peer.nodeId)
           } else if (!this.closing && (!peer.goodbye || peer.seed)) this.ensureDialer(peer)
         })
@@ -381,13 +377,7 @@ export class Membership {
   readonly handlers: Handlers<MembershipMessage["_tag"] | HandshakeMessage["_tag"]> = {
     Heartbeat: (from, link, message) => {
       const peer = this.peers.get(from)
-      if (peer === undefined || peer.link !== link) return
-      peer.lastHeartbeatAt = this.now()
-      // Figures past any real node are not believed (LoadBalancer.leastLoaded reads them).
-      if (message.processCount > MAX_REPORTED_PROCESSES || message.uptimeMs > MAX_REPORTED_UPTIME_MS) return
-      peer.heard()
-      peer.processCount = message.processCount
-      peer.peerUptimeMs = message.uptimeMs
+      if (peer !== undefined && peer.link === link) peer.heartbeat(message, this.now())
     },
     Gossip: (_from, _link, message) => {
       // A hidden node connects to its seeds only (Erlang's hidden nodes do not join the mesh).
@@ -475,9 +465,9 @@ export class Membership {
     })
   }
 
-  private emitUp(nodeId: NodeId): Effect.Effect<void> {
+  private emitUp(nodeId: NodeId, hidden: boolean): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      if (this.peers.get(nodeId)?.hidden === true) return yield* this.hiddenEvent(nodeId, "up")
+      if (hidden) return yield* this.hiddenEvent(nodeId, "up")
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onUp) hook(nodeId)
       // Tell everyone else about the newcomer, so the mesh closes without waiting for a gossip round.
@@ -489,9 +479,9 @@ export class Membership {
     })
   }
 
-  private emitDown(nodeId: NodeId, reason: NodeDownReason): Effect.Effect<void> {
+  private emitDown(nodeId: NodeId, reason: NodeDownReason, hidden: boolean): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      if (this.peers.get(nodeId)?.hidden === true) return yield* this.hiddenEvent(nodeId, "down", reason)
+      if (hidden) return yield* this.hiddenEvent(nodeId, "down", reason)
       this.metrics.connectedNodes.unsafeUpdate(this.connectedIds().length, [])
       for (const hook of this.wiring.onDown) hook(nodeId)
       yield* Effect.logInfo("node down").pipe(Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, reason }))
@@ -499,10 +489,13 @@ export class Membership {
     })
   }
 
-  /** A hidden node came or went: the components hear of it (its requests end), the program does not. */
+  /**
+   * A hidden node came or went: the components hear of it (its requests end), the program's
+   * node events do not; the log does, at the level of node events, so no tool is unseen.
+   */
   private hiddenEvent(nodeId: NodeId, event: "up" | "down", reason?: NodeDownReason): Effect.Effect<void> {
     for (const hook of event === "up" ? this.wiring.onUp : this.wiring.onDown) hook(nodeId)
-    return Effect.logDebug(`hidden node ${event}`).pipe(
+    return Effect.logInfo(`hidden node ${event}`).pipe(
       Effect.annotateLogs({ node: this.self.nodeId, peer: nodeId, ...(reason === undefined ? {} : { reason }) })
     )
   }

@@ -15,8 +15,8 @@ import { NonNegativeInt, ServerId, tagged } from "./internal/fields.js"
  */
 export const MAX_INSPECT_PAGE = 256
 
-/** What an inspection asks for. */
-export const InspectSection = Schema.Literal("node", "processes", "names")
+/** What an inspection asks for; `name` looks up one global name (`Inspect.name`). */
+export const InspectSection = Schema.Literal("node", "processes", "names", "name")
 
 /** A node's facts and the members it is connected to. */
 export const NodeReport = Schema.Struct({
@@ -51,7 +51,9 @@ export const Inspect = tagged("Inspect", {
   inspectId: NonNegativeInt,
   section: InspectSection,
   offset: NonNegativeInt,
-  limit: NonNegativeInt
+  limit: NonNegativeInt,
+  /** The global name the `name` section looks up. */
+  name: Schema.optionalWith(Schema.String, { exact: true })
 })
 
 /** The answer: `node` for the node section, a page and the total for the others. */
@@ -60,7 +62,9 @@ export const Inspected = tagged("Inspected", {
   node: Schema.optionalWith(NodeReport, { exact: true }),
   total: NonNegativeInt,
   processes: Schema.Array(ProcessReport),
-  names: Schema.Array(NameReport)
+  names: Schema.Array(NameReport),
+  /** Something was left out to fit the asker's frame limit (a list of the node report, an entry's global names). */
+  truncated: Schema.optionalWith(Schema.Boolean, { exact: true })
 })
 
 /** The messages of this sub-protocol. */

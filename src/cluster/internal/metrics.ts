@@ -21,7 +21,11 @@ export interface NodeMetrics {
 export const make = (nodeId: NodeId): NodeMetrics => {
   const tag = <M extends Metric.Metric<any, any, any>>(m: M): M => Metric.tagged(m, "node", nodeId) as M
   return {
-    connectedNodes: tag(Metric.gauge("noex_connected_nodes", { description: "peers with an established link" })),
+    connectedNodes: tag(
+      Metric.gauge("noex_connected_nodes", {
+        description: "members with an established link (hidden nodes are not counted)"
+      })
+    ),
     framesIn: tag(Metric.counter("noex_frames_in_total", { description: "frames received from peers" })),
     framesOut: tag(Metric.counter("noex_frames_out_total", { description: "frames queued for peers" })),
     bytesIn: tag(Metric.counter("noex_bytes_in_total", { description: "frame payload bytes received" })),

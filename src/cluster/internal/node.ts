@@ -147,7 +147,14 @@ const build = (
       connectedNodes: () => membership.connectedNodes(),
       table,
       behaviors,
-      globalNames: () => replica.snapshot(),
+      names: {
+        page: (offset, limit) => replica.page(offset, limit),
+        get size() {
+          return replica.size
+        },
+        namesOf: (serverId) => replica.namesOf(serverId),
+        whereis: (name) => Option.getOrUndefined(replica.whereis(name))
+      },
       uptimeMs: () => clock.unsafeCurrentTimeMillis() - startedAt,
       fork
     })

@@ -59,6 +59,16 @@ export class Peer {
     readonly seed: boolean
   ) {}
 
+  /** A heartbeat arrived at `now`: life, and the peer's figures unless they are past any real node's. */
+  heartbeat(message: { readonly processCount: number; readonly uptimeMs: number }, now: number): void {
+    this.lastHeartbeatAt = now
+    // Figures past any real node are not believed (LoadBalancer.leastLoaded reads them).
+    if (message.processCount > MAX_REPORTED_PROCESSES || message.uptimeMs > MAX_REPORTED_UPTIME_MS) return
+    this.heard()
+    this.processCount = message.processCount
+    this.peerUptimeMs = message.uptimeMs
+  }
+
   /** What `getConnectedNodes` tells of this peer at `now`. */
   info(now: number): NodeInfo {
     const { host, port } = NodeId.components(this.nodeId)
@@ -200,4 +210,24 @@ export const membersFor = (
     }
   }
   return members
+}
+
+/**
+ * The log of a failed dial: a refused certificate is a configuration problem an operator
+ * must see, once per cause (`lastRefusal`); a peer that is simply not there yet is routine.
+ */
+export const dialFailed = (
+  error: { readonly _tag: string; readonly message: string; readonly reason?: unknown },
+  nodeId: NodeId,
+  attempt: number,
+  lastRefusal: string | undefined
+): { readonly log: Effect.Effect<void>; readonly lastRefusal: string | undefined } => {
+  const refused = error._tag === "TransportError" && error.reason === "Authenticate"
+  const log = refused && error.message !== lastRefusal ? Effect.logWarning : Effect.logDebug
+  return {
+    log: log(refused ? "dial refused by the transport's authentication" : "dial failed").pipe(
+      Effect.annotateLogs({ peer: nodeId, reason: error.message, attempt })
+    ),
+    lastRefusal: refused ? error.message : lastRefusal
+  }
 }

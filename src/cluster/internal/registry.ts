@@ -25,46 +25,17 @@ import type { RegistryFailure, RegistryMessage } from "../../wire/RegistryProtoc
 import type { Link } from "../Link.js"
 import type { Handlers, Links } from "./dispatch.js"
 import { PendingRequests } from "./pending.js"
+import {
+  entryBytes,
+  entrySize,
+  MAX_ENTRY_BYTES,
+  refOf,
+  SERVER_ID_CHARS,
+  SortedEntries,
+  winnerOf
+} from "./registryEntries.js"
+import type { Entry } from "./registryEntries.js"
 import type { GlobalNames } from "./serving.js"
-
-/** One registration as replicated. `seq` is the owner's Lamport time at registration. */
-export interface Entry {
-  readonly name: string
-  readonly serverId: string
-  readonly nodeId: NodeId
-  readonly incarnation: string
-  readonly seq: number
-}
-
-const refOf = (entry: Entry): ServerRef => ({ id: entry.serverId, nodeId: entry.nodeId })
-
-/** An entry's share of a `RegistrySync` frame, over-estimated (UTF-8 is at most 3 bytes per UTF-16 unit). */
-const entrySize = (entry: Entry): number =>
-  3 * (entry.name.length + entry.serverId.length + entry.nodeId.length + entry.incarnation.length) + 64
-
-/**
- * The largest entry a name may make: half the smallest frame limit a node may configure
- * (4096 bytes), the budget `sync` gives an entry, so every name registered reaches every
- * peer. About 600 characters of name beside the ids.
- */
-export const MAX_ENTRY_BYTES = 2048
-
-/** An incarnation's length on the wire (8 random bytes in hex), for sizing an entry before it exists. */
-const INCARNATION_CHARS = 16
-
-/** What an entry for `name` would take in a sync frame, before it exists. */
-const entryBytes = (name: string, serverId: string, nodeId: NodeId): number =>
-  entrySize({ name, serverId, nodeId, incarnation: "0".repeat(INCARNATION_CHARS), seq: 0 })
-
-/** Longer than any server id this runtime makes (an incarnation prefix and a counter), for a spawn not yet started. */
-const SERVER_ID_CHARS = 32
-
-/** The deterministic winner of two live entries for one name. */
-export const winnerOf = (a: Entry, b: Entry): Entry => {
-  if (a.seq !== b.seq) return a.seq < b.seq ? a : b
-  if (a.nodeId !== b.nodeId) return a.nodeId < b.nodeId ? a : b
-  return a.serverId <= b.serverId ? a : b
-}
 
 /**
  * The largest Lamport seq taken from a peer. A clock advances by one per registration,
@@ -103,7 +74,7 @@ export interface ReplicaDeps {
 
 /** The replica of one node. */
 export class Replica {
-  private readonly entries = new Map<string, Entry>()
+  private readonly entries = new SortedEntries<Entry>()
   /** Local server id → the global names it holds. */
   private readonly owned = new Map<string, Set<string>>()
   private clock = 0
@@ -161,10 +132,23 @@ export class Replica {
 
   /** The whole table, for tests and diagnostics: name → ref, sorted by name. */
   snapshot(): Array<readonly [string, ServerRef]> {
-    return Array.from(this.entries.values(), (e) => [e.name, refOf(e)] as const).sort((
-      [a],
-      [b]
-    ) => (a < b ? -1 : a > b ? 1 : 0))
+    return this.page(0, Infinity)
+  }
+
+  /** `limit` entries from the `offset`-th by name, and how many there are: costs the page, not the table. */
+  page(offset: number, limit: number): Array<readonly [string, ServerRef]> {
+    return this.entries.sorted().slice(offset, offset + limit).map((e) => [e.name, refOf(e)] as const)
+  }
+
+  /** How many names the table holds. */
+  get size(): number {
+    return this.entries.size
+  }
+
+  /** The global names a process of this node holds. */
+  namesOf(serverId: string): ReadonlyArray<string> {
+    const names = this.owned.get(serverId)
+    return names === undefined ? [] : Array.from(names)
   }
 
   // ---- writes ---------------------------------------------------------------------------------
