@@ -231,3 +231,68 @@ describe("typed protocols", () => {
       expect(untyped).toBeDefined()
     }).pipe(Effect.provide(GenServer.layer)))
 })
+
+/** A declared error whose `message` getter throws: user code the serving side must not let escape. */
+class Unprintable extends Schema.TaggedError<Unprintable>()("Unprintable", {}) {
+  override get message(): string {
+    throw new Error("the message getter threw")
+  }
+}
+
+/** A declared error as large as its field: over a small frame limit. */
+class Huge extends Schema.TaggedError<Huge>()("Huge", { blob: Schema.String }) {}
+
+/** A request whose payload's filter reports with a message that throws. */
+const Checked = Schema.Number.pipe(Schema.filter((n) => n > 0, {
+  message: () => {
+    throw new Error("the filter's message threw")
+  }
+}))
+
+class Risky extends Schema.TaggedRequest<Risky>()("Risky", {
+  failure: Schema.Union(Unprintable, Huge),
+  success: Schema.Number,
+  payload: { mode: Schema.Literal("ok", "unprintable", "huge"), n: Checked }
+}) {}
+
+const risky = GenServer.typedBehavior({
+  requests: Risky,
+  init: () => 0,
+  handlers: {
+    Risky: ({ mode, n }, calls) =>
+      mode === "unprintable"
+        ? Effect.fail(new Unprintable())
+        : mode === "huge"
+        ? Effect.fail(new Huge({ blob: "x".repeat(20_000) }))
+        : Effect.succeed([n + calls, calls + 1] as const)
+  }
+})
+
+describe("typed protocols: user code that throws, answers too large", () => {
+  it.scoped("an error whose message throws, a filter whose report throws and an error over the frame limit each fail that call with a typed error; the process and the link go on", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const a = yield* startNode(net, "a", { maxFrameBytes: 8192 })
+      const b = yield* startNode(net, "b", { behaviors: { risky }, seeds: [simId("a")] })
+      yield* settle(500)
+      const spawned = yield* a.run(RemoteSpawn.spawn("risky", b.id))
+      const ref: ServerRef = { id: spawned.serverId, nodeId: b.id }
+      const call = (mode: "ok" | "unprintable" | "huge", n = 1) =>
+        Effect.fork(a.run(Effect.either(RemoteCall.call(ref, new Risky({ mode, n }, true), { timeout: 5_000 }))))
+      const answer = <A, E>(fiber: import("effect").Fiber.RuntimeFiber<A, E>) =>
+        Effect.zipRight(settle(200), fiber.await).pipe(Effect.flatten)
+
+      const unprintable = yield* answer(yield* call("unprintable"))
+      expect(unprintable._tag === "Left" && unprintable.left._tag).toBe("Unprintable")
+      // The caller is told at once, not at its deadline: the answer does not fit its frames.
+      const huge = yield* answer(yield* call("huge"))
+      expect(huge._tag === "Left" && huge.left._tag).toBe("MessageTooLargeError")
+      // A value its own filter refuses (with a report that throws) is refused on the caller, typed.
+      const refused = yield* answer(yield* call("ok", -1))
+      expect(refused._tag === "Left" && refused.left._tag).toBe("InvalidMessageError")
+      // The same process answers the next call, over the same link.
+      const ok = yield* answer(yield* call("ok", 5))
+      expect(ok._tag === "Right" && ok.right).toBe(5)
+      expect(a.events.filter((e) => e._tag === "NodeDown")).toEqual([])
+    }))
+})

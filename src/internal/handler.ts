@@ -37,14 +37,19 @@ export const settlePromise = <A>(
 
 /** A name and a message for anything a handler can raise: Error, tagged failure, Cause, or a plain value. */
 export const describe = (error: unknown): { readonly name: string; readonly message: string } => {
-  if (Cause.isCause(error)) return describe(Cause.squash(error))
-  if (typeof error === "object" && error !== null) {
-    const e = error as { _tag?: unknown; name?: unknown; message?: unknown }
-    const name = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
-    const message = typeof e.message === "string" ? e.message : safeString(error)
-    return { name: bounded(name), message: bounded(message) }
+  // User code runs here (a getter, a Proxy): whatever it throws, describing an error must not.
+  try {
+    if (Cause.isCause(error)) return describe(Cause.squash(error))
+    if (typeof error === "object" && error !== null) {
+      const e = error as { _tag?: unknown; name?: unknown; message?: unknown }
+      const name = typeof e._tag === "string" ? e._tag : typeof e.name === "string" ? e.name : "Error"
+      const message = typeof e.message === "string" ? e.message : safeString(error)
+      return { name: bounded(name), message: bounded(message) }
+    }
+    return { name: "Error", message: bounded(safeString(error)) }
+  } catch {
+    return { name: "Error", message: "(an error whose name or message throws)" }
   }
-  return { name: "Error", message: bounded(safeString(error)) }
 }
 
 /** Cuts a message to {@link MAX_ERROR_MESSAGE_CHARS}, saying how much was left out. */
@@ -57,6 +62,10 @@ const safeString = (u: unknown): string => {
   try {
     return typeof u === "string" ? u : JSON.stringify(u) ?? String(u)
   } catch {
-    return String(u)
+    try {
+      return String(u)
+    } catch {
+      return "(a value that cannot be printed)"
+    }
   }
 }

@@ -121,7 +121,15 @@ export abstract class Mailboxes {
     if (resume === undefined) return
     env.resume = undefined
     this.timers.cancel(env.timer)
-    resume(result)
+    // The resume is a caller's (or a peer's reply path): a throw there must not leave this process busy forever.
+    try {
+      resume(result)
+    } catch (defect) {
+      const log = Effect.logError("answering a call threw; the process goes on", Cause.die(defect)).pipe(
+        Effect.annotateLogs({ node: this.nodeId })
+      )
+      FiberSet.unsafeAdd(this.fibers, Runtime.runFork(this.runtime, log))
+    }
   }
 
   /** Hands `env` to its process; `false` when the mailbox is full. */

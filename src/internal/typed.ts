@@ -85,5 +85,11 @@ export const declares = (result: ResultSchemas, error: unknown): boolean => {
 }
 
 /** What does not fit a schema, for an error message (bounded: the report quotes the value). */
-export const problem = (error: ParseResult.ParseError): string =>
-  describe(ParseResult.TreeFormatter.formatErrorSync(error)).message
+export const problem = (error: ParseResult.ParseError): string => {
+  // Formatting runs the schema's own annotations and prints the value: user code that may throw.
+  try {
+    return describe(ParseResult.TreeFormatter.formatErrorSync(error)).message
+  } catch {
+    return "the value does not fit its schema (and the schema's report of it throws)"
+  }
+}

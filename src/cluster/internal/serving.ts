@@ -244,7 +244,21 @@ export class Serving {
   }
 
   private callFailed(link: Link, callId: number, error: Protocol.CallFailure): void {
-    link.send({ _tag: "CallFailed", callId, error })
+    const sent = link.send({ _tag: "CallFailed", callId, error }, REPORTED)
+    // A declared error too large for the caller's frames: the caller is told so, never left waiting.
+    if (Either.isLeft(sent) && sent.left._tag === "MessageTooLargeError") {
+      link.send({ _tag: "CallFailed", callId, error: sent.left })
+      this.log(
+        Effect.logWarning("an error answer is over the frame limit; the call failed with MessageTooLargeError").pipe(
+          Effect.annotateLogs({
+            node: this.self,
+            peer: link.peer.nodeId,
+            bytes: sent.left.bytes,
+            limit: sent.left.limit
+          })
+        )
+      )
+    }
   }
 
   serveCast(from: NodeId, message: MessageOf<"Cast">): void {
