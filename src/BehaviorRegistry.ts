@@ -35,8 +35,11 @@ export interface RegisteredBehavior<R = never> {
   } | undefined
 }
 
-// A handler typed `any` (a loosely typed behavior) needs nothing: `infer` would make that `unknown`.
-type ContextOf<A> = 0 extends 1 & A ? never : A extends Effect.Effect<any, any, infer R> ? R : never
+// A loosely typed (`any`) behavior, or an `any` requirement inferred from one, needs nothing:
+// `any` would swallow every other requirement of the layer.
+type ContextOf<A> = 0 extends 1 & A ? never
+  : A extends Effect.Effect<any, any, infer R> ? (0 extends 1 & R ? never : R)
+  : never
 type ContextOfFn<F> = F extends (...args: any) => infer A ? ContextOf<A> : never
 
 /** The services a behavior's handlers need (the `R` of their Effects). */

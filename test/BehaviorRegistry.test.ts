@@ -123,3 +123,19 @@ const auditor = GenServer.behavior({
   handleCast: (_msg: never, opening: number) => opening,
   schemas: { call: Schema.Literal("opening"), cast: Schema.Never }
 })
+
+describe("BehaviorRegistry.layer, loosely typed behaviors", () => {
+  it("a behavior typed `any` requires nothing, so it cannot hide what the others require", () => {
+    type Needs<L> = L extends Layer.Layer<any, any, infer R> ? R : never
+    type IsAny<T> = 0 extends 1 & T ? true : false
+    const loose = GenServer.behavior({
+      init: () => 0,
+      handleCall: (_: unknown, s: number) => [s, s] as const,
+      handleCast: (_: unknown, s: number) => s
+    }) as GenServer.AnyBehavior
+    const layer = BehaviorRegistry.layer({ loose })
+    // Checked by the compiler: with `any` here, a missing service anywhere in the layer would go unreported.
+    const requiresAny: IsAny<Needs<typeof layer>> = false
+    expect(requiresAny).toBe(false)
+  })
+})
