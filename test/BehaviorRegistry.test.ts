@@ -136,6 +136,6 @@ describe("BehaviorRegistry.layer, loosely typed behaviors", () => {
     const layer = BehaviorRegistry.layer({ loose })
     // Checked by the compiler: with `any` here, a missing service anywhere in the layer would go unreported.
     const requiresAny: IsAny<Needs<typeof layer>> = false
-    expect(requiresAny).toBe(false)
+    expect([requiresAny, Layer.isLayer(layer)]).toEqual([false, true])
   })
 })
