@@ -5,8 +5,12 @@
  * accepts connections: `BehaviorRegistry.layer({ worker, cache })` does exactly that.
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
+import type { Cluster } from "./cluster/Cluster.js"
 import type { ExitReason } from "./ExitReason.js"
-import type { Answer } from "./GenServer.js"
+import type { Answer, GenServerRuntime } from "./GenServer.js"
+import type { GlobalRegistry } from "./GlobalRegistry.js"
+import type { RemoteCall } from "./RemoteCall.js"
+import type { RemoteSpawn } from "./RemoteSpawn.js"
 
 /** A schema of any types: Schemas are invariant, so `never` sides need their own members. */
 type AnySchema =
@@ -42,12 +46,20 @@ type ContextOf<A> = 0 extends 1 & A ? never
   : never
 type ContextOfFn<F> = F extends (...args: any) => infer A ? ContextOf<A> : never
 
-/** The services a behavior's handlers need (the `R` of their Effects). */
-export type Requirements<B> = B extends RegisteredBehavior<any> ?
+/**
+ * What every process a node starts has without asking: the node's own services, so a
+ * handler may call, cast to, spawn or look up other processes (`Cluster.layer` gives them).
+ */
+export type NodeProvided = Cluster | GenServerRuntime | BehaviorRegistry | RemoteCall | RemoteSpawn | GlobalRegistry
+
+/** The services a behavior's handlers need (the `R` of their Effects), beyond the node's own. */
+export type Requirements<B> = B extends RegisteredBehavior<any> ? Exclude<
     | ContextOfFn<B["init"]>
     | ContextOfFn<B["handleCall"]>
     | ContextOfFn<B["handleCast"]>
-    | ContextOfFn<NonNullable<B["terminate"]>>
+    | ContextOfFn<NonNullable<B["terminate"]>>,
+    NodeProvided
+  >
   : never
 
 /**

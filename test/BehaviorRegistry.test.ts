@@ -8,6 +8,7 @@ import {
   RemoteCall,
   RemoteSpawn
 } from "../src/index.js"
+import type { NodeId, ServerRef } from "../src/index.js"
 import { settle, simId, startNode } from "./support/sim.js"
 
 interface WorkerConfig {
@@ -138,4 +139,40 @@ describe("BehaviorRegistry.layer, loosely typed behaviors", () => {
     const requiresAny: IsAny<Needs<typeof layer>> = false
     expect([requiresAny, Layer.isLayer(layer)]).toEqual([false, true])
   })
+})
+
+/** Answers with what the process named in the message answers: a handler that calls other processes. */
+const relay = GenServer.behavior({
+  init: () => 0,
+  handleCall: (msg: { readonly ask: ServerRef }, relayed: number) =>
+    Effect.map(GenServer.call<number>(msg.ask, "get"), (answer) => [answer, relayed + 1] as const),
+  handleCast: (_: never, relayed: number) => relayed
+})
+
+describe("BehaviorRegistry.layer, behaviors that use the node", () => {
+  it.scoped("a handler calling other processes needs nothing provided: the node's own services reach every spawned process", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const registry: Layer.Layer<BehaviorRegistry.BehaviorRegistry, BehaviorRegistrationError> = BehaviorRegistry
+        .layer({
+          relay,
+          counter: GenServer.behavior({
+            init: (n: number) => n,
+            handleCall: (_: "get", n: number) => [n, n] as const,
+            handleCast: (_: never, n: number) => n
+          })
+        })
+      const a = yield* startNode(net, "a", { registry })
+      const b = yield* startNode(net, "b", { registry, seeds: [simId("a")] })
+      yield* settle()
+      const onB = yield* a.run(RemoteSpawn.spawn("relay", b.id))
+      const relayRef = { id: onB.serverId, nodeId: b.id }
+      // Beside the relay on b, and back on the caller's node a.
+      const there = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [7] }))
+      const here = yield* a.run(RemoteSpawn.spawn("counter", a.id, { args: [9] }))
+      const ask = (target: { readonly serverId: string; readonly nodeId: NodeId }) =>
+        a.run(RemoteCall.call<number>(relayRef, { ask: { id: target.serverId, nodeId: target.nodeId } }))
+      expect(yield* ask(there)).toBe(7)
+      expect(yield* ask(here)).toBe(9)
+    }))
 })

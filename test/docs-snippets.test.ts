@@ -74,7 +74,8 @@ const commonImports = [
   `import { Cause, Console, Context, Duration, Effect, Either, Exit, Layer, Option, Redacted, Schedule, Schema, Scope, Stream, TestClock } from "effect"`,
   `import { BehaviorRegistry, Cluster, GenServer, GlobalRegistry, LoadBalancer, MemoryNetwork, MemoryTransport, NodeId, RemoteCall, RemoteSpawn } from "noex-effect"`,
   `import { TcpTransport, TlsTransport } from "noex-effect/node"`,
-  `import * as Prelude from "../../fixtures/snippets/prelude.js"`
+  `import * as Prelude from "../../fixtures/snippets/prelude.js"`,
+  `import type { ServerRef } from "noex-effect"`
 ]
 
 /** The file a snippet becomes: named by its `// name.ts` line, or by its page and line. */

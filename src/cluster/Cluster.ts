@@ -91,15 +91,17 @@ export const make = (
   Transport | BehaviorRegistryModule.BehaviorRegistry | Scope.Scope
 > =>
   Effect.gen(function*() {
-    const { cluster, globalRegistry, remoteCall, remoteSpawn, runtime } = yield* Node.make(config)
     const registry = yield* BehaviorRegistryModule.BehaviorRegistry
-    return Context.make(Cluster, cluster).pipe(
-      Context.add(GenServer.GenServerRuntime, runtime),
-      Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
-      Context.add(RemoteCallModule.RemoteCall, remoteCall),
-      Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
-      Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
-    )
+    const contextOf = ({ cluster, globalRegistry, remoteCall, remoteSpawn, runtime }: Node.NodeServices) =>
+      Context.make(Cluster, cluster).pipe(
+        Context.add(GenServer.GenServerRuntime, runtime),
+        Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
+        Context.add(RemoteCallModule.RemoteCall, remoteCall),
+        Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
+        Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
+      )
+    // Processes spawned here for other nodes get the node's own services, as a program on it does.
+    return contextOf(yield* Node.make(config, contextOf as (s: Node.NodeServices) => Context.Context<never>))
   })
 
 /**

@@ -9,7 +9,7 @@
  * Each component takes one object of named dependencies; none reaches into another
  * after construction. `docs/architecture.md` draws the result.
  */
-import { Effect, FiberSet, Option, PubSub, Runtime, Stream } from "effect"
+import { Context, Effect, FiberSet, Option, PubSub, Runtime, Stream } from "effect"
 import type { Scope } from "effect"
 import { BehaviorRegistry } from "../../BehaviorRegistry.js"
 import { Codec } from "../../Codec.js"
@@ -72,14 +72,20 @@ const randomHex = (bytes: number) =>
 
 /** Builds a node: validates the config, listens, wires every component, starts membership. */
 export const make = (
-  config: ClusterConfig
+  config: ClusterConfig,
+  /** The node's services as a Context: every process spawned here for another node is given them. */
+  contextOf: (services: NodeServices) => Context.Context<never>
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
   // Behaviors spawned here for others run with the program's runtime: their logs are the program's, not the node's.
-  Effect.flatMap(Effect.runtime<never>(), (program) => withNodeLogging(config.logLevel)(build(config, program)))
+  Effect.flatMap(
+    Effect.runtime<never>(),
+    (program) => withNodeLogging(config.logLevel)(build(config, program, contextOf))
+  )
 
 const build = (
   config: ClusterConfig,
-  program: Runtime.Runtime<never>
+  program: Runtime.Runtime<never>,
+  contextOf: (services: NodeServices) => Context.Context<never>
 ): Effect.Effect<NodeServices, ClusterConfigError | TransportError, Transport | BehaviorRegistry | Scope.Scope> =>
   Effect.gen(function*() {
     const transport = yield* Transport
@@ -127,6 +133,8 @@ const build = (
       strategy: resolved.onNameConflict,
       fork
     })
+    // The program's runtime, then (once the services exist) with them: a spawned behavior may call other processes.
+    let processRuntime = program
     const serving = new Serving({
       self: nodeId,
       table,
@@ -136,7 +144,7 @@ const build = (
       globalNames: replica.globalNames,
       fork,
       maxProcessesPerPeer: resolved.maxProcessesPerPeer,
-      processRuntime: program
+      processRuntime: () => processRuntime
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const startedAt = clock.unsafeCurrentTimeMillis()
@@ -216,13 +224,19 @@ const build = (
         )
     }
     internals.set(cluster, { membership, remoting, replica, table })
-    return {
+    const services: NodeServices = {
       cluster,
       runtime: local,
       remoteCall: Services.remoteCall(local, remoting),
       remoteSpawn: Services.remoteSpawn(remoting),
       globalRegistry: Services.globalRegistry(replica)
     }
+    processRuntime = Runtime.make({
+      context: Context.merge(program.context, contextOf(services)),
+      runtimeFlags: program.runtimeFlags,
+      fiberRefs: program.fiberRefs
+    })
+    return services
   })
 
 /** Runs a user callback; a failure or defect is logged and swallowed so it cannot break the cluster. */

@@ -92,8 +92,11 @@ export interface ServingDeps {
   readonly globalNames: GlobalNames
   /** Runs an effect started by a callback, owned by the node (interrupted when it closes). */
   readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
-  /** What spawned behaviors run with: the program's runtime (its logger and level), not the node's. */
-  readonly processRuntime: Runtime.Runtime<never>
+  /**
+   * What spawned behaviors run with: the program's runtime (its logger and level), not the
+   * node's, with the node's own services (read when a spawn starts: they exist once the node is built).
+   */
+  readonly processRuntime: () => Runtime.Runtime<never>
   /** Processes one other node may have running (or starting) here. */
   readonly maxProcessesPerPeer: number
 }
@@ -117,7 +120,7 @@ export class Serving {
   private readonly codec: PayloadCodec
   private readonly metrics: NodeMetrics
   private readonly globalNames: GlobalNames
-  private readonly processRuntime: Runtime.Runtime<never>
+  private readonly processRuntime: () => Runtime.Runtime<never>
   private readonly log: (effect: Effect.Effect<unknown, unknown>) => void
 
   constructor(deps: ServingDeps) {
@@ -424,7 +427,7 @@ export class Serving {
       request.registration === "local" ? request.name : undefined,
       request.args,
       request.initTimeoutMs,
-      this.processRuntime,
+      this.processRuntime(),
       (exit) => task.started(exit)
     )
     return task.finished ? undefined : task
