@@ -178,7 +178,12 @@ export const typedBehavior = <
   const handleCast = options.handleCast
   return {
     init: options.init,
-    handleCall: (req, state) => handlers[req._tag]!(req, state),
+    // Own handlers only: a local caller's `{ _tag: "constructor" }` must not reach Object's.
+    handleCall: (req, state) => {
+      const handler = Object.hasOwn(handlers, req._tag) ? handlers[req._tag] : undefined
+      if (handler === undefined) throw new Error(`no handler for request ${String(req._tag)}`)
+      return handler(req, state)
+    },
     handleCast: handleCast === undefined ? (_msg, state) => state : handleCast,
     terminate: options.terminate,
     schemas: { call: options.requests, cast: options.casts ?? NoCasts }
