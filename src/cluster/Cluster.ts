@@ -171,6 +171,15 @@ const page = (options: PageOptions | undefined) => ({
   limit: Math.max(0, Math.floor(options?.limit ?? MAX_INSPECT_PAGE))
 })
 
+/** Asks `nodeId` for one section and answers what `pick` takes of the answer. */
+const ask = <A>(
+  nodeId: NodeId | undefined,
+  request: InspectRequest,
+  timeout: Duration.DurationInput | undefined,
+  pick: (answer: Inspected) => A
+): Effect.Effect<A, InspectError, Cluster> =>
+  Effect.flatMap(Cluster, (c) => Effect.map(c.inspect(nodeId ?? c.localNodeId, request, timeout), pick))
+
 /**
  * How `nodeId` describes itself (this node when omitted): asked over its link, answered
  * from its own state. Fails with `NodeNotReachableError` or `InspectTimeoutError`.
@@ -179,34 +188,25 @@ export const describeNode = (
   nodeId?: NodeId,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<NodeReport, InspectError, Cluster> =>
-  Effect.flatMap(Cluster, (c) =>
-    Effect.map(
-      c.inspect(nodeId ?? c.localNodeId, { section: "node", offset: 0, limit: 0 }, options?.timeout),
-      // Every node answers the node section with its report.
-      (answer) => answer.node!
-    ))
+  // Every node answers the node section with its report (an answer without one fails in the inspector).
+  ask(nodeId, { section: "node", offset: 0, limit: 0 }, options?.timeout, (answer) => answer.node!)
 
 /** A page of the live processes of `nodeId`, in start order, and how many it runs. */
 export const listProcesses = (
   nodeId: NodeId,
   options?: PageOptions
 ): Effect.Effect<{ readonly total: number; readonly processes: ReadonlyArray<ProcessReport> }, InspectError, Cluster> =>
-  Effect.flatMap(Cluster, (c) =>
-    Effect.map(
-      c.inspect(nodeId, { section: "processes", ...page(options) }, options?.timeout),
-      ({ processes, total }) => ({ total, processes })
-    ))
+  ask(nodeId, { section: "processes", ...page(options) }, options?.timeout, ({ processes, total }) => ({
+    total,
+    processes
+  }))
 
 /** A page of the global names `nodeId` knows, by name, and how many it knows. */
 export const listNames = (
   nodeId: NodeId,
   options?: PageOptions
 ): Effect.Effect<{ readonly total: number; readonly names: ReadonlyArray<NameReport> }, InspectError, Cluster> =>
-  Effect.flatMap(Cluster, (c) =>
-    Effect.map(
-      c.inspect(nodeId, { section: "names", ...page(options) }, options?.timeout),
-      ({ names, total }) => ({ total, names })
-    ))
+  ask(nodeId, { section: "names", ...page(options) }, options?.timeout, ({ names, total }) => ({ total, names }))
 
 /** The holder of global name `name` as `nodeId`'s replica knows it, if it knows the name. */
 export const lookupName = (
@@ -214,11 +214,12 @@ export const lookupName = (
   name: string,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Effect.Effect<Option.Option<NameReport>, InspectError, Cluster> =>
-  Effect.flatMap(Cluster, (c) =>
-    Effect.map(
-      c.inspect(nodeId, { section: "name", name, offset: 0, limit: 1 }, options?.timeout),
-      ({ names }) => Option.fromNullable(names.find((n) => n.name === name))
-    ))
+  ask(
+    nodeId,
+    { section: "name", name, offset: 0, limit: 1 },
+    options?.timeout,
+    ({ names }) => Option.fromNullable(names.find((n) => n.name === name))
+  )
 
 /** The stream of node events. */
 export const nodeEvents: Stream.Stream<NodeEvent, never, Cluster> = Stream.unwrap(

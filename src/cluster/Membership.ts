@@ -140,22 +140,18 @@ export class Membership {
 
   /** Whether `nodeId` is a connected member. */
   isConnected(nodeId: NodeId): boolean {
-    const peer = this.peers.get(nodeId)
-    return peer?.link !== undefined && !peer.hidden
+    return this.peers.get(nodeId)?.member === true
   }
 
   /** The members connected now (hidden nodes are linked, not members). */
   connectedIds(): Array<NodeId> {
-    const ids: Array<NodeId> = []
-    for (const peer of this.peers.values()) if (peer.link !== undefined && !peer.hidden) ids.push(peer.nodeId)
-    return ids
+    return Array.from(this.peers.values()).filter((peer) => peer.member).map((peer) => peer.nodeId)
   }
 
+  /** What `getConnectedNodes` answers: the members connected now, with their figures. */
   connectedNodes(): Array<NodeInfo> {
     const now = this.now()
-    const nodes: Array<NodeInfo> = []
-    for (const peer of this.peers.values()) if (peer.link !== undefined && !peer.hidden) nodes.push(peer.info(now))
-    return nodes
+    return Array.from(this.peers.values()).filter((peer) => peer.member).map((peer) => peer.info(now))
   }
 
   // ---- start and stop ------------------------------------------------------------------------

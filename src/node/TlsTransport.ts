@@ -70,7 +70,7 @@ const verifier = (options: TlsOptions) => {
     // Wall-clock time on purpose, not the Clock: validity dates are calendar dates, checked
     // against the same system time OpenSSL checks a CA-signed chain with, in a socket
     // callback outside any fiber (TestClock drives no real TLS handshake).
-    const now = Date.now() // wall clock on purpose: see above
+    const now = Date.now() // justified exception to the Clock rule: calendar dates, see above
     // Written so that a date node cannot parse (NaN) refuses too.
     if (!hasCa && !(now >= Date.parse(cert.valid_from) && now <= Date.parse(cert.valid_to))) {
       return `peer certificate is not valid now (${cert.valid_from} .. ${cert.valid_to})`

@@ -69,6 +69,11 @@ export class Peer {
     this.peerUptimeMs = message.uptimeMs
   }
 
+  /** Linked and a member (a hidden node is linked, not a member). */
+  get member(): boolean {
+    return this.link !== undefined && !this.hidden
+  }
+
   /** What `getConnectedNodes` tells of this peer at `now`. */
   info(now: number): NodeInfo {
     const { host, port } = NodeId.components(this.nodeId)
@@ -205,7 +210,7 @@ export const membersFor = (
 ): Array<{ readonly nodeId: NodeId; readonly incarnation: string }> => {
   const members = []
   for (const peer of peers) {
-    if (peer.link !== undefined && peer.link !== link && peer.incarnation !== undefined && !peer.hidden) {
+    if (peer.member && peer.link !== link && peer.incarnation !== undefined) {
       members.push({ nodeId: peer.nodeId, incarnation: peer.incarnation })
     }
   }
