@@ -177,6 +177,20 @@ describe("RemoteCall (simulated)", () => {
       expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
     }))
 
+  it.scoped("an interrupted call ends at once; its reply, when it comes, is dropped and leaves nothing pending", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair(yield* Net.make)
+      const { serverId } = yield* a.run(RemoteSpawn.spawn("counter", b.id, { args: [7] }))
+      const ref = { id: serverId, nodeId: b.id }
+      const call = yield* Effect.fork(a.run(RemoteCall.call(ref, { type: "slow", ms: 1000 }, { timeout: 60_000 })))
+      yield* settle(100)
+      yield* Fiber.interrupt(call)
+      // Served anyway (the server does not know the caller gave up); its reply finds no one.
+      yield* settle(1500)
+      expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
+      expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(7)
+    }))
+
   it.scoped("answers RemoteServerNotRunningError for an unknown id, a stopped process and a ref of a previous incarnation", () =>
     Effect.gen(function*() {
       const net = yield* Net.make

@@ -11,6 +11,19 @@ import { Clock, Duration, Effect, Fiber, Runtime } from "effect"
 export interface TimerEntry {
   readonly at: number
   readonly fire: () => void
+  /** Fired or cancelled: set once, never cleared. */
+  done: boolean
+}
+
+/**
+ * The entries due in one millisecond. An array with a live count rather than a `Set`:
+ * a cancelled entry is only marked, because deleting from a `Set` reallocates its table
+ * as it shrinks (~350 B per call measured, for a call that is nearly always answered
+ * and so cancels its deadline).
+ */
+interface Bucket {
+  readonly entries: Array<TimerEntry>
+  live: number
 }
 
 /** Milliseconds as a whole number, `Infinity` for no deadline. */
@@ -21,7 +34,7 @@ export const toMillis = (input: Duration.DurationInput): number => {
 
 /** A deadline wheel: buckets per millisecond plus a min-heap of bucket keys. */
 export class Timers {
-  private readonly buckets = new Map<number, Set<TimerEntry>>()
+  private readonly buckets = new Map<number, Bucket>()
   private readonly heap: Array<number> = []
   private armedAt = Infinity
   private generation = 0
@@ -42,23 +55,27 @@ export class Timers {
   schedule(ms: number, fire: () => void): TimerEntry | undefined {
     if (!Number.isFinite(ms) || this.closed) return undefined
     const at = this.now() + ms
-    const entry: TimerEntry = { at, fire }
+    const entry: TimerEntry = { at, fire, done: false }
     let bucket = this.buckets.get(at)
     if (bucket === undefined) {
-      bucket = new Set()
+      bucket = { entries: [], live: 0 }
       this.buckets.set(at, bucket)
       this.push(at)
       if (at < this.armedAt) this.arm(at)
     }
-    bucket.add(entry)
+    bucket.entries.push(entry)
+    bucket.live++
     return entry
   }
 
   /** Drops a scheduled entry; a no-op for one that already fired. */
   cancel(entry: TimerEntry | undefined): void {
-    if (entry === undefined) return
+    if (entry === undefined || entry.done) return
+    entry.done = true
+    // A live entry is always in the current bucket of its millisecond: one whose entries
+    // are all done is deleted, and a later entry at that millisecond starts a new one.
     const bucket = this.buckets.get(entry.at)
-    if (bucket !== undefined && bucket.delete(entry) && bucket.size === 0) this.buckets.delete(entry.at)
+    if (bucket !== undefined && --bucket.live === 0) this.buckets.delete(entry.at)
   }
 
   /** Stops the wheel: pending entries never fire. */
@@ -95,7 +112,12 @@ export class Timers {
       const bucket = this.buckets.get(key)
       if (bucket === undefined) continue
       this.buckets.delete(key)
-      for (const entry of bucket) entry.fire()
+      for (const entry of bucket.entries) {
+        // An entry fired earlier in this loop may have cancelled this one.
+        if (entry.done) continue
+        entry.done = true
+        entry.fire()
+      }
     }
     // Keys whose bucket emptied by cancellation are stale: skip them so we do not wake for nothing.
     while (this.heap.length > 0 && !this.buckets.has(this.heap[0]!)) this.pop()

@@ -84,6 +84,8 @@ const LEAF_PROTOTYPES: ReadonlySet<object> = new Set<object>([
 interface ScanState {
   budget: number
   maps: boolean
+  /** Objects seen (containers and leaves): with at most one, no object can be shared. */
+  objects: number
 }
 
 /** ES2024 `String.prototype.isWellFormed` (Node >= 20); msgpackr's UTF-8 loses lone surrogates. */
@@ -111,6 +113,7 @@ const fitsMsgpack = (value: unknown, depth: number, state: ScanState): boolean =
       return false
   }
   if (value === null) return true
+  state.objects++
   if (depth >= MAX_FAST_DEPTH) return false
   const proto = Object.getPrototypeOf(value)
   if (proto === Object.prototype) {
@@ -289,11 +292,17 @@ export const makeCodec = (): PayloadCodec => {
   const options = { structuredClone: true, moreTypes: true, copyBuffers: true } as const
   const plain = new Packr({ ...options, useRecords: false, variableMapSize: true })
   const records = new Packr({ ...options, mapsAsObjects: false })
+  // For a value with at most one object nothing can be shared, and `structuredClone`
+  // costs a Map per message to look for it (most calls and replies are such values).
+  // The bytes are the same format: the decoders above read them.
+  const plainFlat = new Packr({ ...options, structuredClone: false, useRecords: false, variableMapSize: true })
+  const recordsFlat = new Packr({ ...options, structuredClone: false, mapsAsObjects: false })
 
   const encode = (value: unknown): Uint8Array => {
-    const state: ScanState = { budget: SCAN_BUDGET, maps: false }
+    const state: ScanState = { budget: SCAN_BUDGET, maps: false, objects: 0 }
     if (fitsMsgpack(value, 0, state)) {
-      const packr = state.maps ? records : plain
+      const flat = state.objects <= 1
+      const packr = state.maps ? (flat ? recordsFlat : records) : flat ? plainFlat : plain
       let bytes: Buffer | undefined
       try {
         bytes = packr.pack(value, RESERVE_START_SPACE | 1)

@@ -47,7 +47,7 @@ export class PendingRequests<A, E> {
 
   /**
    * Registers request `id` to `nodeId` and arms its timeout (none for `Infinity`); the
-   * timeout fails it with `timeoutError`. Returns the canceler for `Effect.async`.
+   * timeout fails it with `timeoutError`. Returns the canceler for `Effect.async` (a call does without one).
    */
   open(
     id: number,
