@@ -8,9 +8,9 @@
  * Behaviors are the guide's plain objects: every handler may answer with a value,
  * a Promise or an Effect.
  */
-import { Context, Effect, Layer, Schema as SchemaRuntime } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Queue, Schema as SchemaRuntime, Stream } from "effect"
 import type { Duration } from "effect"
-import type { Option, Schema, Scope } from "effect"
+import type { Either, Option, Schema, Scope } from "effect"
 import type {
   CallError,
   GenServerInitError,
@@ -21,10 +21,13 @@ import type {
 import type { ExitReason } from "./ExitReason.js"
 import * as Runtime from "./internal/runtime.js"
 import { accessor } from "./internal/tracing.js"
+import type { Down, Monitor } from "./Monitor.js"
 import { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
 export type { ExitReason } from "./ExitReason.js"
+export type { Down, DownReason, Monitor } from "./Monitor.js"
+export { isDown } from "./Monitor.js"
 
 /** Something that is either a value, a Promise of it, or an Effect producing it. */
 export type Answer<A, R = never> = A | Promise<A> | Effect.Effect<A, unknown, R>
@@ -37,6 +40,12 @@ export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
   readonly init: (...args: ReadonlyArray<any>) => Answer<State, R>
   readonly handleCall: (msg: CallMsg, state: State) => Answer<readonly [Reply, State], R>
   readonly handleCast: (msg: CastMsg, state: State) => Answer<State, R>
+  /**
+   * Info messages: a monitor's {@link Down} for a monitor this process owns, and what
+   * {@link send} sent. Without it they are logged and dropped. `msg` is whatever arrived:
+   * narrow it (`GenServer.isDown`).
+   */
+  readonly handleInfo?: ((msg: any, state: State) => Answer<State, R>) | undefined
   readonly terminate?:
     | ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>)
     | undefined
@@ -93,6 +102,20 @@ export interface Service {
     ref: ServerRef,
     reason?: ExitReason
   ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+  /**
+   * Starts a monitor of `ref` (any node); `notify` gets its `Down` once. With `owner` (a
+   * live process of this node) the monitor is that process's: its `handleInfo` gets the
+   * `Down` too, and the monitor ends when it exits.
+   */
+  readonly watch: (
+    ref: ServerRef,
+    notify: (down: Down) => void,
+    owner?: ServerRef
+  ) => Either.Either<number, RemoteServerNotRunningError>
+  /** Drops a monitor; `false` when it had already fired or been dropped. */
+  readonly unwatch: (id: number) => boolean
+  /** Sends an info message to a process's `handleInfo`; never fails (dropped when it cannot arrive). */
+  readonly send: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
   /** Live local processes. */
   readonly processCount: () => number
   /** The local process registered under `name`. */
@@ -258,3 +281,64 @@ export const processCount: Effect.Effect<number, never, GenServerRuntime> = Effe
 /** The local process registered under `name`. */
 export const whereis = (name: string): Effect.Effect<Option.Option<ServerRef>, never, GenServerRuntime> =>
   Effect.map(GenServerRuntime, (rt) => rt.whereis(name))
+
+/**
+ * Monitors a process, local or remote (Erlang's `monitor/2`): the {@link Monitor}'s `down`
+ * completes once with a {@link Down} — how the process exited, `noproc` at once if it was
+ * not alive, `noconnection` the moment its node goes. With one ref, the monitor lasts
+ * until {@link demonitor} or until the scope closes. With an `owner` first (a process of
+ * this node, usually the caller's own ref), the `Down` also reaches the owner's
+ * `handleInfo`, and the monitor ends with the owner; it fails only when the owner is not
+ * a live process here.
+ */
+export const monitor: {
+  (ref: ServerRef): Effect.Effect<Monitor, never, GenServerRuntime | Scope.Scope>
+  (owner: ServerRef, ref: ServerRef): Effect.Effect<Monitor, RemoteServerNotRunningError, GenServerRuntime>
+} = ((first: ServerRef, second?: ServerRef) =>
+  Effect.flatMap(GenServerRuntime, (rt) => {
+    const ref = second ?? first
+    const owner = second === undefined ? undefined : first
+    const start = Effect.flatMap(Deferred.make<Down>(), (deferred) =>
+      Effect.map(
+        rt.watch(ref, (d) => Deferred.unsafeDone(deferred, Exit.succeed(d)), owner),
+        (id): Monitor => ({ id, ref, down: Deferred.await(deferred) })
+      ))
+    return owner === undefined
+      ? Effect.acquireRelease(start, (m) => Effect.sync(() => rt.unwatch(m.id)))
+      : start
+  })) as any
+
+/** Drops a monitor: no `Down` for it after this (its `down` never completes). */
+export const demonitor = (m: Monitor): Effect.Effect<void, never, GenServerRuntime> =>
+  Effect.map(GenServerRuntime, (rt) => void rt.unwatch(m.id))
+
+/**
+ * Monitors every ref: a `Stream` of their `Down`s in the order they happen, which ends
+ * once each has answered (a coordinator's view of its workers). Monitors still waiting
+ * when the stream stops early are dropped.
+ */
+export const monitorAll = (refs: Iterable<ServerRef>): Stream.Stream<Down, never, GenServerRuntime> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const rt = yield* GenServerRuntime
+    const all = Array.from(refs)
+    const downs = yield* Queue.unbounded<Down>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => all.map((ref) => rt.watch(ref, (d) => void downs.unsafeOffer(d)))),
+      (ids) =>
+        Effect.sync(() => {
+          for (const id of ids) if (id._tag === "Right") rt.unwatch(id.right)
+        })
+    )
+    return Stream.take(Stream.fromQueue(downs), all.length)
+  }))
+
+/**
+ * Sends an info message to a process (Erlang's `!`): handled by its `handleInfo`, in
+ * order with what else the sender sends it. Never fails; dropped when the process does
+ * not run or its node is not reachable. Traced as `GenServer.send`.
+ */
+export const send: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, GenServerRuntime> = accessor(
+  "GenServer.send",
+  GenServerRuntime,
+  (rt, ref: ServerRef, msg: unknown) => rt.send(ref, msg)
+)

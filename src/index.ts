@@ -15,6 +15,8 @@ export type { AnyBehavior, BehaviorSchemas, GenServerBehavior } from "./GenServe
 export * as GlobalRegistry from "./GlobalRegistry.js"
 export type { ConflictStrategy, NameConflict, RegistryEvent } from "./GlobalRegistry.js"
 export * as LoadBalancer from "./LoadBalancer.js"
+export * as Monitor from "./Monitor.js"
+export type { Down, DownReason } from "./Monitor.js"
 export { NodeId } from "./NodeId.js"
 export type { NodeIdComponents } from "./NodeId.js"
 export * as RemoteCall from "./RemoteCall.js"

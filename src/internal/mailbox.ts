@@ -9,7 +9,7 @@ import { Cause, Effect, Exit, FiberSet, Metric, Option, Runtime } from "effect"
 import { MailboxFullError, RemoteCallTimeoutError, RemoteHandlerError, RemoteServerNotRunningError } from "../errors.js"
 import type { NodeId } from "../NodeId.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
-import { CallEnvelope, CastEnvelope } from "./proc.js"
+import { CallEnvelope, CastEnvelope, InfoEnvelope } from "./proc.js"
 import type { Envelope, LocalCallError, Proc, Resume } from "./proc.js"
 import type { Timers } from "./timers.js"
 import { declares, resultOf } from "./typed.js"
@@ -104,6 +104,19 @@ export abstract class Mailboxes {
     return false
   }
 
+  /**
+   * Sends an info message (`GenServer.send`, a monitor's `Down`) to a process of this
+   * node: handled by its `handleInfo`, in order with its casts. `false` when no such
+   * process runs or its mailbox is full (dropped and counted, as a cast).
+   */
+  info(id: string, msg: unknown): boolean {
+    const proc = this.resolve(id)
+    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
+    if (this.deliver(proc, new InfoEnvelope(msg))) return true
+    this.castDropped(proc)
+    return false
+  }
+
   /** Counts a cast dropped at a full mailbox, and says so for the first and every {@link DROP_LOG_EVERY}th. */
   private castDropped(proc: Proc): void {
     this.mailboxDrops.unsafeUpdate(1, [])
@@ -193,11 +206,13 @@ export abstract class Mailboxes {
 
   /** Handles one message; `true` when it completed synchronously. */
   private step(proc: Proc, env: Envelope): boolean {
-    const isCall = env instanceof CallEnvelope
     let result: unknown
     let async: boolean
     try {
-      result = isCall ? proc.behavior.handleCall(env.msg, proc.state) : proc.behavior.handleCast(env.msg, proc.state)
+      if (env instanceof CallEnvelope) result = proc.behavior.handleCall(env.msg, proc.state)
+      else if (env instanceof CastEnvelope) result = proc.behavior.handleCast(env.msg, proc.state)
+      else if (proc.behavior.handleInfo !== undefined) result = proc.behavior.handleInfo(env.msg, proc.state)
+      else return this.unhandledInfo(proc, env)
       // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
       async = isAsync(result)
     } catch (error) {
@@ -248,7 +263,7 @@ export abstract class Mailboxes {
   }
 
   private applied(proc: Proc, env: Envelope, result: unknown): void {
-    if (env instanceof CastEnvelope) {
+    if (!(env instanceof CallEnvelope)) {
       // `undefined` is almost always a `switch` without a `default` (a cast the handler does
       // not know): keeping the state beats replacing it with nothing and failing every later call.
       if (result === undefined && proc.state !== undefined) return this.keptState(proc)
@@ -276,11 +291,23 @@ export abstract class Mailboxes {
     } else {
       const { message, name } = describe(error)
       this.fork(
-        Effect.logWarning("cast handler failed; the process goes on").pipe(
+        Effect.logWarning(`${env instanceof CastEnvelope ? "cast" : "info"} handler failed; the process goes on`).pipe(
           Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })
         )
       )
     }
+  }
+
+  /** An info message to a behavior without `handleInfo`: logged and dropped, the state kept. */
+  private unhandledInfo(proc: Proc, env: InfoEnvelope): boolean {
+    const msg = env.msg as { readonly _tag?: unknown } | null
+    const kind = typeof msg === "object" && msg !== null && typeof msg._tag === "string" ? msg._tag : typeof msg
+    this.fork(
+      Effect.logWarning("dropped an info message: the behavior has no handleInfo").pipe(
+        Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, info: kind.slice(0, 64) })
+      )
+    )
+    return true
   }
 
   /** Once per process: a handler that mutates its state in place answers `undefined` on every cast. */

@@ -23,6 +23,7 @@ export interface AnyBehavior {
   init(...args: ReadonlyArray<any>): unknown
   handleCall(msg: any, state: any): unknown
   handleCast(msg: any, state: any): unknown
+  readonly handleInfo?: { bivarianceHack(msg: any, state: any): unknown }["bivarianceHack"] | undefined
   readonly terminate?: { bivarianceHack(reason: ExitReason, state: any): unknown }["bivarianceHack"] | undefined
 }
 
@@ -47,8 +48,13 @@ export class CastEnvelope {
   constructor(readonly msg: unknown) {}
 }
 
+/** An info message (`GenServer.send`, a monitor's `Down`) waiting in a mailbox or in `handleInfo`. */
+export class InfoEnvelope {
+  constructor(readonly msg: unknown) {}
+}
+
 /** A message in a mailbox. */
-export type Envelope = CallEnvelope | CastEnvelope
+export type Envelope = CallEnvelope | CastEnvelope | InfoEnvelope
 
 /** One live process. */
 export class Proc {

@@ -12,7 +12,8 @@ import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import { Mailboxes } from "./mailbox.js"
-import { CallEnvelope, CastEnvelope, initError, Proc, Starting } from "./proc.js"
+import { Monitors } from "./monitors.js"
+import { CallEnvelope, CastEnvelope, InfoEnvelope, initError, Proc, Starting } from "./proc.js"
 import type { AnyBehavior, ExitListener, PendingStart, StartDone, StartError } from "./proc.js"
 import type { Timers } from "./timers.js"
 
@@ -34,6 +35,8 @@ export class ProcessTable extends Mailboxes {
   private readonly byName = new Map<string, Proc>()
   private readonly reserved = new Set<string>()
   private readonly exitListeners = new Set<ExitListener>()
+  /** Who is told when a process ends. */
+  readonly monitors: Monitors = new Monitors(this)
   /** Starts still in `init`: shutdown gives them up. */
   private readonly starting = new Set<Starting>()
   /** Set by shutdown: no process starts after it. */
@@ -298,7 +301,7 @@ export class ProcessTable extends Mailboxes {
         ;(proc.stopWaiters ??= []).push(done)
         if (proc.stopReason === undefined) proc.stopReason = reason
         const inFlight = proc.inFlight
-        if (inFlight instanceof CallEnvelope || inFlight instanceof CastEnvelope) {
+        if (inFlight instanceof CallEnvelope || inFlight instanceof CastEnvelope || inFlight instanceof InfoEnvelope) {
           // A Promise cannot be interrupted: its caller is answered now, its late value ignored.
           proc.inFlight = undefined
           if (inFlight instanceof CallEnvelope) {
@@ -363,6 +366,7 @@ export class ProcessTable extends Mailboxes {
     if (proc.name !== undefined && this.byName.get(proc.name) === proc) this.byName.delete(proc.name)
     const ref: ServerRef = { id: proc.id, nodeId: this.nodeId }
     for (const listener of this.exitListeners) listener(ref, proc.name, reason)
+    this.monitors.exited(proc.id, reason)
     const waiters = proc.stopWaiters
     proc.stopWaiters = undefined
     if (waiters !== undefined) { for (const waiter of waiters) waiter() }

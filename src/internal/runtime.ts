@@ -3,10 +3,10 @@
  * are served by the table, refs on other nodes by the router the cluster gives it
  * (none for a standalone runtime: they fail with `NodeNotReachableError`).
  */
-import { Duration, Effect, FiberSet, Option, Random } from "effect"
+import { Duration, Effect, Either, FiberSet, Option, Random } from "effect"
 import type { Scope } from "effect"
-import type { CallError, NodeNotReachableError, RemoteServerNotRunningError } from "../errors.js"
-import { NodeNotReachableError as NotReachable } from "../errors.js"
+import type { CallError, NodeNotReachableError } from "../errors.js"
+import { NodeNotReachableError as NotReachable, RemoteServerNotRunningError } from "../errors.js"
 import type { ExitReason } from "../ExitReason.js"
 import type { CallOptions, Service } from "../GenServer.js"
 import type { NodeId } from "../NodeId.js"
@@ -32,6 +32,8 @@ export interface RemoteRouter {
     ref: ServerRef,
     reason: ExitReason
   ) => Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError>
+  /** Sends an info message to a process on another node (never fails: dropped when it cannot go). */
+  readonly send: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
 }
 
 /**
@@ -85,6 +87,23 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
     stop: (ref, reason = "normal") => {
       if (ref.nodeId === nodeId) return table.stop(ref.id, reason)
       return router === undefined ? Effect.fail(notReachable(ref)) : router.stop(ref, reason)
+    },
+    watch: (ref, notify, owner) => {
+      if (owner === undefined) return Either.right(table.monitors.watch(ref, notify))
+      const proc = owner.nodeId === nodeId ? table.resolve(owner.id) : undefined
+      if (proc === undefined || !proc.alive || proc.stopReason !== undefined) {
+        return Either.left(new RemoteServerNotRunningError({ serverId: owner.id, nodeId: owner.nodeId }))
+      }
+      const ownerId = proc.id
+      return Either.right(table.monitors.watch(ref, (down) => {
+        table.info(ownerId, down)
+        notify(down)
+      }, ownerId))
+    },
+    unwatch: (id) => table.monitors.unwatch(id),
+    send: (ref, msg) => {
+      if (ref.nodeId === nodeId) return Effect.sync(() => void table.info(ref.id, msg))
+      return router === undefined ? Effect.void : router.send(ref, msg)
     },
     processCount: () => table.count,
     whereis: (name) => Option.fromNullable(table.whereis(name))

@@ -8,7 +8,7 @@ import { NodeId } from "../NodeId.js"
 import { Bytes, NonNegativeInt, tagged } from "./internal/fields.js"
 
 /** Version of the protocol; a peer speaking another one is refused at the handshake. */
-export const PROTOCOL_VERSION = 6
+export const PROTOCOL_VERSION = 7
 
 /** The protocol's name, sent in `Hello` so a stray client of another protocol is told apart. */
 export const PROTOCOL_NAME = "noex-effect"

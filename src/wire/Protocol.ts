@@ -16,6 +16,7 @@ import { decodeHotLayout, encodeHot, HOT_MARK } from "./internal/hotLayout.js"
 import * as MembershipProtocol from "./MembershipProtocol.js"
 import * as RegistryProtocol from "./RegistryProtocol.js"
 import * as RequestProtocol from "./RequestProtocol.js"
+import * as SignalProtocol from "./SignalProtocol.js"
 
 export { PROTOCOL_NAME, PROTOCOL_VERSION } from "./HandshakeProtocol.js"
 export type { RegistryFailure } from "./RegistryProtocol.js"
@@ -30,7 +31,8 @@ export const WireMessage = Schema.Union(
   ...MembershipProtocol.messages,
   ...RequestProtocol.messages,
   ...RegistryProtocol.messages,
-  ...InspectProtocol.messages
+  ...InspectProtocol.messages,
+  ...SignalProtocol.messages
 )
 
 /** A decoded wire message. */

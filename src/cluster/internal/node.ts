@@ -40,11 +40,13 @@ import { Replica } from "./registry.js"
 import { Remoting } from "./remoting.js"
 import * as Services from "./services.js"
 import { Serving } from "./serving.js"
+import { Signals } from "./signals.js"
 
 /** The machinery behind a node's public services, for tests and diagnostics. */
 export interface NodeInternals {
   readonly membership: Membership
   readonly remoting: Remoting
+  readonly signals: Signals
   readonly replica: Replica
   readonly table: ProcessTable
 }
@@ -147,6 +149,8 @@ const build = (
       processRuntime: () => processRuntime
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
+    const signals = new Signals({ self: nodeId, links: membership, table, codec, metrics, fork })
+    table.monitors.remote = signals
     const startedAt = clock.unsafeCurrentTimeMillis()
     const inspector = new Inspector({
       self: nodeId,
@@ -178,7 +182,8 @@ const build = (
                 Effect.annotateLogs({ node: nodeId, serverId: ref.id, reason: error.message })
               )
           ),
-        stop: (ref, reason) => remoting.stop(ref, reason)
+        stop: (ref, reason) => remoting.stop(ref, reason),
+        send: (ref, msg) => signals.send(ref, msg)
       }),
       table
     )
@@ -186,7 +191,8 @@ const build = (
       ...membership.handlers,
       ...remoting.handlers,
       ...Dispatch.membersOnly(replica.handlers, ["RegistryRegister", "RegistrySync", "RegistryUnregister"]),
-      ...inspector.handlers
+      ...inspector.handlers,
+      ...signals.handlers
     } satisfies Dispatch.Table
     table.onExit((ref) => {
       replica.processEnded(ref.id)
@@ -196,7 +202,12 @@ const build = (
       dispatch: Dispatch.make(handlers),
       // A hidden node is not sent the registry: it takes no part in it.
       onUp: [(peer) => membership.linkTo(peer)?.peer.hidden === true || replica.nodeUp(peer)],
-      onDown: [(peer) => remoting.nodeDown(peer), (peer) => replica.nodeDown(peer), (peer) => inspector.nodeDown(peer)]
+      onDown: [
+        (peer) => remoting.nodeDown(peer),
+        (peer) => signals.nodeDown(peer),
+        (peer) => replica.nodeDown(peer),
+        (peer) => inspector.nodeDown(peer)
+      ]
     })
     // Added after the table and the listener: finalizers run in reverse, so every peer
     // (those we dialed and those that dialed us) hears Goodbye before connections close
@@ -223,7 +234,7 @@ const build = (
           (e: NodeEvent & { _tag: "NodeDown" }) => runCallback(nodeId, "onNodeDown", () => f(e.nodeId, e.reason))
         )
     }
-    internals.set(cluster, { membership, remoting, replica, table })
+    internals.set(cluster, { membership, remoting, signals, replica, table })
     const services: NodeServices = {
       cluster,
       runtime: local,
