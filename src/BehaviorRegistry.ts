@@ -29,6 +29,8 @@ export interface RegisteredBehavior<R = never> {
   readonly init: (...args: ReadonlyArray<any>) => Answer<unknown, R>
   readonly handleCall: (msg: never, state: never) => Answer<readonly [unknown, unknown], R>
   readonly handleCast: (msg: never, state: never) => Answer<unknown, R>
+  readonly handleInfo?: ((msg: never, state: never) => Answer<unknown, R>) | undefined
+  readonly onError?: "reply" | "crash" | undefined
   readonly terminate?:
     | ((reason: ExitReason, state: never) => void | Promise<void> | Effect.Effect<void, never, R>)
     | undefined
@@ -57,6 +59,7 @@ export type Requirements<B> = B extends RegisteredBehavior<any> ? Exclude<
     | ContextOfFn<B["init"]>
     | ContextOfFn<B["handleCall"]>
     | ContextOfFn<B["handleCast"]>
+    | ContextOfFn<NonNullable<B["handleInfo"]>>
     | ContextOfFn<NonNullable<B["terminate"]>>,
     NodeProvided
   >
@@ -68,11 +71,13 @@ export type Requirements<B> = B extends RegisteredBehavior<any> ? Exclude<
  */
 const provided = <R>(behavior: RegisteredBehavior<R>, context: Context.Context<R>): RegisteredBehavior => {
   const supply = (answer: unknown): any => Effect.isEffect(answer) ? Effect.provide(answer, context) : answer
-  const terminate = behavior.terminate
+  const { handleInfo, terminate } = behavior
   return {
     init: (...args) => supply(behavior.init(...args)),
     handleCall: (msg, state) => supply(behavior.handleCall(msg, state)),
     handleCast: (msg, state) => supply(behavior.handleCast(msg, state)),
+    handleInfo: handleInfo === undefined ? undefined : (msg, state) => supply(handleInfo.call(behavior, msg, state)),
+    onError: behavior.onError,
     terminate: terminate === undefined ? undefined : (reason, state) => supply(terminate.call(behavior, reason, state)),
     schemas: behavior.schemas
   }

@@ -26,6 +26,8 @@ import { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
 export type { ExitReason } from "./ExitReason.js"
+export type { ExitSignal } from "./internal/links.js"
+export { isExitSignal } from "./internal/links.js"
 export type { Down, DownReason, Monitor } from "./Monitor.js"
 export { isDown } from "./Monitor.js"
 
@@ -46,6 +48,13 @@ export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
    * narrow it (`GenServer.isDown`).
    */
   readonly handleInfo?: ((msg: any, state: State) => Answer<State, R>) | undefined
+  /**
+   * What a failing handler does to its process. `"reply"` (the default): the caller gets
+   * `RemoteHandlerError` and the process goes on. `"crash"` (OTP's way): after that
+   * answer, the process exits with `{ error }`, which its monitors, links and supervisors
+   * see. A typed request's declared failure is an answer either way, not a crash.
+   */
+  readonly onError?: "reply" | "crash" | undefined
   readonly terminate?:
     | ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>)
     | undefined
@@ -74,6 +83,13 @@ export interface StartOptions {
   readonly initTimeout?: Duration.DurationInput | undefined
   /** Arguments handed to `init`. */
   readonly args?: ReadonlyArray<unknown> | undefined
+  /**
+   * Links the new process with this one (any node) in the step that registers it: no
+   * window where it runs unlinked ({@link link}).
+   */
+  readonly link?: ServerRef | undefined
+  /** Partners' exits arrive in `handleInfo` as {@link ExitSignal}s instead of taking the process down. */
+  readonly trapExit?: boolean | undefined
 }
 
 /** Options of {@link call}. */
@@ -114,6 +130,10 @@ export interface Service {
   ) => Either.Either<number, RemoteServerNotRunningError>
   /** Drops a monitor; `false` when it had already fired or been dropped. */
   readonly unwatch: (id: number) => boolean
+  /** Links two processes, one of them a live process of this node. */
+  readonly link: (a: ServerRef, b: ServerRef) => Effect.Effect<void, RemoteServerNotRunningError>
+  /** Removes the link between two processes, one of them a live process of this node. */
+  readonly unlink: (a: ServerRef, b: ServerRef) => Effect.Effect<void, RemoteServerNotRunningError>
   /** Sends an info message to a process's `handleInfo`; never fails (dropped when it cannot arrive). */
   readonly send: (ref: ServerRef, msg: unknown) => Effect.Effect<void>
   /** Live local processes. */
@@ -178,6 +198,10 @@ export interface TypedBehaviorOptions<State, Req extends TypedRequest & { readon
   readonly handlers: { readonly [Tag in Req["_tag"]]: RequestHandler<RequestOf<Req, Tag>, State, R> }
   /** Handles casts (default: keeps the state). */
   readonly handleCast?: ((msg: CastMsg, state: State) => Answer<State, R>) | undefined
+  /** Info messages (monitors' `Down`s, trapped `Exit`s, what `send` sent), as {@link GenServerBehavior.handleInfo}. */
+  readonly handleInfo?: ((msg: any, state: State) => Answer<State, R>) | undefined
+  /** What a failing handler does to the process, as {@link GenServerBehavior.onError}. */
+  readonly onError?: "reply" | "crash" | undefined
   readonly terminate?:
     | ((reason: ExitReason, state: State) => void | Promise<void> | Effect.Effect<void, never, R>)
     | undefined
@@ -208,6 +232,8 @@ export const typedBehavior = <
       return handler(req, state)
     },
     handleCast: handleCast === undefined ? (_msg, state) => state : handleCast,
+    handleInfo: options.handleInfo,
+    onError: options.onError,
     terminate: options.terminate,
     schemas: { call: options.requests, cast: options.casts ?? NoCasts }
   }
@@ -342,3 +368,20 @@ export const send: (ref: ServerRef, msg: unknown) => Effect.Effect<void, never, 
   GenServerRuntime,
   (rt, ref: ServerRef, msg: unknown) => rt.send(ref, msg)
 )
+
+/**
+ * Links two processes, local or remote (Erlang's `link/1`); one must be a live process of
+ * this node. When either exits with a reason other than `normal`, the other exits with the
+ * same reason, unless it was started with `trapExit`: then it receives an
+ * {@link ExitSignal} in `handleInfo`. A partner that is not alive sends `noproc` at once;
+ * a partner's node going down sends `noconnection`.
+ */
+export const link = (a: ServerRef, b: ServerRef): Effect.Effect<void, RemoteServerNotRunningError, GenServerRuntime> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.link(a, b))
+
+/** Removes the link between two processes; one must be a live process of this node. */
+export const unlink = (
+  a: ServerRef,
+  b: ServerRef
+): Effect.Effect<void, RemoteServerNotRunningError, GenServerRuntime> =>
+  Effect.flatMap(GenServerRuntime, (rt) => rt.unlink(a, b))

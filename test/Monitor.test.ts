@@ -236,7 +236,9 @@ describe("GenServer.monitor (simulated cluster)", () => {
       const { a, b } = yield* pair(yield* Net.make)
       const target = yield* a.run(RemoteSpawn.spawn("worker", b.id))
       const targetRef = { id: target.serverId, nodeId: b.id }
-      const self = yield* a.run(GenServer.start(watcher))
+      // Spawned by name: a registered behavior keeps its handleInfo.
+      const spawned = yield* b.run(RemoteSpawn.spawn("watcher", a.id))
+      const self = { id: spawned.serverId, nodeId: spawned.nodeId }
       yield* a.run(GenServer.call(self, { watch: targetRef, self }))
       yield* settle(20)
       yield* b.run(GenServer.stop(targetRef, "shutdown"))

@@ -58,12 +58,24 @@ export interface Service {
   readonly awaitNodes: (options?: AwaitNodesOptions) => Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError>
   /** Every `NodeUp` / `NodeDown` from the moment of subscription. */
   readonly nodeEvents: Stream.Stream<NodeEvent>
+  /** Watches `nodeId` until it goes down (see {@link monitorNode}). */
+  readonly monitorNode: (nodeId: NodeId) => Effect.Effect<NodeMonitor, never, Scope.Scope>
   /** Calls `f` for each node that comes up, for as long as the scope lives. */
   readonly onNodeUp: (f: (nodeId: NodeId) => CallbackResult) => Effect.Effect<void, never, Scope.Scope>
   /** Calls `f` for each node that goes down, with the reason, for as long as the scope lives. */
   readonly onNodeDown: (
     f: (nodeId: NodeId, reason: NodeDownReason) => CallbackResult
   ) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/** Why a monitored node is gone: the link's down reason, or `noconnection` when it was not connected. */
+export type NodeMonitorReason = NodeDownReason | "noconnection"
+
+/** A watch on one node (Erlang's `monitor_node/2`); `down` completes once. */
+export interface NodeMonitor {
+  readonly nodeId: NodeId
+  /** Completes with the reason once the node goes down, at once if it was not connected. */
+  readonly down: Effect.Effect<NodeMonitorReason>
 }
 
 /** The Cluster service. */
@@ -146,6 +158,16 @@ export const awaitNodes = (
   options?: AwaitNodesOptions
 ): Effect.Effect<ReadonlyArray<NodeInfo>, AwaitNodesTimeoutError, Cluster> =>
   Effect.flatMap(Cluster, (c) => c.awaitNodes(options))
+
+/**
+ * Watches a node (Erlang's `monitor_node/2`): the monitor's `down` completes once with
+ * the reason its link went down (`connection_closed`, `heartbeat_timeout`,
+ * `graceful_shutdown`, `slow_consumer`), or at once with `noconnection` when it is not
+ * connected now. The watch lasts as long as the scope; a later reconnect does not undo a
+ * `down` that already completed.
+ */
+export const monitorNode = (nodeId: NodeId): Effect.Effect<NodeMonitor, never, Cluster | Scope.Scope> =>
+  Effect.flatMap(Cluster, (c) => c.monitorNode(nodeId))
 
 /** A node as it describes itself: identity, uptime, process count, behaviors, the members it is connected to. */
 export type NodeReport = NonNullable<Inspected["node"]>

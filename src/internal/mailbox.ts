@@ -64,6 +64,9 @@ export abstract class Mailboxes {
   /** Ends a process whose stop was requested, once the message in hand is done. */
   protected abstract terminate(proc: Proc): void
 
+  /** A handler failed in a behavior with `onError: "crash"`. */
+  protected abstract crash(proc: Proc, error: unknown): void
+
   /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
   call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
     return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
@@ -279,23 +282,37 @@ export abstract class Mailboxes {
   }
 
   private failed(proc: Proc, env: Envelope, error: unknown): void {
+    const crash = proc.behavior.onError === "crash"
+    // A typed request's declared failure is an answer, not a crash.
+    if (this.answerFailure(proc, env, error, crash) || !crash) return
+    // After the caller's answer, so it learns why; then monitors, links and supervisors do.
+    this.crash(proc, Cause.isCause(error) ? Cause.squash(error) : error)
+  }
+
+  /** Answers or logs a handler's failure; `true` when it was a typed request's declared one. */
+  private answerFailure(proc: Proc, env: Envelope, error: unknown, crash: boolean): boolean {
     if (env instanceof CallEnvelope) {
       // A typed request's declared failure is the caller's to catch, as itself; anything else is the handler's fault.
       const result = resultOf(env.msg)
       if (result !== undefined) {
         const failure = Cause.isCause(error) ? Option.getOrUndefined(Cause.failureOption(error)) : error
-        if (failure !== undefined && declares(result, failure)) return this.settle(env, Exit.fail(failure as never))
+        if (failure !== undefined && declares(result, failure)) {
+          this.settle(env, Exit.fail(failure as never))
+          return true
+        }
       }
       const { message, name } = describe(error)
       this.settle(env, Exit.fail(new RemoteHandlerError({ serverId: proc.id, nodeId: this.nodeId, name, message })))
     } else {
       const { message, name } = describe(error)
+      const kind = env instanceof CastEnvelope ? "cast" : "info"
       this.fork(
-        Effect.logWarning(`${env instanceof CastEnvelope ? "cast" : "info"} handler failed; the process goes on`).pipe(
+        Effect.logWarning(`${kind} handler failed; the process ${crash ? "exits (onError: crash)" : "goes on"}`).pipe(
           Effect.annotateLogs({ nodeId: this.nodeId, serverId: proc.id, error: `${name}: ${message}` })
         )
       )
     }
+    return false
   }
 
   /** An info message to a behavior without `handleInfo`: logged and dropped, the state kept. */

@@ -24,6 +24,8 @@ export interface AnyBehavior {
   handleCall(msg: any, state: any): unknown
   handleCast(msg: any, state: any): unknown
   readonly handleInfo?: { bivarianceHack(msg: any, state: any): unknown }["bivarianceHack"] | undefined
+  /** `"crash"`: a failing handler answers its caller, then the process exits with the error. */
+  readonly onError?: "reply" | "crash" | undefined
   readonly terminate?: { bivarianceHack(reason: ExitReason, state: any): unknown }["bivarianceHack"] | undefined
 }
 
@@ -81,6 +83,14 @@ export class Proc {
 /** Called once for every process that ends, after `terminate` ran and its names were released. */
 export type ExitListener = (ref: ServerRef, name: string | undefined, reason: ExitReason) => void
 
+/** How a new process is tied to others, set in the step that registers it. */
+export interface Fate {
+  /** Receive partners' exits as `Exit` info messages instead of exiting with them. */
+  readonly trapExit?: boolean | undefined
+  /** A process to link the new one with. */
+  readonly link?: ServerRef | undefined
+}
+
 /** Why a start failed. */
 export type StartError = GenServerInitError | NameAlreadyRegisteredError
 
@@ -103,7 +113,8 @@ export class Starting implements PendingStart {
     readonly name: string | undefined,
     readonly runtime: Runtime.Runtime<any>,
     readonly done: StartDone,
-    readonly cancel: () => void
+    readonly cancel: () => void,
+    readonly fate: Fate | undefined
   ) {}
 }
 

@@ -11,16 +11,18 @@ import type { ExitReason } from "../ExitReason.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
+import { Links } from "./links.js"
 import { Mailboxes } from "./mailbox.js"
 import { Monitors } from "./monitors.js"
 import { CallEnvelope, CastEnvelope, InfoEnvelope, initError, Proc, Starting } from "./proc.js"
-import type { AnyBehavior, ExitListener, PendingStart, StartDone, StartError } from "./proc.js"
+import type { AnyBehavior, ExitListener, Fate, PendingStart, StartDone, StartError } from "./proc.js"
 import type { Timers } from "./timers.js"
 
 export type { ExitReason } from "../ExitReason.js"
 export type {
   AnyBehavior,
   ExitListener,
+  Fate,
   LocalCallError,
   PendingStart,
   Proc,
@@ -37,6 +39,8 @@ export class ProcessTable extends Mailboxes {
   private readonly exitListeners = new Set<ExitListener>()
   /** Who is told when a process ends. */
   readonly monitors: Monitors = new Monitors(this)
+  /** Which processes share a fate. */
+  readonly links: Links = new Links(this)
   /** Starts still in `init`: shutdown gives them up. */
   private readonly starting = new Set<Starting>()
   /** Set by shutdown: no process starts after it. */
@@ -99,7 +103,8 @@ export class ProcessTable extends Mailboxes {
     behavior: AnyBehavior,
     name: string | undefined,
     args: ReadonlyArray<unknown>,
-    initTimeoutMs: number
+    initTimeoutMs: number,
+    fate?: Fate
   ): Effect.Effect<ServerRef, StartError, R> {
     return Effect.withFiberRuntime<ServerRef, StartError, R>((fiber) => {
       const runtime = Runtime.make({
@@ -109,7 +114,7 @@ export class ProcessTable extends Mailboxes {
       }) as Runtime.Runtime<R>
       // Interrupting the start gives the init up: the name is free at once and no process appears.
       return Effect.async<ServerRef, StartError>((resume) => {
-        const pending = this.startWith(behavior, name, args, initTimeoutMs, runtime, resume)
+        const pending = this.startWith(behavior, name, args, initTimeoutMs, runtime, resume, fate)
         return pending === undefined ? undefined : Effect.sync(pending.cancel)
       })
     })
@@ -131,7 +136,8 @@ export class ProcessTable extends Mailboxes {
     args: ReadonlyArray<unknown>,
     initTimeoutMs: number,
     runtime: Runtime.Runtime<R>,
-    done: StartDone
+    done: StartDone,
+    fate?: Fate
   ): PendingStart | undefined {
     if (this.closing) {
       done(Exit.fail(new GenServerInitError({ message: "the node is shutting down" })))
@@ -156,10 +162,10 @@ export class ProcessTable extends Mailboxes {
       return undefined
     }
     if (!async) {
-      done(Exit.succeed(this.register(behavior, name, initial, runtime)))
+      done(Exit.succeed(this.register(behavior, name, initial, runtime, fate)))
       return undefined
     }
-    const start = new Starting(behavior, name, runtime, done, () => this.endStart(start, undefined))
+    const start = new Starting(behavior, name, runtime, done, () => this.endStart(start, undefined), fate)
     this.starting.add(start)
     // Armed before the init runs: an Effect init may complete synchronously, and ending it cancels the timer.
     start.timer = this.timers.schedule(
@@ -193,7 +199,7 @@ export class ProcessTable extends Mailboxes {
   private initialized(start: Starting, state: unknown): void {
     if (start.settled) return this.discard(start, state)
     this.settleStart(start)
-    start.done(Exit.succeed(this.register(start.behavior, start.name, state, start.runtime)))
+    start.done(Exit.succeed(this.register(start.behavior, start.name, state, start.runtime, start.fate)))
   }
 
   /** Ends a start still in `init` with `exit` (a failure), or silently when the caller gave it up. */
@@ -238,7 +244,8 @@ export class ProcessTable extends Mailboxes {
     behavior: AnyBehavior,
     name: string | undefined,
     state: unknown,
-    runtime: Runtime.Runtime<any>
+    runtime: Runtime.Runtime<any>,
+    fate: Fate | undefined
   ): ServerRef {
     const id = `${this.idPrefix}${++this.seq}`
     const proc = new Proc(id, name, behavior, state, runtime)
@@ -247,6 +254,9 @@ export class ProcessTable extends Mailboxes {
       this.reserved.delete(name)
       this.byName.set(name, proc)
     }
+    // In the same step as the registration: no message, and no exit, can come between.
+    if (fate?.trapExit === true) this.links.trap(id)
+    if (fate?.link !== undefined) this.links.link(id, fate.link)
     return { id, nodeId: this.nodeId }
   }
 
@@ -266,6 +276,17 @@ export class ProcessTable extends Mailboxes {
       ;(proc.stopWaiters ??= []).push(() => resume(Effect.void))
       this.requestStop(proc, reason)
     })
+  }
+
+  /** Ends process `id` with `reason` after the message in hand (an exit signal; no one waits). */
+  exit(id: string, reason: ExitReason): void {
+    const proc = this.resolve(id)
+    if (proc !== undefined && proc.alive) this.requestStop(proc, reason)
+  }
+
+  /** A handler failed in a behavior with `onError: "crash"`: the process exits with the error. */
+  protected crash(proc: Proc, error: unknown): void {
+    if (proc.alive) this.requestStop(proc, { error })
   }
 
   private requestStop(proc: Proc, reason: ExitReason): void {
@@ -367,6 +388,7 @@ export class ProcessTable extends Mailboxes {
     const ref: ServerRef = { id: proc.id, nodeId: this.nodeId }
     for (const listener of this.exitListeners) listener(ref, proc.name, reason)
     this.monitors.exited(proc.id, reason)
+    this.links.exited(proc.id, reason)
     const waiters = proc.stopWaiters
     proc.stopWaiters = undefined
     if (waiters !== undefined) { for (const waiter of waiters) waiter() }

@@ -69,10 +69,30 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
   // Decoded once: a call without options should not pay for decoding the default.
   const defaultTimeoutMs = toMillis(defaults.callTimeout)
   const notReachable = (ref: ServerRef) => new NotReachable({ nodeId: ref.nodeId })
+  /** Runs `f` from the end of a link that is a live process here (`a`, else `b`). */
+  const linkEnds = (
+    a: ServerRef,
+    b: ServerRef,
+    f: (id: string, other: ServerRef) => void
+  ): Effect.Effect<void, RemoteServerNotRunningError> => {
+    const [near, far] = a.nodeId === nodeId ? [a, b] : [b, a]
+    const proc = near.nodeId === nodeId ? table.resolve(near.id) : undefined
+    if (proc === undefined || !proc.alive || proc.stopReason !== undefined) {
+      return Effect.fail(new RemoteServerNotRunningError({ serverId: near.id, nodeId: near.nodeId }))
+    }
+    f(proc.id, far)
+    return Effect.void
+  }
   return {
     nodeId,
     start: (behavior, opts) =>
-      table.start(behavior, opts?.name, opts?.args ?? [], toMillis(opts?.initTimeout ?? defaults.initTimeout)),
+      table.start(
+        behavior,
+        opts?.name,
+        opts?.args ?? [],
+        toMillis(opts?.initTimeout ?? defaults.initTimeout),
+        opts?.link === undefined && opts?.trapExit !== true ? undefined : { link: opts.link, trapExit: opts.trapExit }
+      ),
     call: <Reply>(ref: ServerRef, msg: unknown, opts?: CallOptions) => {
       const timeoutMs = opts?.timeout === undefined ? defaultTimeoutMs : toMillis(opts.timeout)
       if (ref.nodeId === nodeId) return table.call(ref.id, msg, timeoutMs) as Effect.Effect<Reply, CallError>
@@ -101,6 +121,8 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
       }, ownerId))
     },
     unwatch: (id) => table.monitors.unwatch(id),
+    link: (a, b) => Effect.suspend(() => linkEnds(a, b, (id, other) => table.links.link(id, other))),
+    unlink: (a, b) => Effect.suspend(() => linkEnds(a, b, (id, other) => table.links.unlink(id, other))),
     send: (ref, msg) => {
       if (ref.nodeId === nodeId) return Effect.sync(() => void table.info(ref.id, msg))
       return router === undefined ? Effect.void : router.send(ref, msg)

@@ -1,6 +1,7 @@
 /**
  * The signal sub-protocol, owned by `cluster/internal/signals.ts`: monitors of processes
- * on other nodes and info messages to them (`GenServer.send`). A monitor is not
+ * on other nodes, links with them and their exit signals, and info messages to them
+ * (`GenServer.send`). A monitor is not
  * acknowledged, as in Erlang: the target answers `Down` once, when the process ends or at
  * once when it is not alive; a node going down ends every monitor across it on both sides.
  */
@@ -19,5 +20,14 @@ export const Down = tagged("Down", { monitorId: NonNegativeInt, reason: DownReas
 /** An info message to a process of the receiver, for its `handleInfo`. */
 export const Info = tagged("Info", { serverId: ServerId, payload: Bytes })
 
+/** Link the sender's process `from` with the receiver's `to` (a process id or a local name). */
+export const Link = tagged("Link", { from: ServerId, to: ServerId })
+
+/** The sender's process `from` is no longer linked with the receiver's `to`. */
+export const Unlink = tagged("Unlink", { from: ServerId, to: ServerId })
+
+/** The sender's process `from` exited: the exit signal to its partner `to`, along their link. */
+export const Exit = tagged("Exit", { from: ServerId, to: ServerId, reason: DownReason })
+
 /** The messages of this sub-protocol. */
-export const messages = [Monitor, Demonitor, Down, Info] as const
+export const messages = [Monitor, Demonitor, Down, Info, Link, Unlink, Exit] as const

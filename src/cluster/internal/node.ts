@@ -36,6 +36,7 @@ import { awaitNodes } from "./awaitNodes.js"
 import * as Dispatch from "./dispatch.js"
 import { Inspector } from "./inspector.js"
 import * as Metrics from "./metrics.js"
+import { monitorNode } from "./monitorNode.js"
 import { Replica } from "./registry.js"
 import { Remoting } from "./remoting.js"
 import * as Services from "./services.js"
@@ -151,6 +152,7 @@ const build = (
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const signals = new Signals({ self: nodeId, links: membership, table, codec, metrics, fork })
     table.monitors.remote = signals
+    table.links.remote = signals
     const startedAt = clock.unsafeCurrentTimeMillis()
     const inspector = new Inspector({
       self: nodeId,
@@ -226,6 +228,7 @@ const build = (
       inspect: (id, request, timeout) => inspector.inspect(id, request, timeout),
       awaitNodes: (options) => awaitNodes(nodeId, nodeEvents, () => membership.connectedNodes(), options),
       nodeEvents: Stream.fromPubSub(nodeEvents),
+      monitorNode: (id) => monitorNode(id, nodeEvents, () => membership.isConnected(id)),
       onNodeUp: (f) => subscribe(nodeEvents, "NodeUp", (e) => runCallback(nodeId, "onNodeUp", () => f(e.nodeId))),
       onNodeDown: (f) =>
         subscribe(

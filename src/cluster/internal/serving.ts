@@ -75,7 +75,7 @@ const INVALID_CAST_LOG_INTERVAL_MS = 1000
 export const NO_REPLY = 0
 
 const ExitReasonSchema = Schema.Union(
-  Schema.Literal("normal", "shutdown"),
+  Schema.Literal("normal", "shutdown", "noproc", "noconnection"),
   Schema.Struct({ error: Schema.Unknown }),
   Schema.Struct({ conflict: Schema.String })
 )

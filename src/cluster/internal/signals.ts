@@ -10,8 +10,10 @@
  * `Demonitor` drops only its own, and it may hold at most {@link MAX_MONITORS_PER_PEER}.
  */
 import { Effect, Either } from "effect"
+import type { Links as Fates, RemoteLinks } from "../../internal/links.js"
 import type { Monitors, Notify, RemoteWatch } from "../../internal/monitors.js"
 import type { ProcessTable } from "../../internal/process.js"
+import type { DownReason } from "../../Monitor.js"
 import { down } from "../../Monitor.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef } from "../../ServerRef.js"
@@ -27,6 +29,12 @@ import type { NodeMetrics } from "./metrics.js"
  * answered at once with a `Down` whose error says so.
  */
 export const MAX_MONITORS_PER_PEER = 100_000
+
+/**
+ * Links one peer may hold with this node's processes, for the same reason. Past it, the
+ * peer's process gets the exit signal of a partner that could not be linked.
+ */
+export const MAX_LINKS_PER_PEER = 100_000
 
 /** Bad info messages from peers between two log lines about them (the first is logged). */
 const INVALID_INFO_LOG_EVERY = 1000
@@ -49,11 +57,12 @@ interface Watching {
 }
 
 /** Monitors and info messages across nodes. */
-export class Signals implements RemoteWatch {
+export class Signals implements RemoteWatch, RemoteLinks {
   private readonly self: NodeId
   private readonly links: Links
   private readonly table: ProcessTable
   private readonly monitors: Monitors
+  private readonly fates: Fates
   private readonly codec: PayloadCodec
   private readonly metrics: NodeMetrics
   private readonly fork: (effect: Effect.Effect<unknown, unknown>) => void
@@ -69,6 +78,7 @@ export class Signals implements RemoteWatch {
     this.links = deps.links
     this.table = deps.table
     this.monitors = deps.table.monitors
+    this.fates = deps.table.links
     this.codec = deps.codec
     this.metrics = deps.metrics
     this.fork = deps.fork
@@ -130,10 +140,58 @@ export class Signals implements RemoteWatch {
     })
   }
 
+  // ---- links ------------------------------------------------------------------------------------
+
+  link(local: string, remote: ServerRef): void {
+    const sent = this.links.linkTo(remote.nodeId)?.send({ _tag: "Link", from: local, to: remote.id })
+    if (sent === undefined || Either.isLeft(sent)) this.fates.signal(local, remote, "noconnection")
+  }
+
+  unlink(local: string, remote: ServerRef): void {
+    this.links.linkTo(remote.nodeId)?.send({ _tag: "Unlink", from: local, to: remote.id })
+  }
+
+  exit(local: string, remote: ServerRef, reason: DownReason): void {
+    this.links.linkTo(remote.nodeId)?.send({ _tag: "Exit", from: local, to: remote.id, reason })
+  }
+
+  private serveLink(from: NodeId, message: MessageOf<"Link">): void {
+    const partner: ServerRef = { id: message.from, nodeId: from }
+    const proc = this.table.resolve(message.to)
+    const refuse = (reason: DownReason) =>
+      this.links.linkTo(from)?.send({ _tag: "Exit", from: message.to, to: message.from, reason })
+    if (proc === undefined || !proc.alive || proc.stopReason !== undefined) return void refuse("noproc")
+    if (this.fates.linksTo(from) >= MAX_LINKS_PER_PEER && !this.fates.has(proc.id, partner)) {
+      return void refuse({
+        error: {
+          name: "LinkLimitError",
+          message: `${this.self} holds ${MAX_LINKS_PER_PEER} links with ${from}, the most one peer may`
+        }
+      })
+    }
+    this.fates.addRemote(proc.id, partner, message.to)
+  }
+
+  private serveUnlink(from: NodeId, message: MessageOf<"Unlink">): void {
+    const proc = this.table.resolve(message.to)
+    if (proc !== undefined) this.fates.removeRemote(proc.id, { id: message.from, nodeId: from })
+  }
+
+  private serveExit(from: NodeId, message: MessageOf<"Exit">): void {
+    const partner: ServerRef = { id: message.from, nodeId: from }
+    const proc = this.table.resolve(message.to)
+    // Only along a link: a peer's exit takes down only the processes linked with it.
+    if (proc !== undefined && this.fates.has(proc.id, partner)) this.fates.signal(proc.id, partner, message.reason)
+  }
+
   // ---- both sides ----------------------------------------------------------------------------
 
-  /** A peer went down: our monitors of its processes are answered `noconnection`, its monitors of ours dropped. */
+  /**
+   * A peer went down: our monitors of its processes are answered `noconnection`, its
+   * monitors of ours dropped, and every process linked with one of its gets `noconnection`.
+   */
   nodeDown(nodeId: NodeId): void {
+    this.fates.nodeDown(nodeId)
     const held = this.held.get(nodeId)
     if (held !== undefined) {
       this.held.delete(nodeId)
@@ -220,7 +278,10 @@ export class Signals implements RemoteWatch {
   }
 
   /** Handlers of every message of the signal sub-protocol. */
-  readonly handlers: Handlers<"Monitor" | "Demonitor" | "Down" | "Info"> = {
+  readonly handlers: Handlers<"Monitor" | "Demonitor" | "Down" | "Info" | "Link" | "Unlink" | "Exit"> = {
+    Link: (from, _link, message) => this.serveLink(from, message),
+    Unlink: (from, _link, message) => this.serveUnlink(from, message),
+    Exit: (from, _link, message) => this.serveExit(from, message),
     Monitor: (from, _link, message) => this.serveMonitor(from, message),
     Demonitor: (from, _link, message) => this.serveDemonitor(from, message),
     Down: (from, _link, message) => this.serveDown(from, message),
