@@ -121,14 +121,49 @@ export interface PromiseNode {
     unregister(name: string): Promise<void>
     getNames(): Array<string>
   }
+  /**
+   * noex's `RemoteMonitor` (docs/failures.md): `monitoringRef`, a process of this node,
+   * receives the monitored process's `Down` in its `handleInfo`. A monitor needs no answer
+   * from the other node, so it resolves at once (noex's `timeout` option has nothing to wait for).
+   */
+  readonly RemoteMonitor: {
+    monitor(monitoringRef: ServerRef, monitoredRef: ServerRef, options?: { timeout?: number }): Promise<MonitorRef>
+    demonitor(monitorRef: MonitorRef): Promise<void>
+  }
+  /** noex's `RemoteLink`: the two processes share a fate (docs/failures.md). */
+  readonly RemoteLink: {
+    link(localRef: ServerRef, remoteRef: ServerRef, options?: { timeout?: number }): Promise<LinkRef>
+    unlink(linkRef: LinkRef): Promise<void>
+  }
   readonly GenServer: {
     start<S, C, Ca, R>(behavior: GenServerBehavior<S, C, Ca, R, never>, options?: StartOptions): Promise<ServerRef>
+    /** As {@link PromiseNode.RemoteMonitor}, for local and remote refs alike (noex's `GenServer.monitor`). */
+    monitor(monitoringRef: ServerRef, monitoredRef: ServerRef): Promise<MonitorRef>
+    demonitor(monitorRef: MonitorRef): Promise<void>
+    /** As {@link PromiseNode.RemoteLink}, for local and remote refs alike. */
+    link(ref1: ServerRef, ref2: ServerRef): Promise<LinkRef>
+    unlink(linkRef: LinkRef): Promise<void>
+    /** Sends an info message to a process's `handleInfo`. */
+    send(ref: ServerRef, msg: unknown): void
     call<T = unknown, const M = unknown>(ref: ServerRef, msg: M, options?: { timeout?: number }): Promise<ReplyOf<M, T>>
     cast(ref: ServerRef, msg: unknown): void
     stop(ref: ServerRef, reason?: ExitReason): Promise<void>
     /** The ref of a process running on this node, by id or local name (the guide's smart-call helper uses it). */
     _getRefById(id: string): ServerRef | undefined
   }
+}
+
+/** A monitor, as noex names it: its id and the process it watches. */
+export interface MonitorRef {
+  readonly monitorId: number
+  readonly monitoredRef: ServerRef
+}
+
+/** A link, as noex names it. */
+export interface LinkRef {
+  readonly linkId: string
+  readonly ref1: ServerRef
+  readonly ref2: ServerRef
 }
 
 /** The `NodeInfo` of a node that came up and left before its handler ran: no heartbeat heard yet. */
@@ -159,6 +194,16 @@ export const createNode = (): PromiseNode => {
   const runSync = <A>(effect: Effect.Effect<A, never, Services>): A => live().runSync(effect)
   const fire = (effect: Effect.Effect<unknown, unknown, Services>) => void live().runFork(Effect.ignoreLogged(effect))
   const asRef = (ref: { id: string; nodeId: string }): ServerRef => ({ id: ref.id, nodeId: ref.nodeId as NodeId })
+  const monitor = (owner: ServerRef, ref: ServerRef): Promise<MonitorRef> =>
+    run(
+      Effect.map(GenServerModule.monitor(asRef(owner), asRef(ref)), (m) => ({ monitorId: m.id, monitoredRef: m.ref }))
+    )
+  const demonitor = (m: MonitorRef): Promise<void> =>
+    run(Effect.map(GenServerModule.GenServerRuntime, (rt) => void rt.unwatch(m.monitorId)))
+  let links = 0
+  const link = (ref1: ServerRef, ref2: ServerRef): Promise<LinkRef> =>
+    run(Effect.as(GenServerModule.link(asRef(ref1), asRef(ref2)), { linkId: `link-${++links}`, ref1, ref2 }))
+  const unlink = (l: LinkRef): Promise<void> => run(GenServerModule.unlink(asRef(l.ref1), asRef(l.ref2)))
 
   const subscribe = (effect: Effect.Effect<void, never, Services | import("effect").Scope.Scope>): () => void => {
     const fiber = live().runFork(Effect.scoped(Effect.zipRight(effect, Effect.never)))
@@ -294,8 +339,21 @@ export const createNode = (): PromiseNode => {
       unregister: (name) => run(GlobalRegistryModule.unregister(name)),
       getNames: () => Array.from(runSync(GlobalRegistryModule.getNames))
     },
+    RemoteMonitor: {
+      monitor: (owner, ref) => monitor(owner, ref),
+      demonitor: (m) => demonitor(m)
+    },
+    RemoteLink: {
+      link: (a, b) => link(a, b),
+      unlink: (l) => unlink(l)
+    },
     GenServer: {
       start: (behavior, options) => run(GenServerModule.start(behavior, options)),
+      monitor: (owner, ref) => monitor(owner, ref),
+      demonitor: (m) => demonitor(m),
+      link: (a, b) => link(a, b),
+      unlink: (l) => unlink(l),
+      send: (ref, msg) => fire(GenServerModule.send(asRef(ref), msg)),
       call: (ref: ServerRef, msg: unknown, options?: { timeout?: number }) =>
         run(GenServerModule.call(ref, msg, options)) as Promise<any>,
       cast: (ref, msg) => fire(GenServerModule.cast(ref, msg)),
@@ -327,3 +385,7 @@ export const RemoteCall = node.RemoteCall
 export const GlobalRegistry = node.GlobalRegistry
 /** The guide's `GenServer`, for local and remote refs alike. */
 export const GenServer = node.GenServer
+/** noex's `RemoteMonitor`. */
+export const RemoteMonitor = node.RemoteMonitor
+/** noex's `RemoteLink`. */
+export const RemoteLink = node.RemoteLink

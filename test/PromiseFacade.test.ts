@@ -138,6 +138,52 @@ describe("noex-effect/promise waiting for a cluster", () => {
   })
 })
 
+describe("noex-effect/promise failures", () => {
+  it("RemoteMonitor sends a remote process's Down to the monitoring process's handleInfo; RemoteLink shares a fate", async () => {
+    const b = Facade.createNode()
+    const a = Facade.createNode()
+    const member = {
+      init: () => [] as Array<unknown>,
+      handleCall: (_: "seen", seen: Array<unknown>) => [seen, seen] as const,
+      handleCast: (_: unknown, seen: Array<unknown>) => seen,
+      handleInfo: (msg: unknown, seen: Array<unknown>) => [...seen, msg]
+    }
+    b.BehaviorRegistry.register("member", member)
+    await b.Cluster.start({ nodeName: "b", port: 0 })
+    try {
+      const bId = b.Cluster.getLocalNodeId()
+      await a.Cluster.start({ nodeName: "a", port: 0, seeds: [bId] })
+      await a.Cluster.awaitNodes({ ids: [bId], timeout: 30_000 })
+      const watcher = await a.GenServer.start(member)
+      const spawned = await a.RemoteSpawn.spawn("member", bId)
+      const target = { id: spawned.serverId, nodeId: spawned.nodeId }
+      const m = await a.RemoteMonitor.monitor(watcher, target)
+      expect(m.monitoredRef).toEqual(target)
+      // The Monitor frame went first on the same link: the stop cannot overtake it.
+      await a.GenServer.stop(target, "shutdown")
+      await expect.poll(() => a.GenServer.call<Array<unknown>>(watcher, "seen"), { timeout: 10_000 }).toEqual([
+        { _tag: "Down", monitorId: m.monitorId, ref: target, reason: "shutdown" }
+      ])
+      // A link: the remote partner's error exit takes the local one down.
+      const partner = await a.GenServer.start(member)
+      const other = await a.RemoteSpawn.spawn("member", bId)
+      const otherRef = { id: other.serverId, nodeId: other.nodeId }
+      const linked = await a.RemoteLink.link(partner, otherRef)
+      expect(linked).toMatchObject({ ref1: partner, ref2: otherRef })
+      const partnerDown = await a.GenServer.monitor(watcher, partner)
+      await a.GenServer.stop(otherRef, { error: new Error("gone") })
+      await expect.poll(() => a.GenServer._getRefById(partner.id), { timeout: 10_000 }).toBeUndefined()
+      const seen = await a.GenServer.call<Array<{ monitorId: number; reason: unknown }>>(watcher, "seen")
+      expect(seen.find((d) => d.monitorId === partnerDown.monitorId)?.reason).toEqual({
+        error: { name: "Error", message: "gone" }
+      })
+    } finally {
+      await a.Cluster.stop()
+      await b.Cluster.stop()
+    }
+  })
+})
+
 describe("noex-effect/promise signals", () => {
   const cases = [
     { signal: "SIGTERM", own: false },

@@ -194,6 +194,15 @@ describe("cluster examples", () => {
     for (const pid of childPids(stdout)) expect(isAlive(pid)).toBe(false)
   })
 
+  it("failures.ts replaces a crashed worker and a SIGKILLed node's workers, each on its Down", async () => {
+    const { stdout } = await runExample("failures.ts")
+    expect(stdout).toMatch(/Down worker\d\/\S+: \{ error: disk full \}/)
+    expect(count(stdout, /Down worker2\/\S+: noconnection, \d+ ms after the kill/)).toBeGreaterThanOrEqual(1)
+    expect(stdout).toMatch(/Pool: worker1 worker1 worker1 worker1; all 4 workers answer/)
+    expect(stdout).toContain("The pool replaced every dead worker on its Down")
+    for (const pid of childPids(stdout)) expect(isAlive(pid)).toBe(false)
+  })
+
   it("kv-store/main.ts stores values from one node and reads them intact from another", async () => {
     const { stdout } = await runExample("kv-store/main.ts")
     expect(count(stdout, /lookup\('kv:store'\) -> \S+ on n2/)).toBe(3)

@@ -12,8 +12,10 @@ import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import { Links } from "./links.js"
+import type { RemoteLinks } from "./links.js"
 import { Mailboxes } from "./mailbox.js"
 import { Monitors } from "./monitors.js"
+import type { RemoteWatch } from "./monitors.js"
 import { CallEnvelope, CastEnvelope, InfoEnvelope, initError, Proc, Starting } from "./proc.js"
 import type { AnyBehavior, ExitListener, Fate, PendingStart, StartDone, StartError } from "./proc.js"
 import type { Timers } from "./timers.js"
@@ -88,6 +90,16 @@ export class ProcessTable extends Mailboxes {
   /** Registered local names. */
   names(): Array<string> {
     return Array.from(this.byName.keys())
+  }
+
+  /**
+   * How monitors and links reach processes on other nodes: the cluster's signals, attached
+   * once by the composition root (the table is built before them; without a cluster, a
+   * remote target answers `noconnection`).
+   */
+  attachRemote(remote: RemoteWatch & RemoteLinks): void {
+    this.monitors.remote = remote
+    this.links.remote = remote
   }
 
   /** Subscribes to process exits; returns the unsubscribe function. */

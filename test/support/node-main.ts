@@ -125,6 +125,13 @@ export const commands: Record<string, CommandHandler> = {
       Effect.provide(node.context)
     ),
 
+  /** What this node keeps for monitors and links: every table is empty once they all ended. */
+  failureTables: (node) =>
+    Effect.sync(() => {
+      const { signals, table } = internalsOf(node.cluster)
+      return { ...signals.size, monitors: table.monitors.size, links: table.links.size }
+    }),
+
   /** Live processes on this node. */
   processCount: (node) =>
     Effect.map(GenServerModule.processCount, (count) => ({ count })).pipe(Effect.provide(node.context)),

@@ -59,5 +59,16 @@ export const inspect = GenServer.behavior({
   handleCast: (_: unknown, s: null) => s
 })
 
+/** OTP's way: `"boom"` fails the call, then the process exits with the error. */
+export const crasher = GenServer.behavior({
+  init: () => null,
+  handleCall: (msg: "get" | "boom", s: null) => {
+    if (msg === "boom") throw new RangeError("crasher exploded")
+    return [msg, s] as const
+  },
+  handleCast: (_: unknown, s: null) => s,
+  onError: "crash"
+})
+
 /** Every behavior, by name. */
-export const all = { counter, list, echo, slow, inspect }
+export const all = { counter, list, echo, slow, inspect, crasher }

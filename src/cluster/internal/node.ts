@@ -151,8 +151,7 @@ const build = (
     })
     const remoting = new Remoting({ self: nodeId, links: membership, table, serving, codec, metrics })
     const signals = new Signals({ self: nodeId, links: membership, table, codec, metrics, fork })
-    table.monitors.remote = signals
-    table.links.remote = signals
+    table.attachRemote(signals)
     const startedAt = clock.unsafeCurrentTimeMillis()
     const inspector = new Inspector({
       self: nodeId,
