@@ -8,7 +8,18 @@
  * Behaviors are the guide's plain objects: every handler may answer with a value,
  * a Promise or an Effect.
  */
-import { Context, Deferred, Effect, Exit, Layer, Queue, Schema as SchemaRuntime, Stream } from "effect"
+import {
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  FiberRef,
+  Layer,
+  Option as OptionRuntime,
+  Queue,
+  Schema as SchemaRuntime,
+  Stream
+} from "effect"
 import type { Duration } from "effect"
 import type { Either, Option, Schema, Scope } from "effect"
 import type {
@@ -20,6 +31,7 @@ import type {
 } from "./errors.js"
 import type { ExitReason } from "./ExitReason.js"
 import * as Runtime from "./internal/runtime.js"
+import { currentProcess } from "./internal/self.js"
 import { accessor } from "./internal/tracing.js"
 import type { Down, Monitor } from "./Monitor.js"
 import { NodeId } from "./NodeId.js"
@@ -385,3 +397,13 @@ export const unlink = (
   b: ServerRef
 ): Effect.Effect<void, RemoteServerNotRunningError, GenServerRuntime> =>
   Effect.flatMap(GenServerRuntime, (rt) => rt.unlink(a, b))
+
+/**
+ * The ref of the process whose Effect handler is running (Erlang's `self()`): what a
+ * handler passes as the owner of its monitors (`GenServer.monitor(self, ref)`) or links.
+ * `None` outside a handler's Effect (in `init`, or in a plain fiber).
+ */
+export const self: Effect.Effect<Option.Option<ServerRef>> = Effect.map(
+  FiberRef.get(currentProcess),
+  OptionRuntime.fromNullable
+)

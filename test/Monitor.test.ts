@@ -117,6 +117,29 @@ describe("GenServer.monitor (local)", () => {
       expect(owner._tag).toBe("RemoteServerNotRunningError")
     }).pipe(Effect.provide(GenServer.layer)))
 
+  it.scoped("GenServer.self is the handler's own ref inside its Effect, None outside", () =>
+    Effect.gen(function*() {
+      const selfish = GenServer.behavior({
+        init: () => [] as Array<Down>,
+        handleCall: (msg: { watch: ServerRef } | "downs", seen: Array<Down>) =>
+          msg === "downs"
+            ? [seen as unknown, seen] as const
+            : Effect.gen(function*() {
+              const me = Option.getOrThrow(yield* GenServer.self)
+              yield* GenServer.monitor(me, msg.watch)
+              return [me as unknown, seen] as const
+            }),
+        handleCast: (_: unknown, seen: Array<Down>) => seen,
+        handleInfo: (msg: unknown, seen: Array<Down>) => (GenServer.isDown(msg) ? [...seen, msg] : seen)
+      })
+      expect(yield* GenServer.self).toEqual(Option.none())
+      const ref = yield* GenServer.start(selfish)
+      const target = yield* GenServer.start(worker)
+      expect(yield* GenServer.call(ref, { watch: target })).toEqual(ref)
+      yield* GenServer.stop(target)
+      expect((yield* GenServer.call<Array<Down>>(ref, "downs")).map((d) => d.reason)).toEqual(["normal"])
+    }).pipe(Effect.provide(GenServer.layer)))
+
   it.scoped("an info message to a behavior without handleInfo is dropped; the process goes on", () =>
     Effect.gen(function*() {
       const ref = yield* GenServer.start(worker)

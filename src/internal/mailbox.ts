@@ -11,6 +11,7 @@ import type { NodeId } from "../NodeId.js"
 import { describe, isAsync, settlePromise } from "./handler.js"
 import { CallEnvelope, CastEnvelope, InfoEnvelope } from "./proc.js"
 import type { Envelope, LocalCallError, Proc, Resume } from "./proc.js"
+import { currentProcess } from "./self.js"
 import type { Timers } from "./timers.js"
 import { declares, resultOf } from "./typed.js"
 
@@ -227,7 +228,12 @@ export abstract class Mailboxes {
       return true
     }
     if (Effect.isEffect(result)) {
-      const fiber = this.forkIn(proc.runtime, result as Effect.Effect<unknown, unknown, any>)
+      // `GenServer.self` inside the handler: only an Effect handler can ask for it.
+      const self = { id: proc.id, nodeId: this.nodeId }
+      const fiber = this.forkIn(
+        proc.runtime,
+        Effect.locally(result as Effect.Effect<unknown, unknown, any>, currentProcess, self)
+      )
       // An Effect that completed while forking is handled here, in the loop and its budget:
       // continuing from its observer would nest one stack frame per queued message.
       const exit = fiber.unsafePoll()
