@@ -18,7 +18,7 @@ import type {
 } from "./errors.js"
 import { accessor } from "./internal/tracing.js"
 import type { NodeId } from "./NodeId.js"
-import type { SpawnResult } from "./ServerRef.js"
+import type { ServerRef, SpawnResult } from "./ServerRef.js"
 
 /** The errors a spawn can end with, each for its own cause. */
 export type SpawnError =
@@ -42,6 +42,12 @@ export interface SpawnOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Arguments handed to `init` (encoded with the payload codec). */
   readonly args?: ReadonlyArray<unknown> | undefined
+  /**
+   * Links the new process with a process of this node once it started, before the spawn
+   * answers (`GenServer.link`): `true` for the calling process (`GenServer.self`, inside a
+   * handler's Effect), or its ref. A spawn that fails links nothing.
+   */
+  readonly link?: true | ServerRef | undefined
 }
 
 /** Defaults, each with its reason. */

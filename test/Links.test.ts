@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Scope } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, GenServer, RemoteSpawn } from "../src/index.js"
-import type { Down, ExitReason, ServerRef } from "../src/index.js"
+import type { Down, ExitReason, NodeId, ServerRef } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 
@@ -30,7 +30,18 @@ const trapper = GenServer.behavior({
   handleInfo: (msg: unknown, seen: Array<unknown>) => [...seen, msg]
 })
 
-const registry = BehaviorRegistry.layer({ member, crasher, trapper })
+/** Spawns what it is asked to, linked with itself (`{ link: true }`), and answers the spawn's outcome. */
+const parent = GenServer.behavior({
+  init: () => null,
+  handleCall: (msg: { readonly behavior: string; readonly on: NodeId }, s: null) =>
+    Effect.map(
+      Effect.either(RemoteSpawn.spawn(msg.behavior, msg.on, { link: true, args: ["child"] })),
+      (r) => [r._tag === "Right" ? r.right : r.left._tag, s] as const
+    ),
+  handleCast: (_: unknown, s: null) => s
+})
+
+const registry = BehaviorRegistry.layer({ member, crasher, trapper, parent })
 
 const reasonOf = (label: string) => exits.find(([l]) => l === label)?.[1]
 
@@ -197,6 +208,37 @@ describe("links (simulated cluster)", () => {
       })
       yield* settle(20)
       expect(yield* a.run(GenServer.call(bystander, "get"))).toBe("k2")
+    }))
+
+  it.scoped("spawn({ link: true }) from a handler links the child before the spawn answers; a failed spawn links nothing", () =>
+    Effect.gen(function*() {
+      const { a, b } = yield* pair
+      const spawned = yield* a.run(RemoteSpawn.spawn("parent", a.id))
+      const parentRef = { id: spawned.serverId, nodeId: spawned.nodeId }
+      const watch = yield* a.run(GenServer.monitor(parentRef))
+      expect(yield* a.run(GenServer.call(parentRef, { behavior: "nope", on: b.id }))).toBe("BehaviorNotFoundError")
+      const child = yield* a.run(
+        GenServer.call<{ serverId: string; nodeId: NodeId }>(parentRef, { behavior: "crasher", on: b.id })
+      )
+      // The link is in place when the spawn has answered: no settling needed.
+      expect(internalsOf(a.cluster).table.links.size).toBe(1)
+      yield* Effect.flip(a.run(GenServer.call({ id: child.serverId, nodeId: child.nodeId }, "boom")))
+      yield* settle(20)
+      expect((yield* watch.down).reason).toEqual({ error: { name: "RangeError", message: "child exploded" } })
+      expect(internalsOf(a.cluster).table.links.size).toBe(0)
+      expect(internalsOf(b.cluster).table.links.size).toBe(0)
+    }))
+
+  it.scoped("spawn({ link: ref }) on this node links the two; outside a process, link: true is a defect", () =>
+    Effect.gen(function*() {
+      const { a } = yield* pair
+      const owner = yield* spawnOn(a, a, "s0")
+      const child = yield* a.run(RemoteSpawn.spawn("member", a.id, { link: owner, args: ["s1"] }))
+      yield* a.run(GenServer.stop({ id: child.serverId, nodeId: child.nodeId }, "shutdown"))
+      yield* settle(10)
+      expect(reasonOf("s0")).toBe("shutdown")
+      const misuse = yield* Effect.exit(a.run(RemoteSpawn.spawn("member", a.id, { link: true })))
+      expect(Exit.isFailure(misuse) && Cause.isDie(misuse.cause)).toBe(true)
     }))
 
   it.scoped("monitorNode completes with the down reason, at once with noconnection for a node not connected", () =>

@@ -127,6 +127,13 @@ export class Links {
     return this.aliases.get(`${id}\u0000${keyOf(other)}`) ?? id
   }
 
+  /** Drops every local process's link with `other` (on another node), without a signal either way. */
+  forgetPartner(other: ServerRef): void {
+    const locals = this.byNode.get(other.nodeId)
+    if (locals === undefined) return
+    for (const id of Array.from(locals)) this.remove(id, other)
+  }
+
   /** A local process ended (called after its monitors were told): its partners get its exit signal. */
   exited(id: string, exitReason: ExitReason): void {
     this.trapping.delete(id)

@@ -69,7 +69,9 @@ export const Spawn = tagged("Spawn", {
   name: Schema.optionalWith(Schema.String, { exact: true }),
   registration: Schema.Literal("local", "global", "none"),
   initTimeoutMs: NonNegativeInt,
-  args: Bytes
+  args: Bytes,
+  /** A process of the sender to link the new one with, once it started (before `Spawned`). */
+  linkTo: Schema.optionalWith(ServerId, { exact: true })
 })
 
 /** The process a `Spawn` started. */

@@ -241,7 +241,7 @@ const build = (
       cluster,
       runtime: local,
       remoteCall: Services.remoteCall(local, remoting),
-      remoteSpawn: Services.remoteSpawn(remoting),
+      remoteSpawn: Services.remoteSpawn(remoting, nodeId),
       globalRegistry: Services.globalRegistry(replica)
     }
     processRuntime = Runtime.make({

@@ -242,7 +242,8 @@ export class Remoting {
         ...(request.name !== undefined ? { name: request.name } : {}),
         registration: request.registration,
         initTimeoutMs: Math.min(request.initTimeoutMs, MAX_WIRE_TIMEOUT_MS),
-        args: args.right
+        args: args.right,
+        ...(request.linkTo !== undefined ? { linkTo: request.linkTo.id } : {})
       }, REPORTED)
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
       // Placement sees this spawn on that node until its heartbeats can (LoadBalancer).
@@ -267,6 +268,10 @@ export class Remoting {
       const deadline: { timer?: TimerEntry | undefined } = {}
       const task = this.serving.spawnHere(behaviorName, request, (exit) => {
         this.table.timers.cancel(deadline.timer)
+        // Linked once it started, in the step that answers: a spawn that failed takes no one down.
+        if (Exit.isSuccess(exit) && request.linkTo !== undefined) {
+          this.table.links.link(exit.value.serverId, request.linkTo)
+        }
         resume(exit)
       })
       if (task === undefined) return
@@ -343,7 +348,10 @@ export class Remoting {
     Spawned: (from, link, message) => {
       const entry = this.spawns.take(message.spawnId, from)
       if (entry !== undefined) return entry.resume(Exit.succeed({ serverId: message.serverId, nodeId: from }))
-      // A late answer to a spawn we gave up on: stop it, so no orphan is left behind.
+      // A late answer to a spawn we gave up on: stop it, so no orphan is left behind; a
+      // link it made on its way must not take the caller's process down with it.
+      const orphan = { id: message.serverId, nodeId: from }
+      this.table.links.forgetPartner(orphan)
       link.send({ _tag: "Stop", callId: NO_REPLY, serverId: message.serverId, reason: this.codec.encode("shutdown") })
     },
     SpawnFailed: (from, _link, message) => this.spawns.take(message.spawnId, from)?.resume(Exit.fail(message.error))

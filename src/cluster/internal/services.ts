@@ -3,13 +3,15 @@
  * object of the shape its public module declares; the composition root
  * (`internal/node.ts`) builds them once per node.
  */
-import { Effect, Option } from "effect"
+import { Effect, FiberRef, Option } from "effect"
 import { GlobalNameNotFoundError } from "../../errors.js"
 import type { CallError } from "../../errors.js"
 import type * as GenServer from "../../GenServer.js"
 import type * as GlobalRegistry from "../../GlobalRegistry.js"
 import { defaults as genServerDefaults } from "../../internal/runtime.js"
+import { currentProcess } from "../../internal/self.js"
 import { toMillis } from "../../internal/timers.js"
+import type { NodeId } from "../../NodeId.js"
 import type * as RemoteCall from "../../RemoteCall.js"
 import type { CallOptions } from "../../RemoteCall.js"
 import type * as RemoteSpawn from "../../RemoteSpawn.js"
@@ -39,15 +41,33 @@ export const remoteCall = (runtime: GenServer.Service, remoting: Remoting): Remo
 }
 
 /** `RemoteSpawn` over remoting, with the guide's defaults applied. */
-export const remoteSpawn = (remoting: Remoting): RemoteSpawn.Service => ({
-  spawn: (behaviorName, nodeId, options) =>
-    remoting.spawn(behaviorName, nodeId, {
-      name: options?.name,
-      registration: options?.registration ?? "none",
-      initTimeoutMs: toMillis(options?.initTimeout ?? genServerDefaults.initTimeout),
-      timeoutMs: toMillis(options?.timeout ?? spawnDefaults.timeout),
-      args: options?.args ?? []
+export const remoteSpawn = (remoting: Remoting, self: NodeId): RemoteSpawn.Service => ({
+  spawn: (behaviorName, nodeId, options) => {
+    const request = (linkTo: ServerRef | undefined) =>
+      remoting.spawn(behaviorName, nodeId, {
+        name: options?.name,
+        registration: options?.registration ?? "none",
+        initTimeoutMs: toMillis(options?.initTimeout ?? genServerDefaults.initTimeout),
+        timeoutMs: toMillis(options?.timeout ?? spawnDefaults.timeout),
+        args: options?.args ?? [],
+        linkTo
+      })
+    const link = options?.link
+    if (link === undefined) return request(undefined)
+    // A link to a process elsewhere, or `true` outside a process, is a mistake in the program.
+    return Effect.flatMap(FiberRef.get(currentProcess), (current) => {
+      const parent = link === true ? current : link
+      if (parent === undefined) {
+        return Effect.dieMessage("RemoteSpawn.spawn({ link: true }) outside a process's Effect handler")
+      }
+      if (parent.nodeId !== self) {
+        return Effect.dieMessage(
+          `RemoteSpawn.spawn({ link }) links with a process of this node, not of ${parent.nodeId}`
+        )
+      }
+      return request(parent)
     })
+  }
 })
 
 /** `GlobalRegistry` over a node's replica. */

@@ -42,6 +42,8 @@ export interface SpawnRequest {
   readonly initTimeoutMs: number
   readonly timeoutMs: number
   readonly args: ReadonlyArray<unknown>
+  /** The process to link the new one with once it started (the caller's, on its node). */
+  readonly linkTo?: ServerRef | undefined
 }
 
 /** The errors of a spawn served on this node (the caller adds the network's and its timeout). */
@@ -342,6 +344,10 @@ export class Serving {
       this.serving.delete(key)
       if (Exit.isSuccess(exit)) {
         this.spawnedBy.set(exit.value.serverId, from)
+        // Before the answer, on the same link: the caller holds the link before it learns the id.
+        if (message.linkTo !== undefined) {
+          this.table.links.link(exit.value.serverId, { id: message.linkTo, nodeId: from })
+        }
         link.send({ _tag: "Spawned", spawnId, serverId: exit.value.serverId })
       } else {
         this.release(from)
