@@ -112,6 +112,27 @@ describe("links (local)", () => {
       expect(yield* GenServer.processCount).toBe(0)
     }).pipe(Effect.provide(GenServer.layer)))
 
+  it.scoped("a chain of 5,000 linked processes ends in a loop, not in 5,000 nested frames", () =>
+    Effect.gen(function*() {
+      let previous = yield* start("chain-0")
+      const head = previous
+      for (let i = 1; i < 5000; i++) previous = yield* start(`chain-${i}`, { link: previous })
+      yield* GenServer.stop(head, { error: new Error("first") })
+      yield* flush
+      expect(yield* GenServer.processCount).toBe(0)
+      expect(reasonOf("chain-4999")).toEqual({ error: { name: "Error", message: "first" } })
+    }).pipe(Effect.provide(GenServer.layer)))
+
+  it.scoped("either order links the live process: a dead partner sends it noproc", () =>
+    Effect.gen(function*() {
+      const dead = yield* start("o0")
+      yield* GenServer.stop(dead)
+      const live = yield* start("o1")
+      yield* GenServer.link(dead, live)
+      yield* flush
+      expect(reasonOf("o1")).toBe("noproc")
+    }).pipe(Effect.provide(GenServer.layer)))
+
   it.scoped("linking to a process that is not alive sends noproc; unlink stops the exit from travelling", () =>
     Effect.gen(function*() {
       const dead = yield* start("n0")

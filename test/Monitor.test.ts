@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { BehaviorRegistry, GenServer, RemoteSpawn } from "../src/index.js"
 import type { Down, MemoryNetwork, ServerRef } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
+import type { Monitor } from "../src/Monitor.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 
 const worker = GenServer.behavior({
@@ -139,6 +140,52 @@ describe("GenServer.monitor (local)", () => {
       yield* GenServer.stop(target)
       expect((yield* GenServer.call<Array<Down>>(ref, "downs")).map((d) => d.reason)).toEqual(["normal"])
     }).pipe(Effect.provide(GenServer.layer)))
+
+  it.scoped("a Down reaches a process whose mailbox is full; a demonitor withdraws one already queued", () =>
+    Effect.gen(function*() {
+      type S = { readonly seen: Array<unknown>; readonly monitor?: Monitor }
+      const owner = GenServer.behavior({
+        init: (): S => ({ seen: [] }),
+        handleCall: (
+          msg:
+            | { readonly watch: ServerRef }
+            | { readonly gate: Deferred.Deferred<void>; readonly drop: boolean }
+            | "seen",
+          s: S
+        ) =>
+          Effect.gen(function*() {
+            if (msg === "seen") return [s.seen as unknown, s] as const
+            if ("watch" in msg) {
+              const monitor = yield* GenServer.monitor(Option.getOrThrow(yield* GenServer.self), msg.watch)
+              return [null, { ...s, monitor }] as const
+            }
+            yield* Deferred.await(msg.gate)
+            if (msg.drop && s.monitor !== undefined) yield* GenServer.demonitor(s.monitor)
+            return [null, s] as const
+          }),
+        handleCast: (_: unknown, s: S) => s,
+        handleInfo: (msg: unknown, s: S): S => ({ ...s, seen: [...s.seen, msg] })
+      })
+      const a = yield* startNode(yield* Net.make, "a", { mailboxLimit: 3 })
+      for (const drop of [false, true]) {
+        yield* a.run(Effect.gen(function*() {
+          const target = yield* GenServer.start(worker)
+          const self = yield* GenServer.start(owner)
+          yield* GenServer.call(self, { watch: target })
+          const gate = yield* Deferred.make<void>()
+          yield* Effect.fork(GenServer.call(self, { gate, drop }))
+          yield* flush
+          // The mailbox is at its limit (3) when the Down comes.
+          for (let i = 0; i < 3; i++) yield* GenServer.cast(self, "filler")
+          yield* GenServer.stop(target)
+          yield* Deferred.succeed(gate, undefined)
+          yield* flush
+          const seen = yield* GenServer.call<Array<unknown>>(self, "seen")
+          expect(seen.filter(GenServer.isDown).length).toBe(drop ? 0 : 1)
+          expect(internalsOf(a.cluster).table.monitors.size).toBe(0)
+        }))
+      }
+    }))
 
   it.scoped("an info message to a behavior without handleInfo is dropped; the process goes on", () =>
     Effect.gen(function*() {

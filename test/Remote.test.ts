@@ -189,6 +189,11 @@ describe("RemoteCall (simulated)", () => {
       yield* settle(1500)
       expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(7)
+      // A call with no deadline has nothing to end its entry but the interruption itself.
+      const forever = yield* Effect.fork(a.run(RemoteCall.call(ref, { type: "slow", ms: 1000 }, { timeout: Infinity })))
+      yield* settle(100)
+      yield* Fiber.interrupt(forever)
+      expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
     }))
 
   it.scoped("answers RemoteServerNotRunningError for an unknown id, a stopped process and a ref of a previous incarnation", () =>

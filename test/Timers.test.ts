@@ -52,4 +52,21 @@ describe("Timers", () => {
       timers.cancel(fire)
       expect(fired).toEqual([99, 100])
     }))
+
+  it.effect("an entry scheduled at the firing millisecond by a firing entry survives a cancel in the old bucket", () =>
+    Effect.gen(function*() {
+      const timers = yield* wheel
+      const fired: Array<string> = []
+      const later: Array<ReturnType<typeof timers.schedule>> = []
+      timers.schedule(5, () => {
+        fired.push("first")
+        // The same millisecond again: a new bucket, while this one is still firing.
+        timers.schedule(0, () => fired.push("zero"))
+        timers.cancel(later[0])
+      })
+      later.push(timers.schedule(5, () => fired.push("second")))
+      yield* TestClock.adjust(5)
+      yield* TestClock.adjust(1)
+      expect(fired).toEqual(["first", "zero"])
+    }))
 })

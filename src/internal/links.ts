@@ -182,12 +182,35 @@ export class Links {
     }
   }
 
+  /**
+   * Exit signals waiting to be applied. Applying one ends a process, whose own exit sends
+   * more: they queue here and one loop applies them, so a chain of 10,000 linked
+   * processes takes a loop, not 10,000 nested stack frames.
+   */
+  private signals: Array<{ readonly to: string; readonly from: ServerRef; readonly reason: DownReason }> = []
+  private draining = false
+
   private deliver(to: string, from: ServerRef, reason: DownReason): void {
+    this.signals.push({ to, from, reason })
+    if (this.draining) return
+    this.draining = true
+    try {
+      for (let i = 0; i < this.signals.length; i++) {
+        const signal = this.signals[i]!
+        this.apply(signal.to, signal.from, signal.reason)
+      }
+    } finally {
+      this.signals = []
+      this.draining = false
+    }
+  }
+
+  private apply(to: string, from: ServerRef, reason: DownReason): void {
     const proc = this.table.resolve(to)
     if (proc === undefined || !proc.alive) return
     if (this.trapping.has(proc.id)) {
       const signal: ExitSignal = { _tag: "Exit", from, reason }
-      this.table.info(proc.id, signal)
+      this.table.signal(proc.id, signal)
     } else if (reason !== "normal") {
       this.table.exit(proc.id, exitReasonOf(reason))
     }

@@ -68,6 +68,9 @@ export abstract class Mailboxes {
   /** A handler failed in a behavior with `onError: "crash"`. */
   protected abstract crash(proc: Proc, error: unknown): void
 
+  /** Whether an info message is still to be handled (a `Down` whose monitor was dropped is not). */
+  protected abstract wanted(env: InfoEnvelope): boolean
+
   /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
   call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
     return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
@@ -121,6 +124,19 @@ export abstract class Mailboxes {
     return false
   }
 
+  /**
+   * Delivers a signal (a monitor's `Down`, a trapped `Exit`) to a process of this node:
+   * past the mailbox limit too, since losing one would leave a supervisor or a pool
+   * believing a dead process alive. Each signal answers one monitor or one link, so their
+   * number is bounded by those. `false` when the process is not running.
+   */
+  signal(id: string, msg: unknown, monitorId?: number): boolean {
+    const proc = this.resolve(id)
+    if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
+    this.deliver(proc, new InfoEnvelope(msg, monitorId), true)
+    return true
+  }
+
   /** Counts a cast dropped at a full mailbox, and says so for the first and every {@link DROP_LOG_EVERY}th. */
   private castDropped(proc: Proc): void {
     this.mailboxDrops.unsafeUpdate(1, [])
@@ -150,10 +166,10 @@ export abstract class Mailboxes {
   }
 
   /** Hands `env` to its process; `false` when the mailbox is full. */
-  private deliver(proc: Proc, env: Envelope): boolean {
+  private deliver(proc: Proc, env: Envelope, unbounded = false): boolean {
     if (proc.busy) {
       const queue = (proc.queue ??= [])
-      if (queue.length - proc.head >= this.mailboxLimit) return false
+      if (!unbounded && queue.length - proc.head >= this.mailboxLimit) return false
       queue.push(env)
       return true
     }
@@ -215,6 +231,7 @@ export abstract class Mailboxes {
     try {
       if (env instanceof CallEnvelope) result = proc.behavior.handleCall(env.msg, proc.state)
       else if (env instanceof CastEnvelope) result = proc.behavior.handleCast(env.msg, proc.state)
+      else if (!this.wanted(env)) return true
       else if (proc.behavior.handleInfo !== undefined) result = proc.behavior.handleInfo(env.msg, proc.state)
       else return this.unhandledInfo(proc, env)
       // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).

@@ -46,9 +46,9 @@ export class Monitors {
 
   constructor(private readonly table: ProcessTable) {}
 
-  /** Monitors alive on this node (local and remote targets). */
+  /** Monitors alive on this node (local and remote targets), and `Down`s waiting in owners' mailboxes. */
   get size(): number {
-    return this.byId.size
+    return this.byId.size + this.queued.size
   }
 
   /**
@@ -84,6 +84,19 @@ export class Monitors {
     return id
   }
 
+  /** Owned monitors whose `Down` waits in the owner's mailbox: a demonitor still withdraws it. */
+  private readonly queued = new Set<number>()
+
+  /** Notes that the `Down` of owned monitor `id` is in its owner's mailbox. */
+  queue(id: number): void {
+    this.queued.add(id)
+  }
+
+  /** The owner takes the `Down` of monitor `id` from its mailbox: `false` when a demonitor withdrew it. */
+  handled(id: number): boolean {
+    return this.queued.delete(id)
+  }
+
   /** Whether monitor `id` is still waiting for its `Down`. */
   isWatching(id: number): boolean {
     return this.byId.has(id)
@@ -91,6 +104,8 @@ export class Monitors {
 
   /** Drops monitor `id`; `false` when it already fired or was dropped. */
   unwatch(id: number): boolean {
+    // A Down already in its owner's mailbox is withdrawn (Erlang's `demonitor(Ref, [flush])`).
+    if (this.queued.delete(id)) return true
     const watcher = this.forget(id)
     if (watcher === undefined) return false
     if (watcher.target === undefined) this.remote?.unwatch(id)

@@ -52,7 +52,11 @@ export class CastEnvelope {
 
 /** An info message (`GenServer.send`, a monitor's `Down`) waiting in a mailbox or in `handleInfo`. */
 export class InfoEnvelope {
-  constructor(readonly msg: unknown) {}
+  constructor(
+    readonly msg: unknown,
+    /** The monitor a `Down` answers: a demonitor before it is handled withdraws it. */
+    readonly monitorId: number | undefined = undefined
+  ) {}
 }
 
 /** A message in a mailbox. */

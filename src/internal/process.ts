@@ -296,6 +296,10 @@ export class ProcessTable extends Mailboxes {
     if (proc !== undefined && proc.alive) this.requestStop(proc, reason)
   }
 
+  protected wanted(env: InfoEnvelope): boolean {
+    return env.monitorId === undefined || this.monitors.handled(env.monitorId)
+  }
+
   /** A handler failed in a behavior with `onError: "crash"`: the process exits with the error. */
   protected crash(proc: Proc, error: unknown): void {
     if (proc.alive) this.requestStop(proc, { error })
@@ -359,6 +363,7 @@ export class ProcessTable extends Mailboxes {
     proc.alive = false
     const reason = proc.stopReason ?? "normal"
     for (let env = this.dequeue(proc); env !== undefined; env = this.dequeue(proc)) {
+      if (env instanceof InfoEnvelope && env.monitorId !== undefined) this.monitors.handled(env.monitorId)
       if (env instanceof CallEnvelope) {
         this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
       }

@@ -75,12 +75,18 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
     b: ServerRef,
     f: (id: string, other: ServerRef) => void
   ): Effect.Effect<void, RemoteServerNotRunningError> => {
-    const [near, far] = a.nodeId === nodeId ? [a, b] : [b, a]
-    const proc = near.nodeId === nodeId ? table.resolve(near.id) : undefined
-    if (proc === undefined || !proc.alive || proc.stopReason !== undefined) {
-      return Effect.fail(new RemoteServerNotRunningError({ serverId: near.id, nodeId: near.nodeId }))
+    const live = (ref: ServerRef) => {
+      const proc = ref.nodeId === nodeId ? table.resolve(ref.id) : undefined
+      return proc !== undefined && proc.alive && proc.stopReason === undefined ? proc : undefined
     }
-    f(proc.id, far)
+    // Either order alike: the end that is a live process here acts, the other may be anywhere.
+    const nearA = live(a)
+    const near = nearA ?? live(b)
+    if (near === undefined) {
+      const local = a.nodeId === nodeId ? a : b
+      return Effect.fail(new RemoteServerNotRunningError({ serverId: local.id, nodeId: local.nodeId }))
+    }
+    f(near.id, nearA !== undefined ? b : a)
     return Effect.void
   }
   return {
@@ -116,7 +122,9 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
       }
       const ownerId = proc.id
       return Either.right(table.monitors.watch(ref, (down) => {
-        table.info(ownerId, down)
+        // Noted before it is delivered: an idle owner handles it inside `signal`.
+        table.monitors.queue(down.monitorId)
+        if (!table.signal(ownerId, down, down.monitorId)) table.monitors.handled(down.monitorId)
         notify(down)
       }, ownerId))
     },

@@ -10,9 +10,12 @@ import { Clock, Duration, Effect, Fiber, Runtime } from "effect"
 /** A scheduled callback; pass it to {@link Timers.cancel} to drop it. */
 export interface TimerEntry {
   readonly at: number
-  readonly fire: () => void
+  /** Dropped on cancel, so a cancelled entry waiting in its bucket holds nothing of its caller's. */
+  fire: () => void
   /** Fired or cancelled: set once, never cleared. */
   done: boolean
+  /** The bucket it was put in (a later one at the same millisecond is another). */
+  readonly bucket: Bucket
 }
 
 /**
@@ -21,10 +24,12 @@ export interface TimerEntry {
  * as it shrinks (~350 B per call measured, for a call that is nearly always answered
  * and so cancels its deadline).
  */
-interface Bucket {
+export interface Bucket {
   readonly entries: Array<TimerEntry>
   live: number
 }
+
+const noop = () => {}
 
 /** Milliseconds as a whole number, `Infinity` for no deadline. */
 export const toMillis = (input: Duration.DurationInput): number => {
@@ -55,16 +60,21 @@ export class Timers {
   schedule(ms: number, fire: () => void): TimerEntry | undefined {
     if (!Number.isFinite(ms) || this.closed) return undefined
     const at = this.now() + ms
-    const entry: TimerEntry = { at, fire, done: false }
     let bucket = this.buckets.get(at)
+    const fresh = bucket === undefined
     if (bucket === undefined) {
       bucket = { entries: [], live: 0 }
       this.buckets.set(at, bucket)
+    }
+    const entry: TimerEntry = { at, fire, done: false, bucket }
+    bucket.entries.push(entry)
+    bucket.live++
+    // In the bucket before arming: a clock that runs a 0 ms sleep at once (TestClock) wakes
+    // the wheel inside `arm`, and that wake must find the entry.
+    if (fresh) {
       this.push(at)
       if (at < this.armedAt) this.arm(at)
     }
-    bucket.entries.push(entry)
-    bucket.live++
     return entry
   }
 
@@ -72,10 +82,10 @@ export class Timers {
   cancel(entry: TimerEntry | undefined): void {
     if (entry === undefined || entry.done) return
     entry.done = true
-    // A live entry is always in the current bucket of its millisecond: one whose entries
-    // are all done is deleted, and a later entry at that millisecond starts a new one.
-    const bucket = this.buckets.get(entry.at)
-    if (bucket !== undefined && --bucket.live === 0) this.buckets.delete(entry.at)
+    entry.fire = noop
+    // Its own bucket: one being fired has left the map, and a new one may hold its millisecond.
+    const bucket = entry.bucket
+    if (--bucket.live === 0 && this.buckets.get(entry.at) === bucket) this.buckets.delete(entry.at)
   }
 
   /** Stops the wheel: pending entries never fire. */

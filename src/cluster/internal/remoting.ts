@@ -59,6 +59,13 @@ export interface RemotingDeps {
   readonly metrics: NodeMetrics
 }
 
+/**
+ * The longest deadline a remote call waits without an interruption canceler. Up to it an
+ * interrupted call's entry (a few hundred bytes) may outlive its caller until the deadline;
+ * past it (a call with no deadline, say) the entry goes with the interruption.
+ */
+const UNCANCELLED_CALL_MAX_MS = 60_000
+
 /** The remoting of one node. */
 export class Remoting {
   private readonly self: NodeId
@@ -116,12 +123,12 @@ export class Remoting {
       // Opened after the send: an answer cannot arrive before this callback returns. A
       // closed link leaves the request to the node-down that follows and fails it.
       if (tooLarge(sent)) return resume(Exit.fail(sent.left))
-      // No canceler: with one, `Effect.async` wraps the wait in interruption handling that
-      // costs ~1.8 µs and ~1 KB per call (measured). An interrupted call's entry stays until
-      // its reply (dropped, as a late one is) or its deadline: the server serves the call
-      // either way, as Erlang's does for a caller that died.
-      this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut, resultOf(msg))
-      return undefined
+      const cancel = this.calls.open(callId, ref.nodeId, ref.id, resume, timeoutMs, callTimedOut, resultOf(msg))
+      // No canceler for a call with a short deadline: with one, `Effect.async` wraps the wait
+      // in interruption handling that costs ~1.8 µs and ~1 KB per call (measured). Its entry,
+      // if the caller is interrupted, stays until its reply (dropped, as a late one is) or its
+      // deadline; the server serves the call either way, as Erlang's does for a caller that died.
+      return timeoutMs > UNCANCELLED_CALL_MAX_MS ? cancel : undefined
     })
   }
 

@@ -19,6 +19,7 @@ import type { NodeId } from "../../NodeId.js"
 import type { ServerRef } from "../../ServerRef.js"
 import type { PayloadCodec } from "../../wire/Codec.js"
 import type { MessageOf } from "../../wire/Protocol.js"
+import type { Link } from "../Link.js"
 import type { Handlers, Links } from "./dispatch.js"
 import type { NodeMetrics } from "./metrics.js"
 
@@ -155,11 +156,10 @@ export class Signals implements RemoteWatch, RemoteLinks {
     this.links.linkTo(remote.nodeId)?.send({ _tag: "Exit", from: local, to: remote.id, reason })
   }
 
-  private serveLink(from: NodeId, message: MessageOf<"Link">): void {
+  private serveLink(from: NodeId, link: Link, message: MessageOf<"Link">): void {
     const partner: ServerRef = { id: message.from, nodeId: from }
     const proc = this.table.resolve(message.to)
-    const refuse = (reason: DownReason) =>
-      this.links.linkTo(from)?.send({ _tag: "Exit", from: message.to, to: message.from, reason })
+    const refuse = (reason: DownReason) => link.send({ _tag: "Exit", from: message.to, to: message.from, reason })
     if (proc === undefined || !proc.alive || proc.stopReason !== undefined) return void refuse("noproc")
     if (this.fates.linksTo(from) >= MAX_LINKS_PER_PEER && !this.fates.has(proc.id, partner)) {
       return void refuse({
@@ -191,12 +191,13 @@ export class Signals implements RemoteWatch, RemoteLinks {
    * monitors of ours dropped, and every process linked with one of its gets `noconnection`.
    */
   nodeDown(nodeId: NodeId): void {
-    this.fates.nodeDown(nodeId)
+    // Its monitors of ours go first: the exits its links cause here must not answer them.
     const held = this.held.get(nodeId)
     if (held !== undefined) {
       this.held.delete(nodeId)
       for (const local of held.values()) this.monitors.unwatch(local)
     }
+    this.fates.nodeDown(nodeId)
     const ids = this.watchingByNode.get(nodeId)
     if (ids === undefined) return
     for (const id of Array.from(ids)) {
@@ -207,11 +208,11 @@ export class Signals implements RemoteWatch, RemoteLinks {
 
   // ---- watched side -------------------------------------------------------------------------
 
-  private serveMonitor(from: NodeId, message: MessageOf<"Monitor">): void {
+  private serveMonitor(from: NodeId, link: Link, message: MessageOf<"Monitor">): void {
     let held = this.held.get(from)
     if (held?.has(message.monitorId)) return
     if (held !== undefined && held.size >= MAX_MONITORS_PER_PEER) {
-      this.links.linkTo(from)?.send({
+      link.send({
         _tag: "Down",
         monitorId: message.monitorId,
         reason: {
@@ -233,7 +234,9 @@ export class Signals implements RemoteWatch, RemoteLinks {
         peer.delete(message.monitorId)
         if (peer.size === 0 && this.held.get(from) === peer) this.held.delete(from)
       }
-      this.links.linkTo(from)?.send({ _tag: "Down", monitorId: message.monitorId, reason: d.reason })
+      // On the link the monitor came by, never a later one: monitor ids restart with every
+      // incarnation, and a restarted peer must not get its predecessor's Down.
+      link.send({ _tag: "Down", monitorId: message.monitorId, reason: d.reason })
     })
     // Still watching unless it was answered at once.
     if (this.monitors.isWatching(local)) peer.set(message.monitorId, local)
@@ -279,10 +282,10 @@ export class Signals implements RemoteWatch, RemoteLinks {
 
   /** Handlers of every message of the signal sub-protocol. */
   readonly handlers: Handlers<"Monitor" | "Demonitor" | "Down" | "Info" | "Link" | "Unlink" | "Exit"> = {
-    Link: (from, _link, message) => this.serveLink(from, message),
+    Link: (from, link, message) => this.serveLink(from, link, message),
     Unlink: (from, _link, message) => this.serveUnlink(from, message),
     Exit: (from, _link, message) => this.serveExit(from, message),
-    Monitor: (from, _link, message) => this.serveMonitor(from, message),
+    Monitor: (from, link, message) => this.serveMonitor(from, link, message),
     Demonitor: (from, _link, message) => this.serveDemonitor(from, message),
     Down: (from, _link, message) => this.serveDown(from, message),
     Info: (from, _link, message) => this.serveInfo(from, message)
