@@ -140,7 +140,7 @@ export interface Service {
     notify: (down: Down) => void,
     owner?: ServerRef
   ) => Either.Either<number, RemoteServerNotRunningError>
-  /** Drops a monitor; `false` when it had already fired or been dropped. */
+  /** Drops a monitor (and withdraws its `Down` from its owner's mailbox); `false` when it had already been answered or dropped. */
   readonly unwatch: (id: number) => boolean
   /** Links two processes, one of them a live process of this node. */
   readonly link: (a: ServerRef, b: ServerRef) => Effect.Effect<void, RemoteServerNotRunningError>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import { internalsOf } from "../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, GenServer, RemoteSpawn } from "../src/index.js"
 import type { Down, ExitReason, NodeId, ServerRef } from "../src/index.js"
@@ -121,6 +121,52 @@ describe("links (local)", () => {
       yield* flush
       expect(yield* GenServer.processCount).toBe(0)
       expect(reasonOf("chain-4999")).toEqual({ error: { name: "Error", message: "first" } })
+    }).pipe(Effect.provide(GenServer.layer)))
+
+  it.scoped("a chain of 3,000 processes each crashing on its predecessor's Down ends in a loop", () =>
+    Effect.gen(function*() {
+      // Each owns a monitor of the one before it and crashes in handleInfo when it goes.
+      const fragile = GenServer.behavior({
+        init: (label: string) => label,
+        handleCall: (msg: ServerRef, label: string) =>
+          Effect.gen(function*() {
+            yield* GenServer.monitor(Option.getOrThrow(yield* GenServer.self), msg)
+            return [null, label] as const
+          }),
+        handleCast: (_: unknown, label: string) => label,
+        handleInfo: (): string => {
+          throw new Error("predecessor gone")
+        },
+        onError: "crash" as const,
+        terminate: (reason: ExitReason, label: string) => void exits.push([label, reason])
+      })
+      let previous = yield* GenServer.start(fragile, { args: ["down-0"] })
+      const head = previous
+      for (let i = 1; i < 3000; i++) {
+        const next = yield* GenServer.start(fragile, { args: [`down-${i}`] })
+        yield* GenServer.call(next, previous)
+        previous = next
+      }
+      yield* GenServer.stop(head)
+      yield* flush
+      expect(yield* GenServer.processCount).toBe(0)
+      expect((reasonOf("down-2999") as { error: Error }).error.message).toBe("predecessor gone")
+    }).pipe(Effect.provide(GenServer.layer)))
+
+  it.scoped("linking to a process that is stopping normally is no death sentence", () =>
+    Effect.gen(function*() {
+      const slow = GenServer.behavior({
+        ...member,
+        terminate: () => Effect.sleep("50 millis")
+      })
+      const stopping = yield* GenServer.start(slow, { args: ["st0"] })
+      const stop = yield* Effect.fork(GenServer.stop(stopping))
+      yield* flush
+      const live = yield* start("st1")
+      yield* GenServer.link(live, stopping)
+      yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(stop)
+      expect(yield* GenServer.call(live, "get")).toBe("st1")
     }).pipe(Effect.provide(GenServer.layer)))
 
   it.scoped("either order links the live process: a dead partner sends it noproc", () =>
@@ -260,6 +306,34 @@ describe("links (simulated cluster)", () => {
       expect(reasonOf("s0")).toBe("shutdown")
       const misuse = yield* Effect.exit(a.run(RemoteSpawn.spawn("member", a.id, { link: true })))
       expect(Exit.isFailure(misuse) && Cause.isDie(misuse.cause)).toBe(true)
+    }))
+
+  it.scoped("a peer's exits to a busy process that traps them are bounded by its mailbox", () =>
+    Effect.gen(function*() {
+      const net = yield* Net.make
+      const a = yield* startNode(net, "a", { registry, mailboxLimit: 10 })
+      const b = yield* startNode(net, "b", { registry, seeds: [simId("a")] })
+      yield* settle(200)
+      const busy = GenServer.behavior({
+        init: () => null,
+        handleCall: (gate: Deferred.Deferred<void>, s: null) => Effect.as(Deferred.await(gate), [null, s] as const),
+        handleCast: (_: unknown, s: null) => s,
+        handleInfo: (_: unknown, s: null) => s
+      })
+      const trapping = yield* a.run(GenServer.start(busy, { trapExit: true }))
+      const gate = yield* Deferred.make<void>()
+      yield* Effect.fork(a.run(GenServer.call(trapping, gate)))
+      yield* flush
+      const toA = internalsOf(b.cluster).membership.linkTo(a.id)!
+      for (let i = 0; i < 1000; i++) {
+        toA.send({ _tag: "Link", from: `p${i}`, to: trapping.id })
+        toA.send({ _tag: "Exit", from: `p${i}`, to: trapping.id, reason: "shutdown" })
+      }
+      yield* settle(50)
+      const proc = internalsOf(a.cluster).table.resolve(trapping.id)!
+      expect((proc.queue?.length ?? 0) - proc.head).toBeLessThanOrEqual(10)
+      expect(internalsOf(a.cluster).table.links.size).toBe(0)
+      yield* Deferred.succeed(gate, undefined)
     }))
 
   it.scoped("monitorNode completes with the down reason, at once with noconnection for a node not connected", () =>

@@ -189,11 +189,13 @@ describe("RemoteCall (simulated)", () => {
       yield* settle(1500)
       expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
       expect(yield* a.run(RemoteCall.call(ref, { type: "get" }))).toBe(7)
-      // A call with no deadline has nothing to end its entry but the interruption itself.
-      const forever = yield* Effect.fork(a.run(RemoteCall.call(ref, { type: "slow", ms: 1000 }, { timeout: Infinity })))
-      yield* settle(100)
-      yield* Fiber.interrupt(forever)
-      expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
+      // A call with no deadline, or a long one, has nothing to end its entry soon but the interruption itself.
+      for (const timeout of [Infinity, "2 minutes"] as const) {
+        const long = yield* Effect.fork(a.run(RemoteCall.call(ref, { type: "slow", ms: 1000 }, { timeout })))
+        yield* settle(100)
+        yield* Fiber.interrupt(long)
+        expect(internalsOf(a.cluster).remoting.pendingCount()).toBe(0)
+      }
     }))
 
   it.scoped("answers RemoteServerNotRunningError for an unknown id, a stopped process and a ref of a previous incarnation", () =>

@@ -23,10 +23,12 @@ describe("signals from a raw peer", () => {
       const welcomed = yield* Effect.promise(() => join(old, { ...claimB, incarnation: "1111111111111111" }))
       expect(welcomed?._tag).toBe("Welcome")
       // The old incarnation links its process with ours and monitors it.
+      // The old incarnation links two of its processes with ours and monitors it.
       old.send({ _tag: "Link", from: "b-old-1", to: target.id })
+      old.send({ _tag: "Link", from: "b-old-2", to: target.id })
       old.send({ _tag: "Monitor", monitorId: 7, serverId: target.id })
       const node = internalsOf(a.cluster)
-      expect(yield* eventually(() => node.signals.size.held === 1 && node.table.links.size === 1)).toBe(true)
+      expect(yield* eventually(() => node.signals.size.held === 1 && node.table.links.size === 2)).toBe(true)
       // A new incarnation takes the name over before the old one's link is seen to go.
       let fresh: RawPeer | undefined
       yield* Effect.addFinalizer(() => Effect.sync(() => fresh?.close()))

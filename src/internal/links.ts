@@ -80,10 +80,9 @@ export class Links {
       if (this.add(id, other)) this.remote.link(id, other)
       return
     }
+    // A process stopping, its `terminate` running, is alive until it exits: its exit reaches the new partner.
     const partner = this.table.resolve(other.id)
-    if (partner === undefined || !partner.alive || partner.stopReason !== undefined) {
-      return this.signal(id, other, "noproc")
-    }
+    if (partner === undefined) return this.signal(id, other, "noproc")
     if (partner.id === id) return
     this.add(id, { id: partner.id, nodeId: other.nodeId })
     this.add(partner.id, { id, nodeId: this.table.nodeId })
@@ -158,9 +157,9 @@ export class Links {
    * An exit signal from `from` reached local process `to` along their link: the link is
    * gone, and `to` exits with the same reason or, trapping exits, receives an `Exit`.
    */
-  signal(to: string, from: ServerRef, reason: DownReason): void {
+  signal(to: string, from: ServerRef, reason: DownReason, fromPeer = false): void {
     this.remove(to, from)
-    this.deliver(to, from, reason)
+    this.deliver(to, from, reason, fromPeer)
   }
 
   /** Node `nodeId` went down: every local process linked to one of its processes gets `noconnection`. */
@@ -169,17 +168,21 @@ export class Links {
     if (locals === undefined) return
     this.byNode.delete(nodeId)
     this.perNode.delete(nodeId)
-    for (const id of Array.from(locals)) {
+    // Every link to that node goes before any exit runs: a process it takes down must not
+    // send exits to the node's other processes (a restarted node would get them).
+    const lost: Array<readonly [string, ServerRef]> = []
+    for (const id of locals) {
       const partners = this.partners.get(id)
       if (partners === undefined) continue
       for (const partner of Array.from(partners.values())) {
         if (partner.nodeId !== nodeId) continue
         partners.delete(keyOf(partner))
         this.aliases.delete(`${id}\u0000${keyOf(partner)}`)
-        this.deliver(id, partner, "noconnection")
+        lost.push([id, partner])
       }
       if (partners.size === 0) this.partners.delete(id)
     }
+    for (const [id, partner] of lost) this.deliver(id, partner, "noconnection")
   }
 
   /**
@@ -187,17 +190,19 @@ export class Links {
    * more: they queue here and one loop applies them, so a chain of 10,000 linked
    * processes takes a loop, not 10,000 nested stack frames.
    */
-  private signals: Array<{ readonly to: string; readonly from: ServerRef; readonly reason: DownReason }> = []
+  private signals: Array<
+    { readonly to: string; readonly from: ServerRef; readonly reason: DownReason; readonly fromPeer: boolean }
+  > = []
   private draining = false
 
-  private deliver(to: string, from: ServerRef, reason: DownReason): void {
-    this.signals.push({ to, from, reason })
+  private deliver(to: string, from: ServerRef, reason: DownReason, fromPeer = false): void {
+    this.signals.push({ to, from, reason, fromPeer })
     if (this.draining) return
     this.draining = true
     try {
       for (let i = 0; i < this.signals.length; i++) {
         const signal = this.signals[i]!
-        this.apply(signal.to, signal.from, signal.reason)
+        this.apply(signal.to, signal.from, signal.reason, signal.fromPeer)
       }
     } finally {
       this.signals = []
@@ -205,12 +210,15 @@ export class Links {
     }
   }
 
-  private apply(to: string, from: ServerRef, reason: DownReason): void {
+  private apply(to: string, from: ServerRef, reason: DownReason, fromPeer: boolean): void {
     const proc = this.table.resolve(to)
     if (proc === undefined || !proc.alive) return
     if (this.trapping.has(proc.id)) {
       const signal: ExitSignal = { _tag: "Exit", from, reason }
-      this.table.signal(proc.id, signal)
+      // A peer's exit is a message it sent: bounded by the mailbox like its casts (a link
+      // and an exit in a loop would grow it without end). Ours pass the limit.
+      if (fromPeer) this.table.info(proc.id, signal)
+      else this.table.signal(proc.id, signal)
     } else if (reason !== "normal") {
       this.table.exit(proc.id, exitReasonOf(reason))
     }

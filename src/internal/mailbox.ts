@@ -133,9 +133,27 @@ export abstract class Mailboxes {
   signal(id: string, msg: unknown, monitorId?: number): boolean {
     const proc = this.resolve(id)
     if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    this.deliver(proc, new InfoEnvelope(msg, monitorId), true)
+    this.pendingSignals.push({ proc, env: new InfoEnvelope(msg, monitorId) })
+    if (this.signalling) return true
+    // One loop for a cascade: a handler that exits on a Down sends Downs of its own, which
+    // queue here instead of running its watchers on this stack (a chain of 2,000 overflowed).
+    this.signalling = true
+    try {
+      for (let i = 0; i < this.pendingSignals.length; i++) {
+        const { env, proc } = this.pendingSignals[i]!
+        // Ended since it was sent: its `Down` is settled, not handled.
+        if (proc.alive && proc.stopReason === undefined) this.deliver(proc, env, true)
+        else this.wanted(env)
+      }
+    } finally {
+      this.pendingSignals = []
+      this.signalling = false
+    }
     return true
   }
+
+  private pendingSignals: Array<{ readonly proc: Proc; readonly env: InfoEnvelope }> = []
+  private signalling = false
 
   /** Counts a cast dropped at a full mailbox, and says so for the first and every {@link DROP_LOG_EVERY}th. */
   private castDropped(proc: Proc): void {

@@ -46,7 +46,7 @@ export class Monitors {
 
   constructor(private readonly table: ProcessTable) {}
 
-  /** Monitors alive on this node (local and remote targets), and `Down`s waiting in owners' mailboxes. */
+  /** What this node keeps for monitors: those waiting (local and remote targets), and `Down`s still in owners' mailboxes. */
   get size(): number {
     return this.byId.size + this.queued.size
   }
@@ -84,17 +84,27 @@ export class Monitors {
     return id
   }
 
-  /** Owned monitors whose `Down` waits in the owner's mailbox: a demonitor still withdraws it. */
-  private readonly queued = new Set<number>()
+  /**
+   * Owned monitors whose `Down` waits in the owner's mailbox, with what completes the
+   * monitor's `down` once the owner takes it: a demonitor until then withdraws both.
+   */
+  private readonly queued = new Map<number, () => void>()
 
   /** Notes that the `Down` of owned monitor `id` is in its owner's mailbox. */
-  queue(id: number): void {
-    this.queued.add(id)
+  queue(id: number, taken: () => void): void {
+    this.queued.set(id, taken)
   }
 
-  /** The owner takes the `Down` of monitor `id` from its mailbox: `false` when a demonitor withdrew it. */
+  /**
+   * The owner takes the `Down` of monitor `id` from its mailbox (or ended with it there):
+   * `false` when a demonitor withdrew it.
+   */
   handled(id: number): boolean {
-    return this.queued.delete(id)
+    const taken = this.queued.get(id)
+    if (taken === undefined) return false
+    this.queued.delete(id)
+    taken()
+    return true
   }
 
   /** Whether monitor `id` is still waiting for its `Down`. */

@@ -363,6 +363,7 @@ export class ProcessTable extends Mailboxes {
     proc.alive = false
     const reason = proc.stopReason ?? "normal"
     for (let env = this.dequeue(proc); env !== undefined; env = this.dequeue(proc)) {
+      // A `Down` still queued: its monitor's `down` completes all the same.
       if (env instanceof InfoEnvelope && env.monitorId !== undefined) this.monitors.handled(env.monitorId)
       if (env instanceof CallEnvelope) {
         this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))

@@ -77,7 +77,7 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
   ): Effect.Effect<void, RemoteServerNotRunningError> => {
     const live = (ref: ServerRef) => {
       const proc = ref.nodeId === nodeId ? table.resolve(ref.id) : undefined
-      return proc !== undefined && proc.alive && proc.stopReason === undefined ? proc : undefined
+      return proc !== undefined && proc.alive ? proc : undefined
     }
     // Either order alike: the end that is a live process here acts, the other may be anywhere.
     const nearA = live(a)
@@ -122,10 +122,10 @@ export const makeService = (table: ProcessTable, router: RemoteRouter | undefine
       }
       const ownerId = proc.id
       return Either.right(table.monitors.watch(ref, (down) => {
-        // Noted before it is delivered: an idle owner handles it inside `signal`.
-        table.monitors.queue(down.monitorId)
+        // Noted before it is delivered (an idle owner handles it inside `signal`); `down`
+        // completes when the owner takes it, so a demonitor before then withdraws both.
+        table.monitors.queue(down.monitorId, () => notify(down))
         if (!table.signal(ownerId, down, down.monitorId)) table.monitors.handled(down.monitorId)
-        notify(down)
       }, ownerId))
     },
     unwatch: (id) => table.monitors.unwatch(id),

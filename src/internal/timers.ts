@@ -14,8 +14,8 @@ export interface TimerEntry {
   fire: () => void
   /** Fired or cancelled: set once, never cleared. */
   done: boolean
-  /** The bucket it was put in (a later one at the same millisecond is another). */
-  readonly bucket: Bucket
+  /** The bucket it was put in (a later one at the same millisecond is another); dropped once done. */
+  bucket: Bucket | undefined
 }
 
 /**
@@ -41,6 +41,8 @@ export const toMillis = (input: Duration.DurationInput): number => {
 export class Timers {
   private readonly buckets = new Map<number, Bucket>()
   private readonly heap: Array<number> = []
+  /** The keys in `heap`. */
+  private readonly keys = new Set<number>()
   private armedAt = Infinity
   private generation = 0
   private sleeper: Fiber.RuntimeFiber<void> | undefined
@@ -72,7 +74,9 @@ export class Timers {
     // In the bucket before arming: a clock that runs a 0 ms sleep at once (TestClock) wakes
     // the wheel inside `arm`, and that wake must find the entry.
     if (fresh) {
-      this.push(at)
+      // Once per millisecond in the heap: a bucket emptied by cancels and made again in the
+      // same millisecond must not push its key again (100k schedule + cancel made 100k keys).
+      if (!this.keys.has(at)) this.push(at)
       if (at < this.armedAt) this.arm(at)
     }
     return entry
@@ -84,7 +88,8 @@ export class Timers {
     entry.done = true
     entry.fire = noop
     // Its own bucket: one being fired has left the map, and a new one may hold its millisecond.
-    const bucket = entry.bucket
+    const bucket = entry.bucket!
+    entry.bucket = undefined
     if (--bucket.live === 0 && this.buckets.get(entry.at) === bucket) this.buckets.delete(entry.at)
   }
 
@@ -94,6 +99,7 @@ export class Timers {
       this.closed = true
       this.buckets.clear()
       this.heap.length = 0
+      this.keys.clear()
       const sleeper = this.sleeper
       this.sleeper = undefined
       return sleeper === undefined ? Effect.void : Fiber.interrupt(sleeper)
@@ -125,8 +131,12 @@ export class Timers {
       for (const entry of bucket.entries) {
         // An entry fired earlier in this loop may have cancelled this one.
         if (entry.done) continue
+        // Done entries keep nothing: not their caller's closure, not their bucket's siblings.
+        const fire = entry.fire
         entry.done = true
-        entry.fire()
+        entry.fire = noop
+        entry.bucket = undefined
+        fire()
       }
     }
     // Keys whose bucket emptied by cancellation are stale: skip them so we do not wake for nothing.
@@ -135,6 +145,7 @@ export class Timers {
   }
 
   private push(key: number): void {
+    this.keys.add(key)
     const heap = this.heap
     let i = heap.push(key) - 1
     while (i > 0) {
@@ -149,6 +160,7 @@ export class Timers {
   private pop(): number {
     const heap = this.heap
     const top = heap[0]!
+    this.keys.delete(top)
     const last = heap.pop()!
     if (heap.length > 0) {
       let i = 0

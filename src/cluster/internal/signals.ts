@@ -160,7 +160,7 @@ export class Signals implements RemoteWatch, RemoteLinks {
     const partner: ServerRef = { id: message.from, nodeId: from }
     const proc = this.table.resolve(message.to)
     const refuse = (reason: DownReason) => link.send({ _tag: "Exit", from: message.to, to: message.from, reason })
-    if (proc === undefined || !proc.alive || proc.stopReason !== undefined) return void refuse("noproc")
+    if (proc === undefined) return void refuse("noproc")
     if (this.fates.linksTo(from) >= MAX_LINKS_PER_PEER && !this.fates.has(proc.id, partner)) {
       return void refuse({
         error: {
@@ -181,7 +181,9 @@ export class Signals implements RemoteWatch, RemoteLinks {
     const partner: ServerRef = { id: message.from, nodeId: from }
     const proc = this.table.resolve(message.to)
     // Only along a link: a peer's exit takes down only the processes linked with it.
-    if (proc !== undefined && this.fates.has(proc.id, partner)) this.fates.signal(proc.id, partner, message.reason)
+    if (proc !== undefined && this.fates.has(proc.id, partner)) {
+      this.fates.signal(proc.id, partner, message.reason, true)
+    }
   }
 
   // ---- both sides ----------------------------------------------------------------------------
