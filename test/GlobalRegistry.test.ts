@@ -140,6 +140,8 @@ describe("GlobalRegistry (simulated)", () => {
       const rb = yield* b!.run(GenServer.start(worker))
       yield* a.run(GlobalRegistry.register("cluster:leader", ra))
       yield* b!.run(GlobalRegistry.register("cluster:leader", rb))
+      // Each side watches its contender: the loser's monitor sees why it was stopped.
+      const watching = { [ra.id]: yield* a.run(GenServer.monitor(ra)), [rb.id]: yield* b!.run(GenServer.monitor(rb)) }
       stops.length = 0
       yield* net.heal
       yield* settle(15_000, 50)
@@ -149,6 +151,7 @@ describe("GlobalRegistry (simulated)", () => {
       const loser = winner.id === ra.id ? rb : ra
       expect([ra.id, rb.id]).toContain(winner.id)
       expect(stops).toEqual([{ conflict: "cluster:leader" }])
+      expect((yield* watching[loser.id]!.down).reason).toEqual({ conflict: "cluster:leader" })
       const loserNode = loser.nodeId === a!.id ? a! : b!
       expect((yield* Effect.flip(loserNode.run(GenServer.call(loser, "get"))))._tag).toBe("RemoteServerNotRunningError")
       for (const list of events) {

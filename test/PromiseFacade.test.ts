@@ -177,6 +177,21 @@ describe("noex-effect/promise failures", () => {
       expect(seen.find((d) => d.monitorId === partnerDown.monitorId)?.reason).toEqual({
         error: { name: "Error", message: "gone" }
       })
+      // demonitor: no Down; unlink: no shared fate; send: an info message for handleInfo.
+      const quiet = await a.RemoteSpawn.spawn("member", bId)
+      const quietRef = { id: quiet.serverId, nodeId: quiet.nodeId }
+      const dropped = await a.RemoteMonitor.demonitor(await a.RemoteMonitor.monitor(watcher, quietRef))
+      expect(dropped).toBeUndefined()
+      const loose = await a.GenServer.start(member)
+      await a.RemoteLink.unlink(await a.RemoteLink.link(loose, quietRef))
+      a.GenServer.send(watcher, { hello: "there" })
+      await a.GenServer.stop(quietRef, { error: new Error("quiet") })
+      await expect.poll(async () => (await a.GenServer.call<Array<unknown>>(watcher, "seen")).length, {
+        timeout: 10_000
+      })
+        .toBe(3)
+      expect((await a.GenServer.call<Array<unknown>>(watcher, "seen"))[2]).toEqual({ hello: "there" })
+      expect(a.GenServer._getRefById(loose.id)).toBeDefined()
     } finally {
       await a.Cluster.stop()
       await b.Cluster.stop()
