@@ -4,6 +4,7 @@ import { internalsOf } from "../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, GenServer, RemoteSpawn } from "../src/index.js"
 import type { Down, ExitReason, NodeId, ServerRef } from "../src/index.js"
 import { MemoryNetwork as Net } from "../src/index.js"
+import { MAX_QUEUED_PEER_SIGNALS } from "../src/internal/mailbox.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 
 /** Exits of every process of these tests, by the value its init got. */
@@ -169,6 +170,31 @@ describe("links (local)", () => {
       expect(yield* GenServer.call(live, "get")).toBe("st1")
     }).pipe(Effect.provide(GenServer.layer)))
 
+  it.scoped("a shutdown waits for every terminate, whatever the start order and the links between them", () =>
+    Effect.gen(function*() {
+      const done: Array<string> = []
+      const slow = GenServer.behavior({
+        ...member,
+        terminate: (_: ExitReason, label: string) => Effect.as(Effect.sleep("100 millis"), void done.push(label))
+      })
+      const quick = GenServer.behavior({
+        ...member,
+        terminate: (_: ExitReason, label: string) => void done.push(label)
+      })
+      const scope = yield* Scope.make()
+      const rt = yield* Scope.extend(GenServer.make(), scope)
+      const run = <A, E>(e: Effect.Effect<A, E, GenServer.GenServerRuntime>) =>
+        Effect.provideService(e, GenServer.GenServerRuntime, rt)
+      yield* run(GenServer.start(quick, { args: ["q1"] }))
+      yield* run(GenServer.start(slow, { args: ["s1"] }))
+      const q2 = yield* run(GenServer.start(quick, { args: ["q2"] }))
+      yield* run(GenServer.start(quick, { args: ["q3"], link: q2 }))
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.join(closing)
+      expect([...done].sort()).toEqual(["q1", "q2", "q3", "s1"])
+    }))
+
   it.scoped("either order links the live process: a dead partner sends it noproc", () =>
     Effect.gen(function*() {
       const dead = yield* start("o0")
@@ -308,17 +334,21 @@ describe("links (simulated cluster)", () => {
       expect(Exit.isFailure(misuse) && Cause.isDie(misuse.cause)).toBe(true)
     }))
 
-  it.scoped("a peer's exits to a busy process that traps them are bounded by its mailbox", () =>
+  it.scoped("a peer's exits reach a busy process that traps them past its mailbox limit, up to the peer's share", () =>
     Effect.gen(function*() {
       const net = yield* Net.make
       const a = yield* startNode(net, "a", { registry, mailboxLimit: 10 })
       const b = yield* startNode(net, "b", { registry, seeds: [simId("a")] })
       yield* settle(200)
+      let exitsSeen = 0
       const busy = GenServer.behavior({
         init: () => null,
         handleCall: (gate: Deferred.Deferred<void>, s: null) => Effect.as(Deferred.await(gate), [null, s] as const),
         handleCast: (_: unknown, s: null) => s,
-        handleInfo: (_: unknown, s: null) => s
+        handleInfo: (msg: unknown, s: null) => {
+          if (GenServer.isExitSignal(msg)) exitsSeen++
+          return s
+        }
       })
       const trapping = yield* a.run(GenServer.start(busy, { trapExit: true }))
       const gate = yield* Deferred.make<void>()
@@ -330,10 +360,20 @@ describe("links (simulated cluster)", () => {
         toA.send({ _tag: "Exit", from: `p${i}`, to: trapping.id, reason: "shutdown" })
       }
       yield* settle(50)
-      const proc = internalsOf(a.cluster).table.resolve(trapping.id)!
-      expect((proc.queue?.length ?? 0) - proc.head).toBeLessThanOrEqual(10)
       expect(internalsOf(a.cluster).table.links.size).toBe(0)
       yield* Deferred.succeed(gate, undefined)
+      yield* flush
+      // Past the mailbox limit of 10: none of the 1,000 partners' ends is lost.
+      expect(exitsSeen).toBe(1000)
+      // The share: a peer's signals waiting here stop at MAX_QUEUED_PEER_SIGNALS.
+      const table = internalsOf(a.cluster).table
+      const gate2 = yield* Deferred.make<void>()
+      yield* Effect.fork(a.run(GenServer.call(trapping, gate2)))
+      yield* flush
+      let accepted = 0
+      for (let i = 0; i <= MAX_QUEUED_PEER_SIGNALS; i++) if (table.signal(trapping.id, "x", undefined, b.id)) accepted++
+      expect(accepted).toBe(MAX_QUEUED_PEER_SIGNALS)
+      yield* Deferred.succeed(gate2, undefined)
     }))
 
   it.scoped("monitorNode completes with the down reason, at once with noconnection for a node not connected", () =>

@@ -202,7 +202,12 @@ export class Links {
     try {
       for (let i = 0; i < this.signals.length; i++) {
         const signal = this.signals[i]!
-        this.apply(signal.to, signal.from, signal.reason, signal.fromPeer)
+        // One exit's defect must not cost the others theirs.
+        try {
+          this.apply(signal.to, signal.from, signal.reason, signal.fromPeer)
+        } catch (defect) {
+          this.table.reportDefect("applying an exit signal threw", defect)
+        }
       }
     } finally {
       this.signals = []
@@ -215,10 +220,9 @@ export class Links {
     if (proc === undefined || !proc.alive) return
     if (this.trapping.has(proc.id)) {
       const signal: ExitSignal = { _tag: "Exit", from, reason }
-      // A peer's exit is a message it sent: bounded by the mailbox like its casts (a link
-      // and an exit in a loop would grow it without end). Ours pass the limit.
-      if (fromPeer) this.table.info(proc.id, signal)
-      else this.table.signal(proc.id, signal)
+      // Past the mailbox limit, ours and a peer's alike; a peer's are counted against its
+      // share (a link and an exit in a loop would otherwise grow the mailbox without end).
+      this.table.signal(proc.id, signal, undefined, fromPeer ? from.nodeId : undefined)
     } else if (reason !== "normal") {
       this.table.exit(proc.id, exitReasonOf(reason))
     }

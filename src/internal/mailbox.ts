@@ -29,6 +29,12 @@ const BATCH = 64
  */
 export const DEFAULT_MAILBOX_LIMIT = 100_000
 
+/**
+ * A peer's signals (exit signals of its processes) waiting in this node's mailboxes, at
+ * most: as many as the links it may hold, so an honest peer never meets the bound.
+ */
+export const MAX_QUEUED_PEER_SIGNALS = 100_000
+
 /** The counter of casts node `nodeId` dropped at a full mailbox. */
 export const mailboxDrops = (nodeId: NodeId): Metric.Metric.Counter<number> =>
   Metric.tagged(
@@ -130,10 +136,17 @@ export abstract class Mailboxes {
    * believing a dead process alive. Each signal answers one monitor or one link, so their
    * number is bounded by those. `false` when the process is not running.
    */
-  signal(id: string, msg: unknown, monitorId?: number): boolean {
+  signal(id: string, msg: unknown, monitorId?: number, peer?: string): boolean {
     const proc = this.resolve(id)
     if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    this.pendingSignals.push({ proc, env: new InfoEnvelope(msg, monitorId) })
+    if (peer !== undefined) {
+      // A peer's signals (its exits, which need no lasting link: Link + Exit in a loop) are
+      // kept for it up to a bound, past the mailbox limit; past the bound they are dropped.
+      const held = this.peerSignals.get(peer) ?? 0
+      if (held >= MAX_QUEUED_PEER_SIGNALS) return false
+      this.peerSignals.set(peer, held + 1)
+    }
+    this.pendingSignals.push({ proc, env: new InfoEnvelope(msg, monitorId, peer) })
     if (this.signalling) return true
     // One loop for a cascade: a handler that exits on a Down sends Downs of its own, which
     // queue here instead of running its watchers on this stack (a chain of 2,000 overflowed).
@@ -141,9 +154,14 @@ export abstract class Mailboxes {
     try {
       for (let i = 0; i < this.pendingSignals.length; i++) {
         const { env, proc } = this.pendingSignals[i]!
-        // Ended since it was sent: its `Down` is settled, not handled.
-        if (proc.alive && proc.stopReason === undefined) this.deliver(proc, env, true)
-        else this.wanted(env)
+        // One handler's defect must not cost the others their signals.
+        try {
+          // Ended since it was sent: its `Down` is settled, not handled.
+          if (proc.alive && proc.stopReason === undefined) this.deliver(proc, env, true)
+          else this.wanted(env)
+        } catch (defect) {
+          this.logDefect("delivering a signal threw", defect)
+        }
       }
     } finally {
       this.pendingSignals = []
@@ -154,6 +172,16 @@ export abstract class Mailboxes {
 
   private pendingSignals: Array<{ readonly proc: Proc; readonly env: InfoEnvelope }> = []
   private signalling = false
+  /** Peer → its signals waiting in mailboxes here. */
+  private readonly peerSignals = new Map<string, number>()
+
+  /** A signal left its mailbox (handled or dropped): its peer's share is free again. */
+  protected signalTaken(env: InfoEnvelope): void {
+    if (env.peer === undefined) return
+    const held = (this.peerSignals.get(env.peer) ?? 1) - 1
+    if (held > 0) this.peerSignals.set(env.peer, held)
+    else this.peerSignals.delete(env.peer)
+  }
 
   /** Counts a cast dropped at a full mailbox, and says so for the first and every {@link DROP_LOG_EVERY}th. */
   private castDropped(proc: Proc): void {
@@ -318,8 +346,18 @@ export abstract class Mailboxes {
       this.failed(proc, env, new TypeError("handleCall must return a [reply, state] tuple"))
       return
     }
-    proc.state = result[1]
-    this.settle(env, Exit.succeed(result[0]))
+    let reply: unknown
+    let state: unknown
+    // User code may run here too (a getter on the tuple).
+    try {
+      reply = result[0]
+      state = result[1]
+    } catch (error) {
+      this.failed(proc, env, error)
+      return
+    }
+    proc.state = state
+    this.settle(env, Exit.succeed(reply))
   }
 
   private failed(proc: Proc, env: Envelope, error: unknown): void {

@@ -55,7 +55,9 @@ export class InfoEnvelope {
   constructor(
     readonly msg: unknown,
     /** The monitor a `Down` answers: a demonitor before it is handled withdraws it. */
-    readonly monitorId: number | undefined = undefined
+    readonly monitorId: number | undefined = undefined,
+    /** The peer whose exit signal this is (counted against its share until handled). */
+    readonly peer: string | undefined = undefined
   ) {}
 }
 

@@ -297,7 +297,13 @@ export class ProcessTable extends Mailboxes {
   }
 
   protected wanted(env: InfoEnvelope): boolean {
+    this.signalTaken(env)
     return env.monitorId === undefined || this.monitors.handled(env.monitorId)
+  }
+
+  /** A defect of user code or ours, caught where it would break an exit in progress. */
+  reportDefect(what: string, defect: unknown): void {
+    this.logDefect(what, defect)
   }
 
   /** A handler failed in a behavior with `onError: "crash"`: the process exits with the error. */
@@ -329,11 +335,15 @@ export class ProcessTable extends Mailboxes {
           Exit.fail(new GenServerInitError({ message: "init interrupted: the node is shutting down" }))
         )
       }
-      let pending = 0
+      // One count for the loop itself: a process that ends synchronously inside it must not
+      // complete the shutdown while later ones are still in their `terminate`.
+      let pending = 1
       const done = () => {
         if (--pending === 0) resume(Effect.void)
       }
       for (const proc of Array.from(this.byId.values())) {
+        // Ended during the loop (an exit travelled along a link): nothing to wait for.
+        if (this.byId.get(proc.id) !== proc) continue
         pending++
         ;(proc.stopWaiters ??= []).push(done)
         if (proc.stopReason === undefined) proc.stopReason = reason
@@ -355,7 +365,7 @@ export class ProcessTable extends Mailboxes {
           this.terminate(proc)
         }
       }
-      if (pending === 0) resume(Effect.void)
+      done()
     })
   }
 
@@ -364,7 +374,7 @@ export class ProcessTable extends Mailboxes {
     const reason = proc.stopReason ?? "normal"
     for (let env = this.dequeue(proc); env !== undefined; env = this.dequeue(proc)) {
       // A `Down` still queued: its monitor's `down` completes all the same.
-      if (env instanceof InfoEnvelope && env.monitorId !== undefined) this.monitors.handled(env.monitorId)
+      if (env instanceof InfoEnvelope) this.wanted(env)
       if (env instanceof CallEnvelope) {
         this.settle(env, Exit.fail(new RemoteServerNotRunningError({ serverId: proc.id, nodeId: this.nodeId })))
       }
