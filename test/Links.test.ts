@@ -195,6 +195,33 @@ describe("links (local)", () => {
       expect([...done].sort()).toEqual(["q1", "q2", "q3", "s1"])
     }))
 
+  it.scoped("a reply tuple whose getter throws fails that call; the process, its monitors and links go on", () =>
+    Effect.gen(function*() {
+      const tricky = GenServer.behavior({
+        init: () => 0,
+        handleCall: (msg: "trick" | "get", n: number) => {
+          if (msg === "get") return [n, n] as const
+          const tuple = [0, 0] as unknown as [number, number]
+          Object.defineProperty(tuple, 1, {
+            get() {
+              throw new Error("tuple getter")
+            }
+          })
+          return tuple
+        },
+        handleCast: (_: unknown, n: number) => n
+      })
+      const ref = yield* GenServer.start(tricky)
+      const m = yield* GenServer.monitor(ref)
+      expect(yield* Effect.flip(GenServer.call(ref, "trick"))).toMatchObject({
+        _tag: "RemoteHandlerError",
+        message: "tuple getter"
+      })
+      expect(yield* GenServer.call(ref, "get")).toBe(0)
+      yield* GenServer.stop(ref)
+      expect((yield* m.down).reason).toBe("normal")
+    }).pipe(Effect.provide(GenServer.layer)))
+
   it.scoped("either order links the live process: a dead partner sends it noproc", () =>
     Effect.gen(function*() {
       const dead = yield* start("o0")
