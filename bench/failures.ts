@@ -3,12 +3,11 @@
  * per second, and how long one process's exit takes to reach 10,000 monitors of it, beside
  * a raw `node:net` round trip measured in the same run.
  */
-import { Effect, Layer, Logger, LogLevel } from "effect"
-import { fileURLToPath } from "node:url"
-import { BehaviorRegistry, Cluster, GenServer, RemoteCall, RemoteSpawn, TcpTransport } from "../src/node.js"
+import { Effect } from "effect"
+import { Cluster, GenServer, RemoteCall, RemoteSpawn } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
+import { runAgainstNodeServer } from "./internal/against-node-server.js"
 import { fmt, percentile, rawRemotePingPong, report } from "./internal/baseline.js"
-import { startChild } from "./internal/child.js"
 
 /** Monitor + demonitor pairs per measurement: enough to take a second or more. */
 const PAIRS = 200_000
@@ -80,28 +79,4 @@ const program = (server: { nodeId: NodeId; rawPort: number }) =>
     )
   })
 
-const main = async () => {
-  const { child, info } = await startChild<{ nodeId: NodeId; rawPort: number }>(
-    fileURLToPath(new URL("./internal/node-server.ts", import.meta.url))
-  )
-  try {
-    await Effect.runPromise(
-      program(info).pipe(
-        Effect.provide(
-          Cluster.layer({ nodeName: "client", port: 0, seeds: [info.nodeId] }).pipe(
-            Layer.provide(BehaviorRegistry.layer({})),
-            Layer.provide(TcpTransport.layer)
-          )
-        ),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
-    )
-  } finally {
-    child.kill("SIGKILL")
-  }
-}
-
-main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+runAgainstNodeServer(program)

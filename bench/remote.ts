@@ -2,13 +2,12 @@
  * Remote calls, casts and spawns between two OS processes over TcpTransport, each
  * beside a raw `node:net` baseline of the same shape measured in the same run.
  */
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect } from "effect"
 import * as net from "node:net"
-import { fileURLToPath } from "node:url"
-import { BehaviorRegistry, Cluster, RemoteCall, RemoteSpawn, TcpTransport } from "../src/node.js"
+import { Cluster, RemoteCall, RemoteSpawn } from "../src/node.js"
 import type { NodeId } from "../src/node.js"
+import { runAgainstNodeServer } from "./internal/against-node-server.js"
 import { fmt, percentile, rawRemotePingPong, report } from "./internal/baseline.js"
-import { startChild } from "./internal/child.js"
 import { timedLoop as loop } from "./internal/loop.js"
 
 const DURATION_MS = 2000
@@ -93,29 +92,4 @@ const program = (server: { nodeId: NodeId; rawPort: number; sinkPort: number }) 
     report("spawn, 64 outstanding (target >= 17,000/s)", spawn64.perSecond, "raw net x64", raw64.perSecond)
   })
 
-const main = async () => {
-  const { child, info } = await startChild<{ nodeId: NodeId; rawPort: number; sinkPort: number }>(
-    fileURLToPath(new URL("./internal/node-server.ts", import.meta.url))
-  )
-  try {
-    await Effect.runPromise(
-      program(info).pipe(
-        Effect.provide(
-          Cluster.layer({ nodeName: "client", port: 0, seeds: [info.nodeId] }).pipe(
-            Layer.provide(BehaviorRegistry.layer({})),
-            Layer.provide(TcpTransport.layer)
-          )
-        ),
-        Logger.withMinimumLogLevel(LogLevel.Warning)
-      )
-    )
-  } finally {
-    // SIGINT lets a profiled child write its profile.
-    child.kill(process.env.BENCH_CHILD_NODE_OPTIONS ? "SIGINT" : "SIGKILL")
-  }
-}
-
-main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+runAgainstNodeServer(program)

@@ -17,10 +17,10 @@
 import { Console, Effect, Scope, SynchronizedRef } from "effect"
 import { randomBytes } from "node:crypto"
 import { Cluster, GenServer, LoadBalancer, RemoteCall, RemoteSpawn } from "noex-effect"
-import type { Down, NodeId, ServerRef } from "noex-effect"
-import { describeExit, spawnChildNode } from "./support/child-node.js"
-import type { ChildNode } from "./support/child-node.js"
+import type { Down, ServerRef } from "noex-effect"
+import { describeExit } from "./support/child-node.js"
 import { ExampleError, nodeLayer, runExample, short, waitUntil } from "./support/nodes.js"
+import { startWorkerNodes } from "./support/worker-nodes.js"
 import type { WorkerReply } from "./worker-pool/shared/worker.js"
 
 const WORKERS_PER_NODE = 2
@@ -32,25 +32,9 @@ const describeReason = (reason: Down["reason"]) =>
 const program = Effect.gen(function*() {
   const self = yield* Cluster.getLocalNodeId
   yield* Console.log(`Coordinator: ${self}`)
-  const children: Array<ChildNode> = []
-  for (const name of ["worker1", "worker2"]) {
-    children.push(
-      yield* spawnChildNode({
-        name,
-        script: "examples/worker-pool/worker-node.ts",
-        args: [name, self],
-        env: { NOEX_COOKIE: cookie, QUIET: "1", EXIT_ON_STDIN_END: "1" }
-      })
-    )
-  }
-  const [worker1, worker2] = children as [ChildNode, ChildNode]
-  const ids = yield* Effect.forEach(children, (c) => c.ready, { concurrency: "unbounded" })
-  const [worker1Id, worker2Id] = ids as [NodeId, NodeId]
-  yield* waitUntil(
-    "the worker nodes to join",
-    Effect.map(Cluster.getConnectedNodes, (nodes) => ids.every((id) => nodes.some((n) => n.id === id)))
-  )
-  yield* Console.log(`Worker nodes: ${worker1Id} (pid ${worker1.pid}), ${worker2Id} (pid ${worker2.pid})`)
+  const { ids, nodes } = yield* startWorkerNodes(cookie)
+  const [, worker2] = nodes
+  const [worker1Id, worker2Id] = ids
 
   const pool = yield* SynchronizedRef.make<ReadonlyArray<ServerRef>>([])
   const scope = yield* Scope.Scope
