@@ -57,9 +57,11 @@ export interface GenServerBehavior<State, CallMsg, CastMsg, Reply, R = never> {
   /**
    * Info messages: a monitor's {@link Down} for a monitor this process owns, and what
    * {@link send} sent. Without it they are logged and dropped. `msg` is whatever arrived:
-   * narrow it (`GenServer.isDown`).
+   * narrow it (`GenServer.isDown`). `from` is the node a `send` came from, as the link it
+   * arrived on authenticated it (a peer cannot speak for another); `undefined` for what
+   * this node sent, a `Down` or an `ExitSignal`.
    */
-  readonly handleInfo?: ((msg: any, state: State) => Answer<State, R>) | undefined
+  readonly handleInfo?: ((msg: any, state: State, from?: NodeId) => Answer<State, R>) | undefined
   /**
    * What a failing handler does to its process. `"reply"` (the default): the caller gets
    * `RemoteHandlerError` and the process goes on. `"crash"` (OTP's way): after that
@@ -211,7 +213,7 @@ export interface TypedBehaviorOptions<State, Req extends TypedRequest & { readon
   /** Handles casts (default: keeps the state). */
   readonly handleCast?: ((msg: CastMsg, state: State) => Answer<State, R>) | undefined
   /** Info messages (monitors' `Down`s, trapped `Exit`s, what `send` sent), as {@link GenServerBehavior.handleInfo}. */
-  readonly handleInfo?: ((msg: any, state: State) => Answer<State, R>) | undefined
+  readonly handleInfo?: ((msg: any, state: State, from?: NodeId) => Answer<State, R>) | undefined
   /** What a failing handler does to the process, as {@link GenServerBehavior.onError}. */
   readonly onError?: "reply" | "crash" | undefined
   readonly terminate?:

@@ -12,6 +12,7 @@ import type { AwaitNodesTimeoutError, ClusterConfigError } from "../errors.js"
 import * as GenServer from "../GenServer.js"
 import * as GlobalRegistryModule from "../GlobalRegistry.js"
 import type { NodeId } from "../NodeId.js"
+import * as ProcessGroupsModule from "../ProcessGroups.js"
 import * as RemoteCallModule from "../RemoteCall.js"
 import * as RemoteSpawnModule from "../RemoteSpawn.js"
 import type { Transport, TransportError } from "../transport/Transport.js"
@@ -89,6 +90,7 @@ export type ClusterServices =
   | RemoteCallModule.RemoteCall
   | RemoteSpawnModule.RemoteSpawn
   | GlobalRegistryModule.GlobalRegistry
+  | ProcessGroupsModule.ProcessGroups
 
 /**
  * Builds a node in the current scope and returns its services: closing the scope
@@ -104,13 +106,16 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const registry = yield* BehaviorRegistryModule.BehaviorRegistry
-    const contextOf = ({ cluster, globalRegistry, remoteCall, remoteSpawn, runtime }: Node.NodeServices) =>
+    const contextOf = (
+      { cluster, globalRegistry, processGroups, remoteCall, remoteSpawn, runtime }: Node.NodeServices
+    ) =>
       Context.make(Cluster, cluster).pipe(
         Context.add(GenServer.GenServerRuntime, runtime),
         Context.add(BehaviorRegistryModule.BehaviorRegistry, registry),
         Context.add(RemoteCallModule.RemoteCall, remoteCall),
         Context.add(RemoteSpawnModule.RemoteSpawn, remoteSpawn),
-        Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry)
+        Context.add(GlobalRegistryModule.GlobalRegistry, globalRegistry),
+        Context.add(ProcessGroupsModule.ProcessGroups, processGroups)
       )
     // Processes spawned here for other nodes get the node's own services, as a program on it does.
     return contextOf(yield* Node.make(config, contextOf as (s: Node.NodeServices) => Context.Context<never>))

@@ -122,10 +122,10 @@ export abstract class Mailboxes {
    * node: handled by its `handleInfo`, in order with its casts. `false` when no such
    * process runs or its mailbox is full (dropped and counted, as a cast).
    */
-  info(id: string, msg: unknown): boolean {
+  info(id: string, msg: unknown, from?: string): boolean {
     const proc = this.resolve(id)
     if (proc === undefined || proc.stopReason !== undefined || !proc.alive) return false
-    if (this.deliver(proc, new InfoEnvelope(msg))) return true
+    if (this.deliver(proc, new InfoEnvelope(msg, undefined, undefined, from))) return true
     this.castDropped(proc)
     return false
   }
@@ -278,8 +278,9 @@ export abstract class Mailboxes {
       if (env instanceof CallEnvelope) result = proc.behavior.handleCall(env.msg, proc.state)
       else if (env instanceof CastEnvelope) result = proc.behavior.handleCast(env.msg, proc.state)
       else if (!this.wanted(env)) return true
-      else if (proc.behavior.handleInfo !== undefined) result = proc.behavior.handleInfo(env.msg, proc.state)
-      else return this.unhandledInfo(proc, env)
+      else if (proc.behavior.handleInfo !== undefined) {
+        result = proc.behavior.handleInfo(env.msg, proc.state, env.from as NodeId | undefined)
+      } else return this.unhandledInfo(proc, env)
       // Inside the `try`: reading `then` runs user code too (a getter, a revoked Proxy).
       async = isAsync(result)
     } catch (error) {

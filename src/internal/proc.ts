@@ -12,6 +12,7 @@ import type {
   RemoteServerNotRunningError
 } from "../errors.js"
 import type { ExitReason } from "../ExitReason.js"
+import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { describe } from "./handler.js"
 import type { TimerEntry } from "./timers.js"
@@ -23,7 +24,7 @@ export interface AnyBehavior {
   init(...args: ReadonlyArray<any>): unknown
   handleCall(msg: any, state: any): unknown
   handleCast(msg: any, state: any): unknown
-  readonly handleInfo?: { bivarianceHack(msg: any, state: any): unknown }["bivarianceHack"] | undefined
+  readonly handleInfo?: { bivarianceHack(msg: any, state: any, from?: NodeId): unknown }["bivarianceHack"] | undefined
   /** `"crash"`: a failing handler answers its caller, then the process exits with the error. */
   readonly onError?: "reply" | "crash" | undefined
   readonly terminate?: { bivarianceHack(reason: ExitReason, state: any): unknown }["bivarianceHack"] | undefined
@@ -57,7 +58,9 @@ export class InfoEnvelope {
     /** The monitor a `Down` answers: a demonitor before it is handled withdraws it. */
     readonly monitorId: number | undefined = undefined,
     /** The peer whose exit signal this is (counted against its share until handled). */
-    readonly peer: string | undefined = undefined
+    readonly peer: string | undefined = undefined,
+    /** The node a `send` came from, as its link authenticated it; `undefined` for this node's own. */
+    readonly from: string | undefined = undefined
   ) {}
 }
 

@@ -22,6 +22,7 @@ import { withNodeLogging } from "../../internal/logging.js"
 import type { ProcessTable } from "../../internal/process.js"
 import * as RuntimeInternal from "../../internal/runtime.js"
 import { NodeId } from "../../NodeId.js"
+import * as ProcessGroups from "../../ProcessGroups.js"
 import type * as RemoteCall from "../../RemoteCall.js"
 import type * as RemoteSpawn from "../../RemoteSpawn.js"
 import { Transport } from "../../transport/Transport.js"
@@ -59,6 +60,7 @@ export interface NodeServices {
   readonly remoteCall: RemoteCall.Service
   readonly remoteSpawn: RemoteSpawn.Service
   readonly globalRegistry: GlobalRegistry.Service
+  readonly processGroups: ProcessGroups.Service
 }
 
 const internals = new WeakMap<ClusterService, NodeInternals>()
@@ -171,6 +173,8 @@ const build = (
       uptimeMs: () => clock.unsafeCurrentTimeMillis() - startedAt,
       fork
     })
+    // A hidden node (a tool) takes no part in the replicated state: registry and groups.
+    const isMember = (peer: NodeId) => membership.linkTo(peer)?.peer.hidden !== true
     const local = RuntimeInternal.register(
       RuntimeInternal.makeService(table, {
         call: (ref, msg, timeoutMs) => remoting.call(ref, msg, timeoutMs),
@@ -188,6 +192,12 @@ const build = (
       }),
       table
     )
+    const groups = yield* ProcessGroups.make(local, {
+      connected: () => membership.connectedIds().filter(isMember),
+      isMember,
+      // A quarter of the link's limit: the estimate over-counts, and the envelope needs room.
+      frameBudget: (peer) => (membership.linkTo(peer)?.maxFrameBytes ?? 0) / 4
+    })
     const handlers = {
       ...membership.handlers,
       ...remoting.handlers,
@@ -202,7 +212,10 @@ const build = (
     yield* membership.start(listener, {
       dispatch: Dispatch.make(handlers),
       // A hidden node is not sent the registry: it takes no part in it.
-      onUp: [(peer) => membership.linkTo(peer)?.peer.hidden === true || replica.nodeUp(peer)],
+      onUp: [
+        (peer) => membership.linkTo(peer)?.peer.hidden === true || replica.nodeUp(peer),
+        (peer) => fork(groups.nodeUp(peer))
+      ],
       onDown: [
         (peer) => remoting.nodeDown(peer),
         (peer) => signals.nodeDown(peer),
@@ -242,7 +255,8 @@ const build = (
       runtime: local,
       remoteCall: Services.remoteCall(local, remoting),
       remoteSpawn: Services.remoteSpawn(remoting, nodeId),
-      globalRegistry: Services.globalRegistry(replica)
+      globalRegistry: Services.globalRegistry(replica),
+      processGroups: groups.service
     }
     processRuntime = Runtime.make({
       context: Context.merge(program.context, contextOf(services)),

@@ -264,7 +264,7 @@ export class Signals implements RemoteWatch, RemoteLinks {
   private serveInfo(from: NodeId, message: MessageOf<"Info">): void {
     const decoded = this.codec.decodeEither(message.payload)
     if (Either.isRight(decoded)) {
-      if (!this.table.info(message.serverId, decoded.right)) this.metrics.castsDropped.unsafeUpdate(1, [])
+      if (!this.table.info(message.serverId, decoded.right, from)) this.metrics.castsDropped.unsafeUpdate(1, [])
       return
     }
     this.metrics.castsDropped.unsafeUpdate(1, [])
