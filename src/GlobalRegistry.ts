@@ -42,6 +42,13 @@ export interface NameConflict {
  */
 export type ConflictStrategy = "stop" | "keep" | ((conflict: NameConflict) => Effect.Effect<void, unknown>)
 
+/** What a registration can fail with. */
+export type RegisterError =
+  | GlobalNameConflictError
+  | RemoteServerNotRunningError
+  | NodeNotReachableError
+  | MessageTooLargeError
+
 /** The GlobalRegistry of one node. */
 export interface Service {
   /**
@@ -56,6 +63,16 @@ export interface Service {
     void,
     GlobalNameConflictError | RemoteServerNotRunningError | NodeNotReachableError | MessageTooLargeError
   >
+  /**
+   * The process registered under `name`, or, when there is none, the one `start` makes,
+   * registered: a cluster lock lets one contender at a time run `start`, so while every
+   * contender sees the same members exactly one singleton starts. Across a partition each
+   * side may start one; after the heal the registry keeps one and stops the other.
+   */
+  readonly registerOrWhereis: <E, R>(
+    name: string,
+    start: Effect.Effect<ServerRef, E, R>
+  ) => Effect.Effect<ServerRef, E | RegisterError, R>
   /** Removes `name` on every node (done by the node owning it); a name not registered is a no-op. */
   readonly unregister: (name: string) => Effect.Effect<void, NodeNotReachableError>
   /** The process registered under `name`, as this node's replica knows it. */
@@ -86,6 +103,19 @@ export const register: (
   GlobalRegistry,
   (r, name: string, ref: ServerRef) => r.register(name, ref)
 )
+
+/**
+ * The singleton registered under `name`, started by `start` when there is none (Erlang's
+ * `global:trans` around `whereis_name` and `register_name`): while the contenders see the
+ * same members, exactly one of them runs `start`; the others answer its ref. `start`
+ * makes the process (any node); it is registered before the lock is released. A
+ * partition lets each side start one: the heal keeps one (docs/global-registry.md).
+ */
+export const registerOrWhereis = <E, R>(
+  name: string,
+  start: Effect.Effect<ServerRef, E, R>
+): Effect.Effect<ServerRef, E | RegisterError, GlobalRegistry | R> =>
+  Effect.flatMap(GlobalRegistry, (r) => r.registerOrWhereis(name, start))
 
 /** Removes `name` cluster-wide. */
 export const unregister = (name: string): Effect.Effect<void, NodeNotReachableError, GlobalRegistry> =>

@@ -33,6 +33,12 @@ export type {
   StartError
 } from "./proc.js"
 
+/**
+ * Names of the runtime's own processes (a process-group scope, the cluster lock): they run
+ * on every node, so counting them would make every user's count off by their number.
+ */
+export const SYSTEM_PREFIX = "noex."
+
 /** The table of one node's processes and the machinery that runs them. */
 export class ProcessTable extends Mailboxes {
   private readonly byId = new Map<string, Proc>()
@@ -48,6 +54,8 @@ export class ProcessTable extends Mailboxes {
   /** Set by shutdown: no process starts after it. */
   private closing = false
   private seq = 0
+  /** The runtime's own processes (named under {@link SYSTEM_PREFIX}): not counted nor listed as the user's. */
+  private readonly system = new Set<string>()
 
   constructor(
     nodeId: NodeId,
@@ -60,9 +68,9 @@ export class ProcessTable extends Mailboxes {
     super(nodeId, timers, fibers, runtime, mailboxLimit)
   }
 
-  /** Live processes. */
+  /** Live processes, the runtime's own left out. */
   get count(): number {
-    return this.byId.size
+    return this.byId.size - this.system.size
   }
 
   /** Finds a process by id, then by locally registered name. */
@@ -82,9 +90,10 @@ export class ProcessTable extends Mailboxes {
     let index = 0
     for (const proc of this.byId.values()) {
       if (procs.length >= limit) break
+      if (this.system.has(proc.id)) continue
       if (index++ >= offset) procs.push(proc)
     }
-    return { total: this.byId.size, procs }
+    return { total: this.count, procs }
   }
 
   /** Registered local names. */
@@ -265,6 +274,7 @@ export class ProcessTable extends Mailboxes {
     if (name !== undefined) {
       this.reserved.delete(name)
       this.byName.set(name, proc)
+      if (name.startsWith(SYSTEM_PREFIX)) this.system.add(id)
     }
     // In the same step as the registration: no message, and no exit, can come between.
     if (fate?.trapExit === true) this.links.trap(id)
@@ -412,6 +422,7 @@ export class ProcessTable extends Mailboxes {
   private finish(proc: Proc, reason: ExitReason): void {
     if (this.byId.get(proc.id) !== proc) return
     this.byId.delete(proc.id)
+    this.system.delete(proc.id)
     if (proc.name !== undefined && this.byName.get(proc.name) === proc) this.byName.delete(proc.name)
     const ref: ServerRef = { id: proc.id, nodeId: this.nodeId }
     for (const listener of this.exitListeners) listener(ref, proc.name, reason)

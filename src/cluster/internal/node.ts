@@ -35,6 +35,7 @@ import { Membership } from "../Membership.js"
 import type { NodeEvent } from "../NodeEvent.js"
 import { awaitNodes } from "./awaitNodes.js"
 import * as Dispatch from "./dispatch.js"
+import { GlobalLock, LOCK_PROCESS, lockBehavior } from "./globalLock.js"
 import { Inspector } from "./inspector.js"
 import * as Metrics from "./metrics.js"
 import { monitorNode } from "./monitorNode.js"
@@ -198,6 +199,12 @@ const build = (
       // A quarter of the link's limit: the estimate over-counts, and the envelope needs room.
       frameBudget: (peer) => (membership.linkTo(peer)?.maxFrameBytes ?? 0) / 4
     })
+    const lock = new GlobalLock({
+      runtime: local,
+      connectedMembers: () => membership.connectedIds().filter(isMember),
+      whereis: (name) => Option.getOrUndefined(replica.whereis(name))
+    })
+    yield* Effect.orDie(local.start(lockBehavior(lock), { name: LOCK_PROCESS }))
     const handlers = {
       ...membership.handlers,
       ...remoting.handlers,
@@ -220,7 +227,8 @@ const build = (
         (peer) => remoting.nodeDown(peer),
         (peer) => signals.nodeDown(peer),
         (peer) => replica.nodeDown(peer),
-        (peer) => inspector.nodeDown(peer)
+        (peer) => inspector.nodeDown(peer),
+        (peer) => fork(lock.nodeDown(peer))
       ]
     })
     // Added after the table and the listener: finalizers run in reverse, so every peer
@@ -255,7 +263,7 @@ const build = (
       runtime: local,
       remoteCall: Services.remoteCall(local, remoting),
       remoteSpawn: Services.remoteSpawn(remoting, nodeId),
-      globalRegistry: Services.globalRegistry(replica),
+      globalRegistry: Services.globalRegistry(replica, local, lock),
       processGroups: groups.service
     }
     processRuntime = Runtime.make({

@@ -17,6 +17,7 @@ import type { CallOptions } from "../../RemoteCall.js"
 import type * as RemoteSpawn from "../../RemoteSpawn.js"
 import { defaults as spawnDefaults } from "../../RemoteSpawn.js"
 import type { ServerRef } from "../../ServerRef.js"
+import type { GlobalLock } from "./globalLock.js"
 import type { Replica } from "./registry.js"
 import type { Remoting } from "./remoting.js"
 
@@ -71,8 +72,24 @@ export const remoteSpawn = (remoting: Remoting, self: NodeId): RemoteSpawn.Servi
 })
 
 /** `GlobalRegistry` over a node's replica. */
-export const globalRegistry = (replica: Replica): GlobalRegistry.Service => ({
+export const globalRegistry = (
+  replica: Replica,
+  runtime: GenServer.Service,
+  lock: GlobalLock
+): GlobalRegistry.Service => ({
   register: (name, ref) => replica.register(name, ref),
+  registerOrWhereis: (name, start) =>
+    lock.run(name, start, (ref) =>
+      replica.register(name, ref).pipe(
+        Effect.as(ref),
+        // Another contender registered first (it asked another arbiter): its process is the
+        // singleton, and the one just started goes.
+        Effect.catchTag("GlobalNameConflictError", (conflict) =>
+          Option.match(replica.whereis(name), {
+            onNone: () => Effect.fail(conflict),
+            onSome: (winner) => Effect.as(Effect.ignore(runtime.stop(ref, { conflict: name })), winner)
+          }))
+      )),
   unregister: (name) => replica.unregister(name),
   whereis: (name) => Effect.sync(() => replica.whereis(name)),
   lookup: (name) =>
