@@ -75,6 +75,8 @@ export interface Made {
   readonly service: Service
   /** A member came up: every scope here exchanges memberships with it. */
   readonly nodeUp: (peer: NodeId) => Effect.Effect<void>
+  /** A node went down: its memberships disappear from every scope here. */
+  readonly nodeDown: (peer: NodeId) => void
 }
 
 /**
@@ -174,7 +176,10 @@ export const make = (
       nodeUp: (peer) =>
         hooks.isMember(peer)
           ? Effect.forEach(scopes.values(), (scope) => scope.discover(peer), { discard: true })
-          : Effect.void
+          : Effect.void,
+      nodeDown: (peer) => {
+        for (const scope of scopes.values()) scope.peerGone(peer)
+      }
     }
   })
 

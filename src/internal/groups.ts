@@ -4,8 +4,8 @@
  * is the only author of its own processes' memberships: it broadcasts its joins and
  * leaves to the scope's process on every peer, and sends its whole share (`sync`) to
  * each peer it discovers. What a peer says is taken only for that peer's processes (the
- * `from` its link authenticated), and all of it is dropped when the peer's scope process
- * or node goes down. Replicas therefore converge once links are quiet, whatever the
+ * `from` its link authenticated), and all of it is dropped when the peer's node goes
+ * down. Replicas therefore converge once links are quiet, whatever the
  * order of partitions and heals: strong eventual consistency, as `pg` promises.
  */
 import { Effect, Either, PubSub, Schema } from "effect"
@@ -95,8 +95,8 @@ export class GroupScope {
   private readonly remoteCount = new Map<NodeId, number>()
   /** Groups listed so far by a peer's sync that has more frames to come. */
   private readonly syncing = new Map<NodeId, Map<string, Counts>>()
-  /** Peers whose scope process is known, with the monitor that tells when it goes. */
-  private readonly peers = new Map<NodeId, number>()
+  /** Peers whose scope process is known (it sent us something since its link came up). */
+  private readonly peers = new Set<NodeId>()
   /** Local id → the monitor that removes it from its groups when it exits. */
   private readonly watched = new Map<string, number>()
   /** `members` answers, kept until the group changes (lookups are the hot path). */
@@ -304,20 +304,19 @@ export class GroupScope {
     }
   }
 
-  /** Notes a peer's scope process; `true` when it was known already. Its going down drops its memberships. */
+  /** Notes a peer's scope process; `true` when it was known already. */
   private know(peer: NodeId): boolean {
     if (this.peers.has(peer)) return true
-    const monitor = this.rt.watch(this.refTo(peer), () => this.peerGone(peer))
-    // A Down delivered synchronously (noproc) already ran `peerGone`: nothing to keep.
-    if (monitor._tag === "Right" && !this.gone.delete(peer)) this.peers.set(peer, monitor.right)
+    this.peers.add(peer)
     return false
   }
 
-  private readonly gone = new Set<NodeId>()
-
-  /** A peer's scope process or node went: its memberships are dropped here. */
-  private peerGone(peer: NodeId): void {
-    if (!this.peers.delete(peer)) this.gone.add(peer)
+  /**
+   * A peer's node went down: its memberships are dropped here. (Its scope process stops
+   * only with its node, so the node's link is all there is to watch: no monitor per peer.)
+   */
+  peerGone(peer: NodeId): void {
+    this.peers.delete(peer)
     this.syncing.delete(peer)
     this.replace(peer, new Map())
   }
@@ -417,7 +416,7 @@ export class GroupScope {
   }
 
   private broadcast(msg: PeerMessage): Effect.Effect<void> {
-    return Effect.forEach(this.peers.keys(), (peer) => this.rt.send(this.refTo(peer), msg), { discard: true })
+    return Effect.forEach(this.peers, (peer) => this.rt.send(this.refTo(peer), msg), { discard: true })
   }
 
   private changed(group: string, tag: "Joined" | "Left", refs: ReadonlyArray<ServerRef>): void {

@@ -228,7 +228,8 @@ const build = (
         (peer) => signals.nodeDown(peer),
         (peer) => replica.nodeDown(peer),
         (peer) => inspector.nodeDown(peer),
-        (peer) => fork(lock.nodeDown(peer))
+        (peer) => fork(lock.nodeDown(peer)),
+        (peer) => groups.nodeDown(peer)
       ]
     })
     // Added after the table and the listener: finalizers run in reverse, so every peer
