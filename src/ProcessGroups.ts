@@ -56,6 +56,7 @@ export interface Service {
   readonly localMembers: (group: string, options?: ScopeOptions) => Effect.Effect<ReadonlyArray<ServerRef>>
   readonly whichGroups: (options?: ScopeOptions) => Effect.Effect<ReadonlyArray<string>>
   readonly changes: (options?: ScopeOptions) => Stream.Stream<GroupEvent>
+  readonly subscribe: (options?: ScopeOptions) => Effect.Effect<Stream.Stream<GroupEvent>, never, Scope.Scope>
 }
 
 /** The process-groups service. */
@@ -164,6 +165,16 @@ export const make = (
       members: (group, options) => Effect.map(scopeOf(options), (s) => s.members(group)),
       localMembers: (group, options) => Effect.map(scopeOf(options), (s) => s.localMembers(group)),
       whichGroups: (options) => Effect.map(scopeOf(options), (s) => s.groups()),
+      subscribe: (options) => {
+        const name = options?.scope ?? DEFAULT_SCOPE
+        return Effect.zipRight(
+          scopeOf(options),
+          Effect.map(
+            Stream.fromPubSub(events, { scoped: true }),
+            (stream) => Stream.filter(stream, (e) => e.scope === name)
+          )
+        )
+      },
       changes: (options) => {
         const name = options?.scope ?? DEFAULT_SCOPE
         return Stream.unwrap(
@@ -230,6 +241,15 @@ export const whichGroups = (options?: ScopeOptions): Effect.Effect<ReadonlyArray
 /** A stream of a scope's membership changes (`Joined` / `Left`), from when it is run. */
 export const changes = (options?: ScopeOptions): Stream.Stream<GroupEvent, never, ProcessGroups> =>
   Stream.unwrap(Effect.map(ProcessGroups, (g) => g.changes(options)))
+
+/**
+ * A scope's membership changes, subscribed at once (unlike {@link changes}, which
+ * subscribes when it runs): no change after this effect is missed while the scope lives.
+ */
+export const subscribe = (
+  options?: ScopeOptions
+): Effect.Effect<Stream.Stream<GroupEvent>, never, ProcessGroups | Scope.Scope> =>
+  Effect.flatMap(ProcessGroups, (g) => g.subscribe(options))
 
 /** One member of a group picked by `pick` over its members, if there is any (a pool's dispatch). */
 export const pick = (
