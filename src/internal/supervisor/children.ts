@@ -4,7 +4,7 @@
  * stopping one within its shutdown time. Failures come back as words for the
  * supervisor to put in its own typed error.
  */
-import { Duration, Effect, Fiber, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { Schedule } from "effect"
 import type { Service as Registry } from "../../BehaviorRegistry.js"
 import type { AnyBehavior, GenServerBehavior, Service as Runtime } from "../../GenServer.js"
@@ -41,8 +41,6 @@ export interface Child {
   startedAt: number
   /** The restart it waits for; a due restart of another one is stale for it. */
   waiting: number | undefined
-  /** The fiber sleeping its backoff delay, when it leads a delayed restart. */
-  timer: Fiber.RuntimeFiber<unknown> | undefined
   /** Its own run of the backoff schedule, made at its first delayed restart. */
   backoff: Schedule.ScheduleDriver<unknown, unknown> | undefined
 }
@@ -54,7 +52,6 @@ export const running = (spec: Spec, ref: ServerRef, now: number): Child => ({
   status: "running",
   startedAt: now,
   waiting: undefined,
-  timer: undefined,
   backoff: undefined
 })
 
@@ -82,7 +79,11 @@ export const startProcess = (
   const start = spec.start
   const local = (behavior: AnyBehavior) =>
     Effect.mapError(
-      rt.start(behavior as GenServerBehavior<any, any, any, any, never>, { link: self, args: spec.args, name: spec.name }),
+      rt.start(behavior as GenServerBehavior<any, any, any, any, never>, {
+        link: self,
+        args: spec.args,
+        name: spec.name
+      }),
       words
     )
   const started: Effect.Effect<ServerRef, string> = isSupervisorSpec(start)
@@ -138,11 +139,4 @@ export const stopProcess = (services: Services, self: ServerRef | undefined, chi
     self === undefined ? Effect.void : Effect.ignore(rt.unlink(self, ref)),
     bounded
   ).pipe(Effect.annotateLogs({ child: child.spec.id, childRef: ref.id }))
-}
-
-/** Gives up a child's pending delayed restart, if any. */
-export const cancelTimer = (child: Child): Effect.Effect<void> => {
-  const timer = child.timer
-  child.timer = undefined
-  return timer === undefined ? Effect.void : Fiber.interruptFork(timer)
 }

@@ -133,16 +133,29 @@ export class WhichChildren extends Schema.TaggedRequest<WhichChildren>()("Superv
 /** `Supervisor.countChildren`. */
 export class CountChildren extends Schema.TaggedRequest<CountChildren>()("Supervisor.CountChildren", {
   failure: Schema.Never,
-  success: Schema.Struct({ specs: Schema.Number, active: Schema.Number, supervisors: Schema.Number, workers: Schema.Number }),
+  success: Schema.Struct({
+    specs: Schema.Number,
+    active: Schema.Number,
+    supervisors: Schema.Number,
+    workers: Schema.Number
+  }),
   payload: {}
 }) {}
 
 /** Every request a supervisor serves: its behavior's call schema, so a remote request is decoded into its class. */
-export const Requests = Schema.Union(Boot, StartChild, TerminateChild, RestartChild, DeleteChild, WhichChildren, CountChildren)
+export const Requests = Schema.Union(
+  Boot,
+  StartChild,
+  TerminateChild,
+  RestartChild,
+  DeleteChild,
+  WhichChildren,
+  CountChildren
+)
 
 /**
  * A restart whose delay passed, or a retry of one that failed, sent by the supervisor to
- * itself. A class of this module: no other process can make one.
+ * itself. A class instance: what another node sends is never one.
  */
 export class RestartDue {
   constructor(readonly episode: number, readonly childId: string, readonly exhausted: boolean) {}

@@ -5,11 +5,12 @@
  * is `children.ts`. `launch` starts one (a top-level supervisor or a nested one) and
  * has it start its children from a handler, where it has its own ref to link them with.
  */
-import { Clock, Duration, Effect, Either, Metric, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Metric, Option, Schedule } from "effect"
 import type { CallError, NameAlreadyRegisteredError } from "../../errors.js"
 import { GenServerInitError } from "../../errors.js"
 import * as GenServer from "../../GenServer.js"
 import type { ExitSignal } from "../../GenServer.js"
+import { fromExitReason } from "../../Monitor.js"
 import type { DownReason } from "../../Monitor.js"
 import type { ServerRef } from "../../ServerRef.js"
 import type { ChildInfo, SupervisorOptions } from "../../Supervisor.js"
@@ -35,7 +36,6 @@ const restartsTotal = Metric.counter("noex_supervisor_restarts_total", {
   incremental: true
 })
 
-
 /** A supervisor's state; its handlers, one at a time, mutate it in place. */
 interface State {
   self: ServerRef | undefined
@@ -49,6 +49,11 @@ interface State {
   restarts: ReadonlyArray<number>
   /** Numbers the restarts planned so far; a child waits for one of them. */
   episodes: number
+  /**
+   * The fibers sleeping a delayed restart's backoff, by restart: a restart's own, not its
+   * lead child's, so the others still start when the lead is terminated meanwhile.
+   */
+  readonly timers: Map<number, Fiber.RuntimeFiber<unknown>>
 }
 
 const reasonText = (reason: DownReason): string => typeof reason === "string" ? reason : JSON.stringify(reason)
@@ -72,10 +77,19 @@ const server = (services: Services, config: Spec.Config) => {
       onSome: Effect.succeed
     })
 
-  /** Stops every child in reverse start order, and forgets them. */
+  /** Gives up the delayed restarts no child waits for any more. */
+  const sweep = (state: State) =>
+    Effect.forEach(Array.from(state.timers), ([episode, timer]) => {
+      if (state.children.some((c) => c.waiting === episode)) return Effect.void
+      state.timers.delete(episode)
+      return Fiber.interruptFork(timer)
+    }, { discard: true })
+
+  /** Stops every child in reverse start order, and forgets them (and their delayed restarts). */
   const stopAll = (self: ServerRef | undefined, state: State) =>
     Effect.gen(function*() {
-      for (const child of state.children) yield* Children.cancelTimer(child)
+      for (const child of state.children) child.waiting = undefined
+      yield* sweep(state)
       for (const child of [...state.children].reverse()) yield* Children.stopProcess(services, self, child)
       state.children = []
     })
@@ -116,10 +130,10 @@ const server = (services: Services, config: Spec.Config) => {
     Effect.gen(function*() {
       const episode = ++state.episodes
       for (const member of members) {
-        yield* Children.cancelTimer(member)
         member.status = "restarting"
         member.waiting = episode
       }
+      yield* sweep(state)
       if (config.backoff === undefined) {
         if (retry) return yield* rt.send(self, new RestartDue(episode, lead.spec.id, false))
         return yield* resume(self, state, episode)
@@ -128,12 +142,13 @@ const server = (services: Services, config: Spec.Config) => {
       if (driver === undefined) lead.backoff = driver = yield* Schedule.driver(config.backoff)
       else if (!retry && now - lead.startedAt >= config.periodMs) yield* driver.reset
       // The driver sleeps the delay itself (through the Clock); the fiber then tells the supervisor.
-      lead.timer = yield* Effect.forkDaemon(
+      const timer = yield* Effect.forkDaemon(
         driver.next(undefined).pipe(
           Effect.match({ onFailure: () => true, onSuccess: () => false }),
           Effect.flatMap((exhausted) => rt.send(self, new RestartDue(episode, lead.spec.id, exhausted)))
         )
       )
+      state.timers.set(episode, timer)
     })
 
   /** Starts, in start order, the children waiting for restart `episode`; one that fails is retried with those after it. */
@@ -145,8 +160,10 @@ const server = (services: Services, config: Spec.Config) => {
         const started = yield* Effect.either(startOne(child.spec, self))
         const now = yield* Clock.currentTimeMillis
         if (Either.isRight(started)) {
-          Object.assign(child, { ref: started.right, status: "running", startedAt: now, waiting: undefined })
-          child.timer = undefined
+          child.ref = started.right
+          child.status = "running"
+          child.startedAt = now
+          child.waiting = undefined
           yield* Effect.logInfo("restarted a child").pipe(Effect.annotateLogs("child", child.spec.id))
           continue
         }
@@ -201,6 +218,7 @@ const server = (services: Services, config: Spec.Config) => {
     state: State,
     due: RestartDue
   ): Effect.Effect<State, MaxRestartIntensityError | BackoffExhaustedError> => {
+    state.timers.delete(due.episode)
     if (!state.children.some((c) => c.waiting === due.episode)) return Effect.succeed(state)
     if (due.exhausted) {
       return Effect.logError("a child's backoff schedule ended; the supervisor stops its children and exits").pipe(
@@ -228,7 +246,8 @@ const server = (services: Services, config: Spec.Config) => {
       exiting: false,
       children: [],
       restarts: [],
-      episodes: 0
+      episodes: 0,
+      timers: new Map()
     }),
     handlers: {
       "Supervisor.Boot": ({ parent }, state) =>
@@ -264,9 +283,9 @@ const server = (services: Services, config: Spec.Config) => {
         inside(state, (self) =>
           Effect.gen(function*() {
             const child = yield* find(state, id)
-            yield* Children.cancelTimer(child)
             child.waiting = undefined
             child.status = "stopped"
+            yield* sweep(state)
             yield* Children.stopProcess(services, self, child)
             // OTP keeps the spec for `restartChild`, except a temporary child's.
             if (child.spec.restart === "temporary") state.children = state.children.filter((c) => c !== child)
@@ -276,12 +295,16 @@ const server = (services: Services, config: Spec.Config) => {
         inside(state, (self) =>
           Effect.gen(function*() {
             const child = yield* find(state, id)
-            if (child.status !== "stopped") return yield* Effect.fail(new ChildRunningError({ id, status: child.status }))
+            if (child.status !== "stopped") {
+              return yield* Effect.fail(new ChildRunningError({ id, status: child.status }))
+            }
             const ref = yield* Effect.mapError(
               startOne(child.spec, self),
               (message) => new SupervisorStartError({ childId: id, message })
             )
-            Object.assign(child, { ref, status: "running", startedAt: yield* Clock.currentTimeMillis })
+            child.ref = ref
+            child.status = "running"
+            child.startedAt = yield* Clock.currentTimeMillis
             return [ref, state] as const
           })),
       "Supervisor.DeleteChild": ({ id }, state) =>
@@ -299,15 +322,23 @@ const server = (services: Services, config: Spec.Config) => {
         return [{ specs, active, supervisors, workers: specs - supervisors }, state] as const
       }
     },
-    handleInfo: (msg: unknown, state: State) => {
+    handleInfo: (msg: unknown, state: State, from?: string) => {
+      // Sent by a process of another node (`GenServer.send`): exit signals never come that way.
+      if (from !== undefined) return state
       if (msg instanceof RestartDue) return inside(state, (self) => onDue(self, state, msg))
       if (GenServer.isExitSignal(msg)) return inside(state, (self) => onExit(self, state, msg))
       return state
     },
     // A failing handler is a supervisor that gave up (or a bug): it exits, and `terminate` stops its children.
     onError: "crash",
-    terminate: (_reason, state) =>
-      stopAll(state.self, state).pipe(Effect.annotateLogs("supervisor", state.self?.id ?? "(not started)"))
+    terminate: (reason, state) =>
+      stopAll(state.self, state).pipe(
+        Effect.zipRight(Effect.logDebug("the supervisor stopped its children")),
+        Effect.annotateLogs({
+          supervisor: state.self?.id ?? "(not started)",
+          reason: reasonText(fromExitReason(reason))
+        })
+      )
   })
 }
 
@@ -324,18 +355,25 @@ export const launch = (
 ): Effect.Effect<ServerRef, SupervisorStartError | NameAlreadyRegisteredError | GenServerInitError> =>
   Effect.gen(function*() {
     const config = yield* Either.mapLeft(Spec.configOf(options), (e) => new SupervisorStartError(e))
-    const ref = yield* services.rt.start(server(services, config), { name, trapExit: true, link })
-    const discard = Effect.zipRight(
-      link === undefined ? Effect.void : Effect.ignore(services.rt.unlink(link, ref)),
-      Effect.ignore(services.rt.stop(ref, "shutdown"))
+    const { rt } = services
+    const discard = (ref: ServerRef) =>
+      Effect.zipRight(
+        link === undefined ? Effect.void : Effect.ignore(rt.unlink(link, ref)),
+        Effect.ignore(rt.stop(ref, "shutdown"))
+      )
+    const boot = (ref: ServerRef) =>
+      GenServer.call(ref, new Boot({ parent: link }), { timeout: Duration.infinity }).pipe(
+        Effect.provideService(GenServer.GenServerRuntime, rt),
+        Effect.catchIf(
+          (e): e is CallError => e._tag !== "SupervisorStartError",
+          (e) => Effect.fail(new GenServerInitError({ message: `the supervisor did not start: ${e.message}` }))
+        )
+      )
+    // Masked between the two steps: a start given up after the process exists still stops it.
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        restore(rt.start(server(services, config), { name, trapExit: true, link })),
+        (ref) => restore(boot(ref)).pipe(Effect.onError(() => discard(ref)), Effect.as(ref))
+      )
     )
-    yield* GenServer.call(ref, new Boot({ parent: link }), { timeout: Duration.infinity }).pipe(
-      Effect.provideService(GenServer.GenServerRuntime, services.rt),
-      Effect.catchIf(
-        (e): e is CallError => e._tag !== "SupervisorStartError",
-        (e) => Effect.fail(new GenServerInitError({ message: `the supervisor did not start: ${e.message}` }))
-      ),
-      Effect.onError(() => discard)
-    )
-    return ref
   })

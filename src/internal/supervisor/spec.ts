@@ -11,9 +11,9 @@ import type { ChildSpec, RestartType, Strategy, SupervisorOptions, SupervisorSpe
 
 /** Defaults of a supervisor and its children, each with its reason (published as `Supervisor.defaults`). */
 export const defaults = {
-  /** OTP's default intensity: a child may crash a few times in a row before the supervisor gives up. */
+  /** Elixir's default intensity (OTP's is 1): a child may crash a few times in a row before the supervisor gives up. */
   maxRestarts: 3,
-  /** OTP's default period: restarts older than this no longer count toward the intensity. */
+  /** OTP's and Elixir's default period: restarts older than this no longer count toward the intensity. */
   period: Duration.seconds(5),
   /** OTP's default for a worker: long enough for a clean `terminate`, short enough not to hold a shutdown up. */
   shutdown: Duration.seconds(5),
