@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Scope } from "effect"
 import { Stream } from "effect"
 import { BehaviorRegistry, DistributedSupervisor, GenServer, MemoryNetwork } from "../src/index.js"
-import type { ChildEvent, ServerRef } from "../src/index.js"
-import { flush, settle, simId, startNode } from "./support/sim.js"
+import type { ChildEvent } from "../src/index.js"
+import { settle, simId, startNode } from "./support/sim.js"
 import type { SimNode } from "./support/sim.js"
 
 /** A child that answers where it runs and how many calls it took. */

@@ -119,8 +119,9 @@ export class Instance {
     return Effect.forEach(this.members, (m) => (m === this.self ? Effect.void : this.send(m, msg)), { discard: true })
   }
 
-  private syncTo(node: NodeId): Effect.Effect<void> {
+  private syncTo(node: NodeId, ask: boolean): Effect.Effect<void> {
     return this.send(node, {
+      ask,
       _tag: "ds.sync",
       claims: this.table.claimsOf(this.self).map(({ claim, spec }) => ({
         spec,
@@ -154,7 +155,7 @@ export class Instance {
       this.members = now
       for (const node of fresh) {
         this.synced.delete(node)
-        yield* this.syncTo(node)
+        yield* this.syncTo(node, true)
       }
     })
   }
@@ -175,9 +176,14 @@ export class Instance {
           Effect.annotateLogs({ node: this.self, peer: from, supervisor: this.options.name })
         )
       }
-      // Only an instance in the group speaks for the supervisor (a peer's process of that name elsewhere is not one).
+      // Only an instance in the group speaks for the supervisor. The group may know of it
+      // before this process heard: look again. What is dropped here the peer's sync
+      // restores, since seeing it join asks for one.
+      if (!this.members.has(from)) yield* this.membersChanged()
       if (!this.members.has(from)) return
-      this.apply(from, decoded.right)
+      const message = decoded.right
+      this.apply(from, message)
+      if (message._tag === "ds.sync" && message.ask) yield* this.syncTo(from, false)
       yield* this.reconcile()
     })
   }

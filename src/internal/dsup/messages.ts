@@ -28,7 +28,9 @@ export const PeerMessage = Schema.Union(
     claims: Schema.Array(Claimed),
     orphans: Schema.Array(Schema.Struct({ spec: Spec, gen: Gen })),
     tombstones: Schema.Array(Schema.Tuple(Id, Gen)),
-    leaving: Schema.Boolean
+    leaving: Schema.Boolean,
+    /** The receiver answers with its own sync (sent to a member just seen: its view of us may be missing). */
+    ask: Schema.Boolean
   }),
   Schema.TaggedStruct("ds.hosting", { spec: Spec, serverId: ServerId, gen: Gen }),
   Schema.TaggedStruct("ds.released", { id: Id, gen: Gen }),
