@@ -40,6 +40,13 @@ export interface Options {
   readonly period?: Duration.DurationInput | undefined
   /** How long closing the scope waits for this node's children to start elsewhere (default 5 s). */
   readonly handoffTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long the members must stay unchanged before a lost node's children are restarted
+   * (default 1.5 s). A partition is noticed link by link, spread over about one heartbeat
+   * interval, and until the view settles a minority may believe it holds a majority: keep
+   * this above the cluster's `heartbeatInterval`.
+   */
+  readonly stableAfter?: Duration.DurationInput | undefined
 }
 
 /** Defaults, each with its reason. */
@@ -48,7 +55,9 @@ export const defaults = {
   maxRestarts: 3,
   period: Duration.seconds(5),
   /** A handoff is one start per child on another node: seconds are plenty, and a shutdown must not hang on it. */
-  handoffTimeout: Duration.seconds(5)
+  handoffTimeout: Duration.seconds(5),
+  /** Above the default heartbeat interval (1 s), and within the 2 s a failover may take. */
+  stableAfter: Duration.millis(1500)
 } as const
 
 /** A child of a distributed supervisor: a behavior name every member registers. */
@@ -151,7 +160,8 @@ export const start = (
         placement: options.placement ?? "hash",
         maxRestarts: options.maxRestarts ?? defaults.maxRestarts,
         periodMs: toMillis(options.period ?? defaults.period),
-        load: () => 0
+        load: () => 0,
+        stableAfterMs: toMillis(options.stableAfter ?? defaults.stableAfter)
       },
       rt,
       events

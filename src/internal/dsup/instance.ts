@@ -42,6 +42,8 @@ export interface InstanceOptions {
   readonly periodMs: number
   /** Processes per member, for `least-loaded`. */
   readonly load: (node: NodeId) => number
+  /** How long the members must stay the same before orphans are restarted. */
+  readonly stableAfterMs: number
 }
 
 const decodePeer = Schema.decodeUnknownEither(PeerMessage)
@@ -72,6 +74,9 @@ export class Instance {
   private readonly hosted = new Map<string, { serverId: string; gen: number }>()
   private readonly byServer = new Map<string, string>()
   private readonly restarts = new Map<string, Array<number>>()
+  /** When the members last changed, and whether a wake-up for their settling is pending. */
+  private lastChange = 0
+  private wakeUp = false
   leaving = false
 
   constructor(
@@ -152,6 +157,9 @@ export class Instance {
         this.table.dropHost(node)
         if (this.leavingPeers.delete(node)) this.known.delete(node)
       }
+      let changed = now.size !== this.members.size
+      for (const node of now) if (!this.members.has(node)) changed = true
+      if (changed) this.lastChange = yield* Clock.currentTimeMillis
       this.members = now
       for (const node of fresh) {
         this.synced.delete(node)
@@ -229,7 +237,11 @@ export class Instance {
       const hosts = this.active()
       const complete = Array.from(hosts).every((h) => h === this.self || this.synced.has(h))
       const allowed = this.options.partition === "availability" || this.hasQuorum()
-      if (!this.leaving && complete && allowed && hosts.has(this.self)) {
+      // A partition is seen link by link, over about a heartbeat interval: until the view
+      // settles, a minority can believe it holds a majority. Orphans wait for it.
+      const unsettled = this.options.stableAfterMs - ((yield* Clock.currentTimeMillis) - this.lastChange)
+      if (unsettled > 0 && this.table.homeless(hosts).length > 0) yield* this.wakeAfter(unsettled)
+      else if (!this.leaving && complete && allowed && hosts.has(this.self)) {
         for (const spec of this.table.homeless(hosts)) {
           if (ownerOf(spec.id, hosts) === this.self && !this.hosted.has(spec.id)) {
             yield* this.startLocal(spec, this.table.nextGen(spec.id))
@@ -247,6 +259,19 @@ export class Instance {
         if (!this.leaving) yield* PubSub.publish(this.events, { _tag: "ConflictResolved", id, winner, loser })
       }
     })
+  }
+
+  /** Looks again once the members may have settled (one wake-up pending at a time). */
+  private wakeAfter(ms: number): Effect.Effect<void> {
+    if (this.wakeUp) return Effect.void
+    this.wakeUp = true
+    const self = this.ref!
+    return Effect.asVoid(Effect.forkDaemon(
+      Effect.sleep(ms).pipe(
+        Effect.zipRight(Effect.sync(() => void (this.wakeUp = false))),
+        Effect.zipRight(this.runtime.send(self, { _tag: "ds.members" }))
+      )
+    ))
   }
 
   /** Where a new child goes. */
