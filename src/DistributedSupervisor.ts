@@ -47,6 +47,12 @@ export interface Options {
    * this above the cluster's `heartbeatInterval`.
    */
   readonly stableAfter?: Duration.DurationInput | undefined
+  /**
+   * A process group (default scope) each child joins on the node it starts on, so the
+   * group lists the live children wherever they run (a pool dispatches over it). Give
+   * every member the same group.
+   */
+  readonly group?: string | undefined
 }
 
 /** Defaults, each with its reason. */
@@ -161,7 +167,8 @@ export const start = (
         maxRestarts: options.maxRestarts ?? defaults.maxRestarts,
         periodMs: toMillis(options.period ?? defaults.period),
         load: () => 0,
-        stableAfterMs: toMillis(options.stableAfter ?? defaults.stableAfter)
+        stableAfterMs: toMillis(options.stableAfter ?? defaults.stableAfter),
+        group: options.group
       },
       rt,
       events

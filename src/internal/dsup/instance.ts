@@ -44,6 +44,8 @@ export interface InstanceOptions {
   readonly load: (node: NodeId) => number
   /** How long the members must stay the same before orphans are restarted. */
   readonly stableAfterMs: number
+  /** A process group (default scope) every child joins where it is started: a pool's dispatch list. */
+  readonly group: string | undefined
 }
 
 const decodePeer = Schema.decodeUnknownEither(PeerMessage)
@@ -302,6 +304,9 @@ export class Instance {
         return { _tag: "failed", message } as const
       }
       const serverId = started.right.serverId
+      const group = this.options.group
+      // Exits are noticed by the group itself: a child that already died is simply not a member.
+      if (group !== undefined) yield* Effect.ignore(ProcessGroups.join(group, { id: serverId, nodeId: this.self }))
       this.hosted.set(spec.id, { serverId, gen })
       this.byServer.set(serverId, spec.id)
       this.table.claim(spec, { host: this.self, serverId, gen })
