@@ -9,6 +9,7 @@ import type { Cluster } from "./cluster/Cluster.js"
 import type { ExitReason } from "./ExitReason.js"
 import type { Answer, GenServerRuntime } from "./GenServer.js"
 import type { GlobalRegistry } from "./GlobalRegistry.js"
+import type { ProcessGroups } from "./ProcessGroups.js"
 import type { RemoteCall } from "./RemoteCall.js"
 import type { RemoteSpawn } from "./RemoteSpawn.js"
 
@@ -52,7 +53,14 @@ type ContextOfFn<F> = F extends (...args: any) => infer A ? ContextOf<A> : never
  * What every process a node starts has without asking: the node's own services, so a
  * handler may call, cast to, spawn or look up other processes (`Cluster.layer` gives them).
  */
-export type NodeProvided = Cluster | GenServerRuntime | BehaviorRegistry | RemoteCall | RemoteSpawn | GlobalRegistry
+export type NodeProvided =
+  | Cluster
+  | GenServerRuntime
+  | BehaviorRegistry
+  | RemoteCall
+  | RemoteSpawn
+  | GlobalRegistry
+  | ProcessGroups
 
 /** The services a behavior's handlers need (the `R` of their Effects), beyond the node's own. */
 export type Requirements<B> = B extends RegisteredBehavior<any> ? Exclude<
