@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-const all = ["local", "codec", "transport", "remote", "failures", "secure", "registry", "user"]
+const all = ["local", "codec", "transport", "remote", "failures", "secure", "registry", "supervision", "user"]
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all
 const dir = fileURLToPath(new URL(".", import.meta.url))
 let failed = false

@@ -16,6 +16,7 @@ import type { Scope } from "effect"
 import type { CallError, GenServerInitError, NameAlreadyRegisteredError } from "./errors.js"
 import * as GenServer from "./GenServer.js"
 import { Instance, instanceBehavior, instanceName, INSTANCES_SCOPE, refAt } from "./internal/dsup/instance.js"
+import { MAX_CHILD_ID_CHARS, Spec } from "./internal/dsup/messages.js"
 import type { StartAnswer, TerminateAnswer } from "./internal/dsup/messages.js"
 import type { ChildEvent, Restart } from "./internal/dsup/table.js"
 import { toMillis } from "./internal/timers.js"
@@ -24,7 +25,7 @@ import * as ProcessGroups from "./ProcessGroups.js"
 import type { RemoteSpawn } from "./RemoteSpawn.js"
 import type { ServerRef } from "./ServerRef.js"
 
-export { MAX_CHILD_ID_CHARS } from "./internal/dsup/messages.js"
+export { MAX_CHILD_ID_CHARS }
 export type { ChildEvent, Restart } from "./internal/dsup/table.js"
 export { MAX_TOMBSTONES } from "./internal/dsup/table.js"
 
@@ -157,6 +158,9 @@ export const start = (
   Scope.Scope | GenServer.GenServerRuntime | ProcessGroups.ProcessGroups | RemoteSpawn
 > =>
   Effect.gen(function*() {
+    if (name.length === 0 || name.length > MAX_CHILD_ID_CHARS) {
+      return yield* Effect.dieMessage(`a supervisor name has 1 to ${MAX_CHILD_ID_CHARS} characters`)
+    }
     const rt = yield* GenServer.GenServerRuntime
     const events = yield* Effect.acquireRelease(PubSub.unbounded<ChildEvent>(), PubSub.shutdown)
     const instance = new Instance(
@@ -166,7 +170,6 @@ export const start = (
         placement: options.placement ?? "hash",
         maxRestarts: options.maxRestarts ?? defaults.maxRestarts,
         periodMs: toMillis(options.period ?? defaults.period),
-        load: () => 0,
         stableAfterMs: toMillis(options.stableAfter ?? defaults.stableAfter),
         group: options.group
       },
@@ -220,6 +223,14 @@ export const startChild = (
   Effect.gen(function*() {
     const instance = yield* instanceOf(name)
     const wire = { id: spec.id, behavior: spec.behavior, args: spec.args ?? [], restart: spec.restart ?? "permanent" }
+    // Checked here for every target: a spec only the local path took unchecked would make this
+    // node's claims undecodable for every peer.
+    const checked = Schema.decodeUnknownEither(Spec)(wire)
+    if (checked._tag === "Left") {
+      return yield* Effect.fail(
+        new ChildStartError({ id: String(spec.id).slice(0, 100), nodeId: instance.self, message: "invalid child spec" })
+      )
+    }
     const plan = yield* GenServer.call<StartAnswer>(instance.ref!, { _tag: "ds.plan", id: spec.id })
     const target = plan._tag === "target" ? (plan.node as NodeId) : undefined
     if (target === undefined) return yield* answerToRef(spec.id, instance.self, plan, name)

@@ -4,7 +4,10 @@
  * `RemoteCall.call/cast`, `GlobalRegistry.*`, `GenServer._getRefById` and the error
  * classes behave as the guide describes; behind them runs the Effect implementation in
  * a `ManagedRuntime`. Errors are thrown as the library's error classes, so `instanceof`
- * works.
+ * works. `Supervisor`, `DistributedSupervisor`, `ProcessGroups` and
+ * `GlobalRegistry.registerOrWhereis` are the Effect API's, with Promises: durations in
+ * milliseconds, `undefined` for an absent ref, event streams as callbacks that return
+ * an unsubscribe function (as `Cluster.onNodeUp`).
  *
  * Like noex, the module-level functions drive one node per process. `createNode()`
  * gives an independent instance for programs (and tests) that want several.
@@ -14,17 +17,35 @@ import type { Schema } from "effect"
 import * as BehaviorRegistryModule from "./BehaviorRegistry.js"
 import * as ClusterModule from "./cluster/Cluster.js"
 import type { ClusterConfig, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
+import type {
+  ChildEvent,
+  ChildSpec as DistributedChildSpec,
+  Options as DistributedSupervisorOptions,
+  Restart as DistributedRestart
+} from "./DistributedSupervisor.js"
 import * as GenServerModule from "./GenServer.js"
 import type { ExitReason, GenServerBehavior, StartOptions, TypedRequest } from "./GenServer.js"
 import * as GlobalRegistryModule from "./GlobalRegistry.js"
+import { asRef, makeDriver } from "./internal/promise/driver.js"
+import { makeFailures } from "./internal/promise/failures.js"
+import { makeProcessGroups } from "./internal/promise/groups.js"
+import { stopOnSignals, upInfo } from "./internal/promise/lifecycle.js"
+import { makeDistributedSupervisor, makeSupervisor } from "./internal/promise/supervision.js"
 import * as RuntimeInternal from "./internal/runtime.js"
 import * as TcpTransport from "./node/TcpTransport.js"
-import { NodeId as NodeIds } from "./NodeId.js"
 import type { NodeId } from "./NodeId.js"
+import type { GroupEvent, ScopeOptions as ProcessGroupsScopeOptions } from "./ProcessGroups.js"
 import * as RemoteCallModule from "./RemoteCall.js"
 import * as RemoteSpawnModule from "./RemoteSpawn.js"
 import type { SpawnOptions } from "./RemoteSpawn.js"
 import type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+import type {
+  ChildCounts as SupervisorChildCounts,
+  ChildStatus as SupervisorChildStatus,
+  RestartType as SupervisorRestartType,
+  Strategy as SupervisorStrategy,
+  SupervisorSpec
+} from "./Supervisor.js"
 
 export { BehaviorRegistrationError } from "./BehaviorRegistry.js"
 export type { AwaitNodesOptions as ClusterAwaitNodesOptions, NodeDownReason, NodeInfo } from "./cluster/Cluster.js"
@@ -33,6 +54,25 @@ export type { ExitReason, GenServerBehavior } from "./GenServer.js"
 export type { NodeId } from "./NodeId.js"
 export type { SpawnOptions as RemoteSpawnOptions } from "./RemoteSpawn.js"
 export type { SerializedRef, ServerRef, SpawnResult } from "./ServerRef.js"
+export {
+  BackoffExhaustedError,
+  ChildAlreadyExistsError,
+  ChildNotFoundError,
+  ChildRunningError,
+  MaxRestartIntensityError,
+  SupervisorStartError
+} from "./Supervisor.js"
+export type { SupervisorChildCounts, SupervisorChildStatus, SupervisorRestartType, SupervisorSpec, SupervisorStrategy }
+export {
+  ChildAlreadyStartedError,
+  /** The distributed supervisor's own `ChildNotFoundError` (the local supervisor's has the plain name). */
+  ChildNotFoundError as DistributedChildNotFoundError,
+  ChildStartError,
+  DistributedSupervisorNotFoundError
+} from "./DistributedSupervisor.js"
+/** `DistributedSupervisor.start`'s options, as the Effect API takes them (a number is milliseconds). */
+export type { ChildEvent, DistributedChildSpec, DistributedRestart, DistributedSupervisorOptions }
+export type { GroupEvent, ProcessGroupsScopeOptions }
 
 /** What a call resolves to: a typed request's declared reply, or the `T` the caller names. */
 export type ReplyOf<M, T> = 0 extends 1 & M ? T : [M] extends [TypedRequest] ? Schema.WithResult.Success<M> : T
@@ -64,15 +104,6 @@ export type PromiseStartOptions = ClusterConfig & {
    * Default `true`; `false` leaves signals to the program.
    */
   readonly handleSignals?: boolean | undefined
-}
-
-/** The signals a started facade node stops on. */
-const SIGNALS = ["SIGINT", "SIGTERM"] as const
-
-/** Moves the process's listener limit by `by`, unless the program made it unlimited (0 or Infinity). */
-const growListenerLimit = (by: number): void => {
-  const limit = process.getMaxListeners()
-  if (limit !== 0 && Number.isFinite(limit)) process.setMaxListeners(Math.max(1, limit + by))
 }
 
 /** What `Cluster.awaitNodes` waits for; `timeout` in milliseconds, as every facade timeout. */
@@ -120,6 +151,65 @@ export interface PromiseNode {
     register(name: string, ref: SerializedRef | { id: string; nodeId: string }): Promise<void>
     unregister(name: string): Promise<void>
     getNames(): Array<string>
+    /**
+     * The process registered under `name`, or, when there is none, the one `start` makes,
+     * registered: a cluster lock lets one contender at a time run `start`, so while the
+     * contenders see the same members exactly one starts it. What `start` rejects with is
+     * what this rejects with.
+     */
+    registerOrWhereis(
+      name: string,
+      start: () => Promise<SerializedRef | { id: string; nodeId: string }>
+    ): Promise<ServerRef>
+  }
+  /** OTP's `supervisor` (docs/supervision.md): a process that starts, watches and restarts its children. */
+  readonly Supervisor: {
+    start(options: PromiseSupervisorOptions): Promise<ServerRef>
+    /** Starts a new child and keeps its spec; a supervisor on another node takes behavior names only. */
+    startChild(supervisor: ServerRef, spec: PromiseChildSpec, options?: PromiseCallOptions): Promise<ServerRef>
+    terminateChild(supervisor: ServerRef, id: string, options?: PromiseCallOptions): Promise<void>
+    restartChild(supervisor: ServerRef, id: string, options?: PromiseCallOptions): Promise<ServerRef>
+    deleteChild(supervisor: ServerRef, id: string, options?: PromiseCallOptions): Promise<void>
+    whichChildren(supervisor: ServerRef, options?: PromiseCallOptions): Promise<Array<PromiseChildInfo>>
+    countChildren(supervisor: ServerRef, options?: PromiseCallOptions): Promise<SupervisorChildCounts>
+    /** A nested supervisor, as a child's `start`. */
+    spec(options: PromiseSupervisorOptions): SupervisorSpec
+    /** A child spec that starts a nested supervisor. */
+    child(
+      id: string,
+      options: PromiseSupervisorOptions,
+      extra?: Pick<PromiseChildSpec, "restart" | "shutdown" | "name">
+    ): PromiseChildSpec
+  }
+  /** Children spread over the nodes that run the supervisor, each found by its id wherever it runs now. */
+  readonly DistributedSupervisor: {
+    /** Runs supervisor `name` on this node until the handle, or the node, stops it. */
+    start(name: string, options?: DistributedSupervisorOptions): Promise<DistributedSupervisorHandle>
+    startChild(name: string, spec: DistributedChildSpec): Promise<ServerRef>
+    terminateChild(name: string, id: string): Promise<void>
+    whereis(name: string, id: string): Promise<ServerRef | undefined>
+    /** Calls child `id` wherever it runs; a child that is moving is waited for within the timeout. */
+    call<T = unknown, const M = unknown>(
+      name: string,
+      id: string,
+      msg: M,
+      options?: { timeout?: number }
+    ): Promise<ReplyOf<M, T>>
+    whichChildren(name: string): Promise<Array<PromiseDistributedChildInfo>>
+    countChildren(name: string): Promise<{ specs: number; active: number }>
+    members(name: string): Promise<Array<NodeId>>
+    /** Calls `handler` with each child event this node sees; throws `DistributedSupervisorNotFoundError` at once. */
+    events(name: string, handler: (event: ChildEvent) => void | Promise<void>): () => void
+  }
+  /** Erlang's `pg`: named groups of processes across the cluster, in scopes (default `"default"`). */
+  readonly ProcessGroups: {
+    join(group: string, refs: ServerRef | ReadonlyArray<ServerRef>, options?: ProcessGroupsScopeOptions): Promise<void>
+    leave(group: string, refs: ServerRef | ReadonlyArray<ServerRef>, options?: ProcessGroupsScopeOptions): Promise<void>
+    members(group: string, options?: ProcessGroupsScopeOptions): Promise<Array<ServerRef>>
+    localMembers(group: string, options?: ProcessGroupsScopeOptions): Promise<Array<ServerRef>>
+    whichGroups(options?: ProcessGroupsScopeOptions): Promise<Array<string>>
+    /** Calls `handler` with each `Joined` / `Left` of the scope from now on (the Effect API's `subscribe` / `changes`). */
+    subscribe(handler: (event: GroupEvent) => void | Promise<void>, options?: ProcessGroupsScopeOptions): () => void
   }
   /**
    * noex's `RemoteMonitor` (docs/failures.md): `monitoringRef`, a process of this node,
@@ -166,10 +256,84 @@ export interface LinkRef {
   readonly ref2: ServerRef
 }
 
-/** The `NodeInfo` of a node that came up and left before its handler ran: no heartbeat heard yet. */
-const upInfo = (id: NodeId, now: number): NodeInfo => {
-  const { host, port } = NodeIds.components(id)
-  return { id, host, port, status: "connected", processCount: 0, lastHeartbeatAt: now, uptimeMs: 0 }
+/** The facade's management-call options: `timeout` in milliseconds (default: none, as OTP's). */
+export interface PromiseCallOptions {
+  readonly timeout?: number | undefined
+}
+
+/**
+ * A supervisor's restart delays, in milliseconds: `initial`, then each `factor` (default 2)
+ * times the one before, at most `max`. After `retries` delayed restarts of one child (its
+ * delays start over once it stayed up for `period`), the supervisor gives up with
+ * `BackoffExhaustedError`. The Effect API's `backoff: Schedule` built from numbers.
+ */
+export interface SupervisorBackoff {
+  readonly initial: number
+  readonly factor?: number | undefined
+  readonly max?: number | undefined
+  readonly retries?: number | undefined
+}
+
+/** What `Supervisor.start` builds a supervisor from (the Effect API's `SupervisorOptions`, durations in ms). */
+export interface PromiseSupervisorOptions {
+  readonly strategy: SupervisorStrategy
+  /** Restarts allowed within `period` (default 3); one more and the supervisor exits. */
+  readonly maxRestarts?: number | undefined
+  /** The window restarts are counted in, in ms (default 5000). */
+  readonly period?: number | undefined
+  /** Started in order, stopped in reverse order. */
+  readonly children?: ReadonlyArray<PromiseChildSpec> | undefined
+  /** Registers the supervisor on this node under this name. */
+  readonly name?: string | undefined
+  readonly backoff?: SupervisorBackoff | undefined
+}
+
+/**
+ * How a supervisor starts one child: a behavior, the name of a behavior in this node's
+ * `BehaviorRegistry` (or in `node`'s: then it is spawned there), or a nested supervisor
+ * (`Supervisor.spec(options)`).
+ */
+export interface PromiseChildSpec {
+  /** Unique among the supervisor's children. */
+  readonly id: string
+  readonly start: GenServerBehavior<any, any, any, any, never> | string | SupervisorSpec
+  readonly args?: ReadonlyArray<unknown> | undefined
+  /** Default `permanent`. */
+  readonly restart?: SupervisorRestartType | undefined
+  /** How long its `terminate` may take when the supervisor stops it, in ms (default 5000; a supervisor: no bound). */
+  readonly shutdown?: number | undefined
+  /** The node it runs on (default this one); only for a behavior name. */
+  readonly node?: NodeId | string | undefined
+  readonly name?: string | undefined
+}
+
+/** One child as `Supervisor.whichChildren` reports it; `ref` is `undefined` while it does not run. */
+export interface PromiseChildInfo {
+  readonly id: string
+  readonly ref: ServerRef | undefined
+  readonly restart: SupervisorRestartType
+  readonly status: SupervisorChildStatus
+  readonly type: "worker" | "supervisor"
+}
+
+/**
+ * This node's instance of a distributed supervisor. `stop()` hands the children it runs
+ * over to the other members, then stops it here (the Effect API's closing of the scope);
+ * `Cluster.stop()` does so for every instance still running.
+ */
+export interface DistributedSupervisorHandle {
+  readonly name: string
+  /** The instance's process on this node. */
+  readonly ref: ServerRef
+  stop(): Promise<void>
+}
+
+/** A distributed child as this node sees it; `ref` is `undefined` between its node's death and its restart. */
+export interface PromiseDistributedChildInfo {
+  readonly id: string
+  readonly ref: ServerRef | undefined
+  readonly behavior: string
+  readonly restart: DistributedRestart
 }
 
 /** Creates an independent node with the guide's Promise API. */
@@ -177,43 +341,17 @@ export const createNode = (): PromiseNode => {
   const pending = new Map<string, GenServerBehavior<any, any, any, any, never>>()
   let runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined
   let starting: Promise<void> | undefined
-  const unsubscribers = new Set<() => void>()
-  let onSignal: ((signal: NodeJS.Signals) => void) | undefined
+  let offSignals: (() => void) | undefined
   let stopping: Promise<void> | undefined
 
   const live = () => {
     if (runtime === undefined) throw new ClusterNotStartedError()
     return runtime
   }
-  /** Runs an effect; a typed failure is thrown as the error instance itself. */
-  const run = async <A, E>(effect: Effect.Effect<A, E, Services>): Promise<A> => {
-    const exit = await live().runPromiseExit(effect)
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
-  }
+  const driver = makeDriver(live, () => runtime, () => new ClusterNotStartedError())
+  const { fire, run, subscribe } = driver
   const runSync = <A>(effect: Effect.Effect<A, never, Services>): A => live().runSync(effect)
-  const fire = (effect: Effect.Effect<unknown, unknown, Services>) => void live().runFork(Effect.ignoreLogged(effect))
-  const asRef = (ref: { id: string; nodeId: string }): ServerRef => ({ id: ref.id, nodeId: ref.nodeId as NodeId })
-  const monitor = (owner: ServerRef, ref: ServerRef): Promise<MonitorRef> =>
-    run(
-      Effect.map(GenServerModule.monitor(asRef(owner), asRef(ref)), (m) => ({ monitorId: m.id, monitoredRef: m.ref }))
-    )
-  const demonitor = (m: MonitorRef): Promise<void> =>
-    run(Effect.map(GenServerModule.GenServerRuntime, (rt) => void rt.unwatch(m.monitorId)))
-  let links = 0
-  const link = (ref1: ServerRef, ref2: ServerRef): Promise<LinkRef> =>
-    run(Effect.as(GenServerModule.link(asRef(ref1), asRef(ref2)), { linkId: `link-${++links}`, ref1, ref2 }))
-  const unlink = (l: LinkRef): Promise<void> => run(GenServerModule.unlink(asRef(l.ref1), asRef(l.ref2)))
-
-  const subscribe = (effect: Effect.Effect<void, never, Services | import("effect").Scope.Scope>): () => void => {
-    const fiber = live().runFork(Effect.scoped(Effect.zipRight(effect, Effect.never)))
-    const off = () => {
-      unsubscribers.delete(off)
-      void live().runPromise(fiber.interruptAsFork(fiber.id())).catch(() => {})
-    }
-    unsubscribers.add(off)
-    return off
-  }
+  const { demonitor, link, monitor, unlink } = makeFailures(driver)
 
   const self: PromiseNode = {
     Cluster: {
@@ -231,26 +369,7 @@ export const createNode = (): PromiseNode => {
             throw Cause.squash(built.cause)
           }
           runtime = candidate as ManagedRuntime.ManagedRuntime<Services, unknown>
-          if (handleSignals) {
-            const handler = (signal: NodeJS.Signals) => {
-              // The listener stays until the node has stopped: a second signal meanwhile is
-              // absorbed, and of several nodes only the last to stop finds no listener and exits.
-              self.Cluster.stop().then(
-                () => {
-                  if (process.listenerCount(signal) === 0) process.exit(0)
-                },
-                (error: unknown) => {
-                  process.stderr.write(`noex-effect: the node did not stop cleanly: ${String(error)}\n`)
-                  if (process.listenerCount(signal) === 0) process.exit(1)
-                }
-              )
-            }
-            // One listener per node on a process-wide emitter: the limit grows with the nodes (and shrinks
-            // as they stop), so a program running many nodes is not warned of a leak it does not have.
-            growListenerLimit(1)
-            for (const signal of SIGNALS) process.on(signal, handler)
-            onSignal = handler
-          }
+          if (handleSignals) offSignals = stopOnSignals(() => self.Cluster.stop())
         })
         try {
           await starting
@@ -265,16 +384,14 @@ export const createNode = (): PromiseNode => {
         if (stopping !== undefined) return stopping
         const current = runtime
         if (current === undefined) return
-        for (const off of Array.from(unsubscribers)) off()
+        driver.unsubscribeAll()
         runtime = undefined
-        stopping = current.dispose().finally(() => {
+        // What was started through the facade in a scope of its own (a distributed supervisor)
+        // is closed while the node still runs: its children are handed over before it goes.
+        stopping = driver.closeAll().then(() => current.dispose()).finally(() => {
           stopping = undefined
-          const handler = onSignal
-          onSignal = undefined
-          if (handler !== undefined) {
-            for (const signal of SIGNALS) process.off(signal, handler)
-            growListenerLimit(-1)
-          }
+          offSignals?.()
+          offSignals = undefined
         })
         return stopping
       },
@@ -316,8 +433,7 @@ export const createNode = (): PromiseNode => {
           pending.set(name, behavior)
           return
         }
-        const exit = live().runSyncExit(BehaviorRegistryModule.register(name, behavior))
-        if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+        driver.runSync(BehaviorRegistryModule.register(name, behavior))
       },
       getNames: () => (runtime === undefined
         ? Array.from(pending.keys())
@@ -337,8 +453,16 @@ export const createNode = (): PromiseNode => {
       isRegistered: (name) => runSync(GlobalRegistryModule.isRegistered(name)),
       register: (name, ref) => run(GlobalRegistryModule.register(name, asRef(ref))),
       unregister: (name) => run(GlobalRegistryModule.unregister(name)),
-      getNames: () => Array.from(runSync(GlobalRegistryModule.getNames))
+      getNames: () => Array.from(runSync(GlobalRegistryModule.getNames)),
+      registerOrWhereis: (name, start) =>
+        run(GlobalRegistryModule.registerOrWhereis(
+          name,
+          Effect.map(Effect.tryPromise({ try: () => start(), catch: (error) => error }), asRef)
+        ))
     },
+    Supervisor: makeSupervisor(driver),
+    DistributedSupervisor: makeDistributedSupervisor(driver),
+    ProcessGroups: makeProcessGroups(driver),
     RemoteMonitor: {
       monitor: (owner, ref) => monitor(owner, ref),
       demonitor: (m) => demonitor(m)
@@ -389,3 +513,9 @@ export const GenServer = node.GenServer
 export const RemoteMonitor = node.RemoteMonitor
 /** noex's `RemoteLink`. */
 export const RemoteLink = node.RemoteLink
+/** OTP's `supervisor`, as the Effect API's `Supervisor`. */
+export const Supervisor = node.Supervisor
+/** The Effect API's `DistributedSupervisor`. */
+export const DistributedSupervisor = node.DistributedSupervisor
+/** Erlang's `pg`, as the Effect API's `ProcessGroups`. */
+export const ProcessGroups = node.ProcessGroups

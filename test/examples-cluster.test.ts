@@ -164,23 +164,37 @@ describe("cluster examples", () => {
     expect(stdout).toMatch(/'gpu-job' from alpha -> gamma \(fell back; tried alpha, then .*gamma\)/)
   })
 
-  it("global-singleton.ts elects one leader that every node agrees on", async () => {
+  it("global-singleton.ts starts exactly one leader with registerOrWhereis, and shows the guide's check-then-spawn racing", async () => {
     const { stdout } = await runExample("global-singleton.ts")
-    expect(count(stdout, /: (Became cluster leader|Leader is on|lost at registration)/)).toBe(4)
-    expect(stdout).toMatch(/leader: \w+@127\.0\.0\.1:\d+ \(process \S+\)/)
-    const views = stdout.split("\n").filter((l) => l.includes("whereis('cluster:leader') ->")).map((l) =>
+    const [locked, racy] = stdout.split("2. The guide's check-then-spawn")
+    expect(racy).toBeDefined()
+    // Section 1: one contender started the leader, the other two were answered its ref.
+    expect(count(locked!, /: Became cluster leader \(process \S+\)/)).toBe(1)
+    expect(count(locked!, /: Leader is on \w+@127\.0\.0\.1:\d+/)).toBe(3) // beta or alpha, gamma, and the latecomer
+    const leader = /leader: (\w+@127\.0\.0\.1:\d+) \(process (\S+)\)/.exec(locked!)
+    expect(leader).not.toBeNull()
+    for (const line of locked!.split("\n").filter((l) => l.includes(": Leader is on "))) {
+      expect(line.endsWith(leader![1]!)).toBe(true)
+    }
+    const views = locked!.split("\n").filter((l) => l.includes("whereis('cluster:leader') ->")).map((l) =>
       l.split("-> ")[1]
     )
     expect(views).toHaveLength(3)
     expect(new Set(views).size).toBe(1)
-    expect(stdout).toContain("every node agrees: yes")
-    expect(stdout).toMatch(/live leader processes: 1 \(/)
-    // Every leader process but one was stopped with { conflict }: those that lost the race
-    // after registering, and those refused at registration (the spawn stops what it started).
-    const registered = count(stdout, /Became cluster leader/)
-    const refused = count(stdout, /lost at registration/)
-    expect(count(stdout, /terminated with reason \{"conflict":"cluster:leader"\}/)).toBe(registered - 1 + refused)
-    expect(stdout).toMatch(/gamma: Leader is on \w+@127\.0\.0\.1:\d+/)
+    expect(locked).toContain("every node agrees: yes")
+    expect(locked).toMatch(/live leader processes: 1 \(/)
+    expect(locked).toContain("ConflictResolved events: 0")
+    expect(locked).not.toMatch(/terminated with reason/)
+    expect(count(locked!, /calls the leader by name: it answers from /)).toBe(3)
+    expect(locked).toMatch(/gamma: Leader is on \w+@127\.0\.0\.1:\d+\n\s*$/)
+    // Section 2: every contender that registered a leader of its own but one was stopped with
+    // { conflict }, and those refused at registration had theirs stopped by the spawn.
+    expect(count(racy!, /: (registered a leader of its own|saw the leader on|refused at registration)/)).toBe(3)
+    const registered = count(racy!, /registered a leader of its own/)
+    const refused = count(racy!, /refused at registration/)
+    expect(registered).toBeGreaterThanOrEqual(1)
+    expect(count(racy!, /terminated with reason \{"conflict":"cluster:leader:racy"\}/)).toBe(registered - 1 + refused)
+    expect(racy).toMatch(/one racy leader left, on \w+; every node agrees/)
   })
 
   it("node-failures.ts replaces the workers of a SIGKILLed node and the pool works again", async () => {

@@ -93,8 +93,9 @@ export class GroupScope {
   private readonly remote = new Map<NodeId, Map<string, Counts>>()
   /** How many memberships each peer holds (its bound). */
   private readonly remoteCount = new Map<NodeId, number>()
-  /** Groups listed so far by a peer's sync that has more frames to come. */
+  /** Groups listed so far by a peer's sync that has more frames to come, and how many ids. */
   private readonly syncing = new Map<NodeId, Map<string, Counts>>()
+  private readonly syncCount = new Map<NodeId, number>()
   /** Peers whose scope process is known (it sent us something since its link came up). */
   private readonly peers = new Set<NodeId>()
   /** Local id → the monitor that removes it from its groups when it exits. */
@@ -128,7 +129,8 @@ export class GroupScope {
     }
     push(this.local.get(group), this.self)
     for (const peer of Array.from(this.remote.keys()).sort()) push(this.remote.get(peer)!.get(group), peer)
-    this.cache.set(group, refs)
+    // Only groups with members are kept: asking for any number of names must not grow the cache.
+    if (refs.length > 0) this.cache.set(group, refs)
     return refs
   }
 
@@ -261,13 +263,21 @@ export class GroupScope {
         this.know(from)
         let listed = this.syncing.get(from)
         if (listed === undefined) this.syncing.set(from, listed = new Map())
+        // A sync still coming is bounded like what it replaces: past the limit the rest is dropped.
+        let held = this.syncCount.get(from) ?? 0
         for (const [group, ids] of msg.groups) {
           let counts = listed.get(group)
           if (counts === undefined) listed.set(group, counts = new Map())
-          for (const id of ids) add(counts, id)
+          for (const id of ids) {
+            if (held >= MAX_MEMBERS_PER_PEER) break
+            add(counts, id)
+            held++
+          }
         }
+        this.syncCount.set(from, held)
         if (msg.more === true) return Effect.void
         this.syncing.delete(from)
+        this.syncCount.delete(from)
         this.replace(from, listed)
         return Effect.void
       }
@@ -318,6 +328,7 @@ export class GroupScope {
   peerGone(peer: NodeId): void {
     this.peers.delete(peer)
     this.syncing.delete(peer)
+    this.syncCount.delete(peer)
     this.replace(peer, new Map())
   }
 

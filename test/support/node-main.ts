@@ -21,6 +21,7 @@
  * stdin closes (the parent died). Importing this module runs nothing.
  */
 import { Cause, Context, Effect, Either, Exit, Layer, Logger, LogLevel, PubSub, Scope } from "effect"
+import { Fiber, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -28,6 +29,7 @@ import { internalsOf } from "../../src/cluster/internal/node.js"
 import { BehaviorRegistry, Cluster, Codec, NodeId } from "../../src/index.js"
 import type { ClusterConfig, NodeEvent } from "../../src/index.js"
 import { GenServer as GenServerModule, GlobalRegistry, RemoteSpawn } from "../../src/index.js"
+import { DistributedSupervisor } from "../../src/index.js"
 import { TcpTransport, TlsTransport } from "../../src/node.js"
 import { makeProbe, rejecting } from "./probe.js"
 import * as TestBehaviors from "./test-behaviors.js"
@@ -76,8 +78,237 @@ const nodeIdField = (value: unknown, field: string): Effect.Effect<NodeId, strin
     ? Effect.mapError(NodeId.parse(value), (e) => `${field}: ${e.reason}`)
     : Effect.fail(`${field} must be a NodeId string`)
 
+/** Distributed supervisors running here (`dsupStart`), by name: each in its own scope, with its events so far. */
+const supervisors = new Map<
+  string,
+  { readonly scope: Scope.CloseableScope; readonly events: Array<Record<string, unknown>> }
+>()
+
+/** A background loop of calls by id (`dsupCallLoopStart`). */
+interface CallLoop {
+  stop: boolean
+  calls: number
+  readonly failures: Array<{ readonly at: number; readonly error: string }>
+  readonly replies: Record<string, number>
+  fiber: Fiber.RuntimeFiber<void> | undefined
+}
+const callLoops = new Map<number, CallLoop>()
+/** Calls a loop makes between two turns of the event loop. */
+const CALLS_PER_TURN = 16
+/** One turn of the Node event loop (timers and I/O run), unlike `Effect.yieldNow`. */
+const eventLoopTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+/** Failures a call loop keeps (the first ones): enough to diagnose, bounded however long it fails. */
+const MAX_LOOP_FAILURES = 100
+let nextCallLoop = 1
+
+const supervisorName = (command: Command): string => String(command.name ?? "pool")
+
+/** A failed call as a line: its tag and message. */
+const callFailure = (error: unknown): string =>
+  `${String((error as { _tag?: unknown })?._tag)}: ${String((error as { message?: unknown })?.message)}`
+
 /** The command table: `cmd` → handler. */
 export const commands: Record<string, CommandHandler> = {
+  // ---- distributed supervisors (DistributedSupervisor.ts) ----------------------------------
+
+  /**
+   * Starts distributed supervisor `name` (default "pool") here in a scope of its own, kept
+   * until `dsupStop` closes it (a handoff) or the process ends; records its child events
+   * (each with `at`, this process's `Date.now()`) for `dsupEvents`. Options: `partition`,
+   * `handoffTimeout` and `stableAfter` (ms).
+   */
+  dsupStart: (node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      if (supervisors.has(name)) return yield* Effect.fail(`supervisor ${name} runs here already`)
+      const options: DistributedSupervisor.Options = {
+        partition: command.partition as DistributedSupervisor.Options["partition"],
+        ...(command.handoffTimeout === undefined ? {} : { handoffTimeout: Number(command.handoffTimeout) }),
+        ...(command.stableAfter === undefined ? {} : { stableAfter: Number(command.stableAfter) })
+      }
+      const scope = yield* Scope.make()
+      const ref = yield* Scope.extend(DistributedSupervisor.start(name, options), scope).pipe(
+        Effect.provide(node.context),
+        Effect.tapErrorCause(() => Scope.close(scope, Exit.void))
+      )
+      const events: Array<Record<string, unknown>> = []
+      yield* Effect.forkIn(
+        Stream.runForEach(
+          DistributedSupervisor.events(name),
+          (event) => Effect.sync(() => void events.push({ ...event, at: Date.now() }))
+        ).pipe(Effect.provide(node.context), Effect.ignore),
+        scope
+      )
+      // Let the forked stream subscribe before anything can happen to the supervisor.
+      yield* Effect.yieldNow()
+      supervisors.set(name, { scope, events })
+      return { ref }
+    }),
+
+  /** Closes supervisor `name`'s scope here: its children are handed to the other members first. */
+  dsupStop: (_node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      const running = supervisors.get(name)
+      if (running === undefined) return yield* Effect.fail(`no supervisor ${name} runs here`)
+      supervisors.delete(name)
+      const started = performance.now()
+      yield* Scope.close(running.scope, Exit.void)
+      return { ms: performance.now() - started }
+    }),
+
+  /** Closes every supervisor's scope (handing their children over), then shuts down gracefully and exits 0. */
+  dsupShutdown: (node) =>
+    Effect.gen(function*() {
+      for (const [name, running] of Array.from(supervisors)) {
+        supervisors.delete(name)
+        yield* Scope.close(running.scope, Exit.void)
+      }
+      yield* node.shutdown(0)
+      return { stopped: true }
+    }),
+
+  /**
+   * Starts child `child` (its id; `behavior`, `args`, `restart`) of supervisor `name`;
+   * answers where it runs. (`id` is the command's own: the reply is matched by it.)
+   */
+  dsupStartChild: (node, command) =>
+    Effect.map(
+      DistributedSupervisor.startChild(supervisorName(command), {
+        id: String(command.child),
+        behavior: String(command.behavior ?? "located"),
+        args: (command.args as ReadonlyArray<unknown> | undefined) ?? [String(command.child)],
+        restart: command.restart as DistributedSupervisor.Restart | undefined
+      }),
+      (ref) => ({ ref })
+    ).pipe(Effect.provide(node.context)),
+
+  /** Starts one child per id of `ids` (`behavior`, default "located", its id as the argument), in order; answers their refs by id. */
+  dsupStartChildren: (node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      const refs: Record<string, unknown> = {}
+      for (const id of command.ids as ReadonlyArray<string>) {
+        refs[id] = yield* DistributedSupervisor.startChild(name, {
+          id,
+          behavior: String(command.behavior ?? "located"),
+          args: [id]
+        })
+      }
+      return { refs }
+    }).pipe(Effect.provide(node.context)),
+
+  /** Every child supervisor `name` knows here: `{ id, ref | null, behavior, restart }`, by id. */
+  dsupWhichChildren: (node, command) =>
+    Effect.map(DistributedSupervisor.whichChildren(supervisorName(command)), (children) => ({
+      children: children.map((c) => ({ ...c, ref: Option.getOrNull(c.ref) }))
+    })).pipe(Effect.provide(node.context)),
+
+  /** `countChildren` and `members` of supervisor `name`, as this node sees them. */
+  dsupCount: (node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      const counts = yield* DistributedSupervisor.countChildren(name)
+      const members = yield* DistributedSupervisor.members(name)
+      return { ...counts, members }
+    }).pipe(Effect.provide(node.context)),
+
+  /** Calls child `child` (its id) of supervisor `name` by id (`msg`, default "where"; `timeout` ms). */
+  dsupCall: (node, command) =>
+    Effect.map(
+      DistributedSupervisor.call(supervisorName(command), String(command.child), command.msg ?? "where", {
+        timeout: Number(command.timeout ?? 5000)
+      }),
+      (reply) => ({ reply })
+    ).pipe(Effect.provide(node.context)),
+
+  /** Calls each child of `ids` once by id (`msg`, default "where"): the replies by id, and the failures by id. */
+  dsupCallEach: (node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      const replies: Record<string, unknown> = {}
+      const failures: Record<string, string> = {}
+      for (const id of command.ids as ReadonlyArray<string>) {
+        const result = yield* Effect.either(
+          DistributedSupervisor.call(name, id, command.msg ?? "where", { timeout: Number(command.timeout ?? 5000) })
+        )
+        if (Either.isRight(result)) replies[id] = result.right
+        else failures[id] = callFailure(result.left)
+      }
+      return { replies, failures }
+    }).pipe(Effect.provide(node.context)),
+
+  /**
+   * Starts a loop of sequential calls by id to child `child` of supervisor `name` (`msg`,
+   * default "where"; `timeout` ms per call, default 5000), in the background until
+   * `dsupCallLoopStop`; answers its `loop` handle.
+   */
+  dsupCallLoopStart: (node, command) =>
+    Effect.gen(function*() {
+      const name = supervisorName(command)
+      const id = String(command.child)
+      const msg = command.msg ?? "where"
+      const timeout = Number(command.timeout ?? 5000)
+      const loop: CallLoop = { stop: false, calls: 0, failures: [], replies: {}, fiber: undefined }
+      const handle = nextCallLoop++
+      callLoops.set(handle, loop)
+      loop.fiber = yield* Effect.forkDaemon(
+        Effect.gen(function*() {
+          while (!loop.stop) {
+            const result = yield* Effect.either(DistributedSupervisor.call(name, id, msg, { timeout }))
+            loop.calls++
+            if (Either.isRight(result)) {
+              const key = JSON.stringify(result.right)
+              loop.replies[key] = (loop.replies[key] ?? 0) + 1
+            } else {
+              if (loop.failures.length < MAX_LOOP_FAILURES) {
+                loop.failures.push({ at: Date.now(), error: callFailure(result.left) })
+              }
+              // A call that fails at once must not spin this process.
+              yield* Effect.sleep("1 millis")
+            }
+            // A call to a child on this node is answered synchronously and never yields the
+            // fiber (nor does Effect.yieldNow let I/O in for long enough): without a turn of
+            // the event loop now and then, this node would stop reading stdin and its sockets,
+            // and its peers would declare it down (heartbeat_timeout).
+            if (loop.calls % CALLS_PER_TURN === 0) yield* eventLoopTurn
+          }
+        }).pipe(Effect.provide(node.context))
+      )
+      return { loop: handle }
+    }),
+
+  /** What a call loop did so far: `calls`, `failures` (`{ at, error }`), `replies` (JSON of each reply → count). */
+  dsupCallLoopPeek: (_node, command) =>
+    Effect.gen(function*() {
+      const loop = callLoops.get(Number(command.loop))
+      if (loop === undefined) return yield* Effect.fail(`no call loop ${String(command.loop)}`)
+      return { calls: loop.calls, failures: [...loop.failures], replies: { ...loop.replies } }
+    }),
+
+  /** Stops a call loop once its current call is answered; answers what it did, as `dsupCallLoopPeek`. */
+  dsupCallLoopStop: (_node, command) =>
+    Effect.gen(function*() {
+      const handle = Number(command.loop)
+      const loop = callLoops.get(handle)
+      if (loop === undefined) return yield* Effect.fail(`no call loop ${String(command.loop)}`)
+      loop.stop = true
+      if (loop.fiber !== undefined) yield* Fiber.await(loop.fiber)
+      callLoops.delete(handle)
+      return { calls: loop.calls, failures: loop.failures, replies: loop.replies }
+    }),
+
+  /** Supervisor `name`'s child events here since `dsupStart`, each with `at` (`Date.now()`). */
+  dsupEvents: (_node, command) =>
+    Effect.gen(function*() {
+      const running = supervisors.get(supervisorName(command))
+      if (running === undefined) return yield* Effect.fail(`no supervisor ${supervisorName(command)} runs here`)
+      return { events: [...running.events] }
+    }),
+
   /** The ids of the connected nodes. */
   connected: (node) =>
     Effect.map(node.cluster.getConnectedNodes, (nodes) => ({ nodes: nodes.map((n) => n.id).sort() })),

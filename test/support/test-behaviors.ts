@@ -70,5 +70,13 @@ export const crasher = GenServer.behavior({
   onError: "crash"
 })
 
+/** A distributed child: `"where"` answers its id (its `init` argument) and the node it runs on now. */
+export const located = GenServer.behavior({
+  init: (id: string = "") => id,
+  handleCall: (_: "where", id: string) =>
+    Effect.map(GenServer.self, (self) => [{ id, node: self._tag === "Some" ? self.value.nodeId : null }, id] as const),
+  handleCast: (_: unknown, id: string) => id
+})
+
 /** Every behavior, by name. */
-export const all = { counter, list, echo, slow, inspect, crasher }
+export const all = { counter, list, echo, slow, inspect, crasher, located }

@@ -12,7 +12,7 @@
  * a partition each side has its own arbiter, so each side may start one; the registry's
  * conflict rule keeps one after the heal and stops the other.
  */
-import { Deferred, Effect, Either, Option, Schema } from "effect"
+import { Deferred, Effect, Either, Exit, Option, Schema } from "effect"
 import type * as GenServer from "../../GenServer.js"
 import type { NodeId } from "../../NodeId.js"
 import type { ServerRef } from "../../ServerRef.js"
@@ -96,45 +96,71 @@ export class GlobalLock {
     start: Effect.Effect<ServerRef, E, R>,
     register: (ref: ServerRef) => Effect.Effect<ServerRef, E2>
   ): Effect.Effect<ServerRef, E | E2, R> {
-    const attempt: Effect.Effect<Option.Option<ServerRef>, E | E2, R> = Effect.suspend(() => {
-      const known = this.deps.whereis(name)
-      if (known !== undefined) return Effect.succeedSome(known)
-      const arbiter = this.arbiter()
-      return Effect.flatMap(this.acquire(arbiter, name), (outcome) => {
-        switch (outcome._tag) {
-          case "registered":
-            return Effect.succeedSome(outcome.ref)
-          case "busy":
-            return Effect.as(Effect.sleep(BUSY_PAUSE), Option.none())
-          case "arbiterDown":
-            return Effect.succeedNone
-          case "granted": {
-            const release = Effect.suspend(() => this.release(arbiter, name))
-            const held = Effect.suspend(() => {
-              const again = this.deps.whereis(name)
-              return again !== undefined ? Effect.succeed(again) : Effect.flatMap(start, register)
-            })
-            return Effect.asSome(Effect.ensuring(held, release))
+    // Uninterruptible between the grant and the `ensuring` that gives it back: an interruption
+    // arriving with the grant would otherwise leave the lock held until this node goes down.
+    // Only the waits (for the answer, `start` itself) are interruptible.
+    const attempt: Effect.Effect<Option.Option<ServerRef>, E | E2, R> = Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const known = this.deps.whereis(name)
+        if (known !== undefined) return Effect.succeedSome(known)
+        const arbiter = this.arbiter()
+        return Effect.flatMap(this.acquire(arbiter, name, restore), (outcome) => {
+          switch (outcome._tag) {
+            case "registered":
+              return Effect.succeedSome(outcome.ref)
+            case "busy":
+              return Effect.as(restore(Effect.sleep(BUSY_PAUSE)), Option.none())
+            case "arbiterDown":
+              return Effect.succeedNone
+            case "granted": {
+              const release = Effect.suspend(() => this.release(arbiter, name))
+              const held = Effect.suspend(() => {
+                const again = this.deps.whereis(name)
+                return again !== undefined ? Effect.succeed(again) : Effect.flatMap(start, register)
+              })
+              return Effect.asSome(Effect.ensuring(restore(held), release))
+            }
           }
-        }
+        })
       })
-    })
+    )
     return Effect.flatMap(
       Effect.repeat(attempt, { until: Option.isSome }),
       (ref) => Effect.succeed(Option.getOrThrow(ref))
     )
   }
 
-  private acquire(arbiter: NodeId, name: string): Effect.Effect<Outcome> {
+  /**
+   * Asks `arbiter` for the lock of `name`, waiting (interruptibly, through `restore`) for its
+   * answer. Interrupted after a grant came, it gives the grant back; a grant coming after
+   * that finds no request and is given back by {@link answered}.
+   */
+  private acquire(
+    arbiter: NodeId,
+    name: string,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<Outcome> {
     return Effect.flatMap(Deferred.make<Outcome>(), (deferred) => {
       const req = ++this.seq
-      this.pending.set(req, { arbiter, done: (o) => Deferred.unsafeDone(deferred, Effect.succeed(o)) })
+      let outcome: Outcome | undefined
+      this.pending.set(req, {
+        arbiter,
+        done: (o) => {
+          outcome = o
+          Deferred.unsafeDone(deferred, Effect.succeed(o))
+        }
+      })
       const ask = arbiter === this.self
         ? Effect.suspend(() => this.onAcquire(this.self, name, req) ?? Effect.void)
         : this.deps.runtime.send({ id: LOCK_PROCESS, nodeId: arbiter }, { _tag: "lock.acquire", name, req })
-      return Effect.zipRight(
-        ask,
-        Effect.ensuring(Deferred.await(deferred), Effect.sync(() => this.pending.delete(req)))
+      return Effect.zipRight(ask, restore(Deferred.await(deferred))).pipe(
+        // One step: once the request is gone, a late grant is `answered`'s to give back.
+        Effect.onExit((exit) =>
+          Effect.suspend(() => {
+            this.pending.delete(req)
+            return Exit.isFailure(exit) && outcome?._tag === "granted" ? this.release(arbiter, name) : Effect.void
+          })
+        )
       )
     })
   }

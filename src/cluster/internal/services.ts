@@ -4,7 +4,7 @@
  * (`internal/node.ts`) builds them once per node.
  */
 import { Effect, FiberRef, Option } from "effect"
-import { GlobalNameNotFoundError } from "../../errors.js"
+import { GlobalNameNotFoundError, MessageTooLargeError } from "../../errors.js"
 import type { CallError } from "../../errors.js"
 import type * as GenServer from "../../GenServer.js"
 import type * as GlobalRegistry from "../../GlobalRegistry.js"
@@ -19,6 +19,7 @@ import { defaults as spawnDefaults } from "../../RemoteSpawn.js"
 import type { ServerRef } from "../../ServerRef.js"
 import type { GlobalLock } from "./globalLock.js"
 import type { Replica } from "./registry.js"
+import { MAX_ENTRY_BYTES } from "./registryEntries.js"
 import type { Remoting } from "./remoting.js"
 
 /** `RemoteCall` over the local runtime and remoting: a local ref never touches the network. */
@@ -79,17 +80,22 @@ export const globalRegistry = (
 ): GlobalRegistry.Service => ({
   register: (name, ref) => replica.register(name, ref),
   registerOrWhereis: (name, start) =>
-    lock.run(name, start, (ref) =>
-      replica.register(name, ref).pipe(
-        Effect.as(ref),
-        // Another contender registered first (it asked another arbiter): its process is the
-        // singleton, and the one just started goes.
-        Effect.catchTag("GlobalNameConflictError", (conflict) =>
-          Option.match(replica.whereis(name), {
-            onNone: () => Effect.fail(conflict),
-            onSome: (winner) => Effect.as(Effect.ignore(runtime.stop(ref, { conflict: name })), winner)
-          }))
-      )),
+    // A name the registry would refuse is refused before the lock: the arbiter's peers could not even read it.
+    !replica.globalNames.fits(name)
+      ? Effect.fail(new MessageTooLargeError({ bytes: name.length * 3, limit: MAX_ENTRY_BYTES }))
+      : lock.run(name, start, (ref) =>
+        replica.register(name, ref).pipe(
+          Effect.as(ref),
+          // Another contender registered first (it asked another arbiter): its process is the
+          // singleton, and the one just started goes.
+          Effect.catchTag("GlobalNameConflictError", (conflict) =>
+            Option.match(replica.whereis(name), {
+              onNone: () => Effect.fail(conflict),
+              onSome: (winner) => Effect.as(Effect.ignore(runtime.stop(ref, { conflict: name })), winner)
+            })),
+          // Not registered (a name too long, a node gone): the process started for it must not outlive the failure.
+          Effect.tapError(() => Effect.ignore(runtime.stop(ref, "shutdown")))
+        )),
   unregister: (name) => replica.unregister(name),
   whereis: (name) => Effect.sync(() => replica.whereis(name)),
   lookup: (name) =>

@@ -25,6 +25,9 @@ import type { StartAnswer, TerminateAnswer } from "./messages.js"
 import { ChildTable, ownerOf } from "./table.js"
 import type { ChildEvent, ChildSpec } from "./table.js"
 
+/** How long a child may take to stop when its supervisor stops it (a conflict, a handoff, a terminate). */
+const CHILD_SHUTDOWN = "5 seconds"
+
 /** The scope of the process groups whose members are the supervisors' instances. */
 export const INSTANCES_SCOPE = "noex.dsup"
 
@@ -40,8 +43,6 @@ export interface InstanceOptions {
   readonly placement: "hash" | "least-loaded"
   readonly maxRestarts: number
   readonly periodMs: number
-  /** Processes per member, for `least-loaded`. */
-  readonly load: (node: NodeId) => number
   /** How long the members must stay the same before orphans are restarted. */
   readonly stableAfterMs: number
   /** A process group (default scope) every child joins where it is started: a pool's dispatch list. */
@@ -151,7 +152,8 @@ export class Instance {
       const fresh: Array<NodeId> = []
       for (const node of now) {
         if (!this.members.has(node) && node !== this.self) fresh.push(node)
-        this.known.add(node)
+        // A member that said it is leaving stays in the group until it is gone, but no longer counts toward a majority.
+        if (!this.leavingPeers.has(node)) this.known.add(node)
       }
       for (const node of this.members) {
         if (now.has(node)) continue
@@ -162,7 +164,13 @@ export class Instance {
       let changed = now.size !== this.members.size
       for (const node of now) if (!this.members.has(node)) changed = true
       if (changed) this.lastChange = yield* Clock.currentTimeMillis
+      const lost = Array.from(this.members).some((m) => !now.has(m))
       this.members = now
+      // A lost member's last claims may have reached only some of us: everyone says what it
+      // knows (its claims, and the orphans with their specs), so the decider learns them.
+      if (lost) {
+        for (const node of now) if (node !== this.self && !fresh.includes(node)) yield* this.syncTo(node, false)
+      }
       for (const node of fresh) {
         this.synced.delete(node)
         yield* this.syncTo(node, true)
@@ -242,7 +250,13 @@ export class Instance {
       // A partition is seen link by link, over about a heartbeat interval: until the view
       // settles, a minority can believe it holds a majority. Orphans wait for it.
       const unsettled = this.options.stableAfterMs - ((yield* Clock.currentTimeMillis) - this.lastChange)
-      if (unsettled > 0 && this.table.homeless(hosts).length > 0) yield* this.wakeAfter(unsettled)
+      // A majority whose view has settled forgets the members that are gone: a quorum is
+      // then a majority of the nodes that still run the supervisor (a minority never prunes).
+      if (unsettled <= 0 && complete && this.hasQuorum()) {
+        for (const k of Array.from(this.known)) if (!this.members.has(k)) this.known.delete(k)
+      }
+      // Orphans to restart, or gone members to forget, once the view settles.
+      if (unsettled > 0) yield* this.wakeAfter(unsettled)
       else if (!this.leaving && complete && allowed && hosts.has(this.self)) {
         for (const spec of this.table.homeless(hosts)) {
           if (ownerOf(spec.id, hosts) === this.self && !this.hosted.has(spec.id)) {
@@ -283,7 +297,7 @@ export class Instance {
     if (this.options.placement === "hash") return ownerOf(id, hosts)!
     let best: NodeId | undefined
     for (const node of Array.from(hosts).sort()) {
-      if (best === undefined || this.options.load(node) < this.options.load(best)) best = node
+      if (best === undefined || this.table.loadOf(node) < this.table.loadOf(best)) best = node
     }
     return best!
   }
@@ -324,7 +338,8 @@ export class Instance {
     const ref = { id: mine.serverId, nodeId: this.self }
     return Effect.zipRight(
       Effect.ignore(GenServerModule.unlink(this.ref!, ref)),
-      Effect.ignore(GenServerModule.stop(ref, reason))
+      // Bounded: a child whose terminate never ends must not wedge the supervisor on this node.
+      Effect.ignore(Effect.timeout(GenServerModule.stop(ref, reason), CHILD_SHUTDOWN))
     )
   }
 

@@ -9,7 +9,7 @@ import { Schema } from "effect"
 export const MAX_CHILD_ID_CHARS = 1024
 
 const Id = Schema.String.pipe(Schema.maxLength(MAX_CHILD_ID_CHARS))
-const Gen = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+const Gen = Schema.Number.pipe(Schema.int(), Schema.nonNegative(), Schema.lessThanOrEqualTo(2 ** 40))
 const ServerId = Schema.String.pipe(Schema.maxLength(256))
 
 /** A child spec on the wire. */

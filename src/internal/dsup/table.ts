@@ -95,6 +95,13 @@ export const beats = (id: string, a: Claim, b: Claim): boolean => {
  */
 export const MAX_TOMBSTONES = 10_000
 
+/**
+ * The largest generation taken from a peer: one per restart or move, so 2^40 is never
+ * reached honestly, and a peer's wild one would push every restart past what the others
+ * can decode (a safe integer), splitting the views for good.
+ */
+export const MAX_GENERATION = 2 ** 40
+
 /** One node's view of one supervisor's children. */
 export class ChildTable {
   private readonly entries = new Map<string, Entry>()
@@ -124,7 +131,15 @@ export class ChildTable {
 
   /** The next generation for a restart of `id`. */
   nextGen(id: string): number {
-    return (this.entries.get(id)?.gen ?? 0) + 1
+    // Past a tombstone too: a child started again under a deleted id must not be taken for the dead one.
+    return Math.max(this.entries.get(id)?.gen ?? 0, this.tombstones.get(id) ?? 0) + 1
+  }
+
+  /** Claims per host (what `least-loaded` placement counts). */
+  loadOf(host: NodeId): number {
+    let n = 0
+    for (const entry of this.entries.values()) if (entry.claims.has(host)) n++
+    return n
   }
 
   ids(): ReadonlyArray<string> {
@@ -172,6 +187,7 @@ export class ChildTable {
 
   /** `host` runs `spec` as `claim`. Ignored for a child deleted at that generation or later. */
   claim(spec: ChildSpec, claim: Claim): void {
+    if (claim.gen > MAX_GENERATION) return
     const dead = this.tombstones.get(spec.id)
     if (dead !== undefined && dead >= claim.gen) return
     if (dead !== undefined) this.tombstones.delete(spec.id)
