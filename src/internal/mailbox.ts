@@ -22,6 +22,21 @@ import { declares, resultOf } from "./typed.js"
 const BATCH = 64
 
 /**
+ * A local call to a plain handler is answered synchronously, and Effect's run loop restarts
+ * its operation count on each synchronous resume: a fiber calling in a loop would never
+ * yield, and its node would stop reading sockets and firing timers (heartbeats lost, peers
+ * declaring it down). Every this many local calls, the caller waits for one turn of the
+ * event loop: a few µs per thousand calls.
+ */
+const YIELD_EVERY = 1024
+
+/** One turn of the event loop (`setImmediate` runs after pending I/O and timers): not a delay, so no Clock. */
+const turn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
  * Messages one process may have waiting, by default. A process that keeps up has a
  * handful; 100,000 envelopes are a few MiB, enough to ride out a burst, and a bound a
  * producer hits long before the node runs out of memory (a cast flood to a slow handler
@@ -79,8 +94,12 @@ export abstract class Mailboxes {
 
   /** Calls a process of this node. The reply type is the caller's promise, as in the guide. */
   call(id: string, msg: unknown, timeoutMs: number): Effect.Effect<unknown, LocalCallError> {
-    return Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
+    const call = Effect.async<unknown, LocalCallError>((resume) => this.callWith(id, msg, timeoutMs, resume))
+    return ++this.localCalls % YIELD_EVERY === 0 ? Effect.zipLeft(call, turn) : call
   }
+
+  /** Local calls made through {@link call}: every `YIELD_EVERY`th gives the event loop a turn. */
+  private localCalls = 0
 
   /**
    * The callback form of {@link call}, for the cluster serving calls from other nodes
