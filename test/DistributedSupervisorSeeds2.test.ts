@@ -1,12 +1,14 @@
 /**
- * Seeds 101..200 of the failover property (test/support/dsupSeeds.ts): split over
- * two files so the two halves run on both cores. `NOEX_DSUP_SEEDS` widens the range.
+ * Seeds 51..100 by default of the failover property (test/support/dsupSeeds.ts): split over
+ * two files so the two halves run on both cores. `npm test` runs 100 seeds (about two
+ * minutes a half on two loaded cores); `NOEX_DSUP_SEEDS=200 npx vitest run test/DistributedSupervisorSeeds`
+ * runs the issue's 200 (the simulator's cost, #17, is what bounds it).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { runSeed } from "./support/dsupSeeds.js"
 
-const half = Math.ceil(Number(process.env.NOEX_DSUP_SEEDS ?? 200) / 2)
+const half = Math.ceil(Number(process.env.NOEX_DSUP_SEEDS ?? 100) / 2)
 const FROM = 1 + half
 const TO = FROM + half - 1
 
