@@ -44,7 +44,8 @@ const same = (
   }
   if (a instanceof Error) {
     const e = b as Error
-    if (a.name !== e.name || a.message !== e.message || a.stack !== e.stack) return false
+    // structurally, not by identity: a generated own property may set `name` to an object
+    if (!eq(a.name, e.name) || !eq(a.message, e.message) || !eq(a.stack, e.stack)) return false
     if (("cause" in a) !== ("cause" in e) || !eq(a.cause, e.cause)) return false
   }
   const ka = Object.keys(a), kb = Object.keys(b)

@@ -302,7 +302,8 @@ describe("GlobalRegistry convergence property (simulated)", () => {
           }
         })
       ),
-    { fastCheck: { numRuns: 12 } }
+    // Twelve runs of minutes of simulated time: a loaded machine (the suite runs two files at once) needs the room.
+    { fastCheck: { numRuns: 12 }, timeout: 180_000 }
   )
 
   it.scoped("a peer's seq at the bound is taken without moving this node's clock past what its peers accept", () =>
