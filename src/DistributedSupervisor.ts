@@ -19,6 +19,7 @@ import { Instance, instanceBehavior, instanceName, INSTANCES_SCOPE, refAt } from
 import { MAX_CHILD_ID_CHARS, Spec } from "./internal/dsup/messages.js"
 import type { StartAnswer, TerminateAnswer } from "./internal/dsup/messages.js"
 import type { ChildEvent, Restart } from "./internal/dsup/table.js"
+import { startSystem, stopSystem } from "./internal/runtime.js"
 import { toMillis } from "./internal/timers.js"
 import type { NodeId } from "./NodeId.js"
 import * as ProcessGroups from "./ProcessGroups.js"
@@ -176,7 +177,7 @@ export const start = (
       rt,
       events
     )
-    const ref = yield* GenServer.start(instanceBehavior(instance), { name: instanceName(name), trapExit: true })
+    const ref = yield* startSystem(rt, instanceBehavior(instance), { name: instanceName(name), trapExit: true })
     instance.ref = ref
     let byName = instances.get(rt)
     if (byName === undefined) instances.set(rt, byName = new Map())
@@ -200,7 +201,7 @@ export const start = (
         yield* ProcessGroups.leave(name, ref, { scope: INSTANCES_SCOPE })
       }).pipe(
         Effect.ignore,
-        Effect.zipRight(Effect.ignore(GenServer.stop(ref, "shutdown"))),
+        Effect.zipRight(Effect.ignore(stopSystem(rt, ref, "shutdown"))),
         Effect.ensuring(Effect.sync(() => byName.get(name) === instance && byName.delete(name)))
       )
     )

@@ -17,7 +17,7 @@ import { GenServerRuntime } from "./GenServer.js"
 import type * as GenServer from "./GenServer.js"
 import type { GroupEvent } from "./internal/groups.js"
 import { GroupScope, MAX_GROUP_NAME_CHARS, scopeBehavior, scopeProcessName } from "./internal/groups.js"
-import { tableOf } from "./internal/runtime.js"
+import { startSystem, tableOf } from "./internal/runtime.js"
 import type { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
@@ -103,7 +103,7 @@ export const make = (
       const scope = new GroupScope({ scope: name, runtime, events, resolve, ...hooks })
       scope.runLater = runLater
       scopes.set(name, scope)
-      return runtime.start(scopeBehavior(scope), { name: scopeProcessName(name) }).pipe(
+      return startSystem(runtime, scopeBehavior(scope), { name: scopeProcessName(name) }).pipe(
         Effect.zipRight(scope.discoverAll()),
         Effect.catchAll((error) =>
           Effect.logError("could not start a process-group scope", error).pipe(

@@ -6,6 +6,7 @@
  */
 import { Schema } from "effect"
 import * as NodeIdFormat from "./internal/nodeIdFormat.js"
+import { isReserved, SYSTEM_PREFIX } from "./internal/reserved.js"
 
 /** A NodeId: checked when an error arrives from a peer, as it is given when one is made here. */
 const NodeIdField = NodeIdFormat.errorField
@@ -202,13 +203,18 @@ export class GenServerInitError extends Schema.TaggedError<GenServerInitError>()
   message: Schema.String
 }) {}
 
-/** The local name is already registered to a live process on this node. */
+/**
+ * The local name is already registered to a live process on this node, or is reserved for
+ * the runtime's own processes (the `noex.` prefix).
+ */
 export class NameAlreadyRegisteredError extends Schema.TaggedError<NameAlreadyRegisteredError>()(
   "NameAlreadyRegisteredError",
   { name: Schema.String }
 ) {
   override get message() {
-    return `name '${this.name}' is already registered`
+    return isReserved(this.name)
+      ? `name '${this.name}' is reserved for the runtime (the '${SYSTEM_PREFIX}' prefix)`
+      : `name '${this.name}' is already registered`
   }
 }
 

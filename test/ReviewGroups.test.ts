@@ -2,11 +2,11 @@
  * Review reproductions for ProcessGroups, the cluster lock, and the `noex.` prefix.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import { LOCK_PROCESS, MAX_WAITERS_PER_PEER } from "../src/cluster/internal/globalLock.js"
-import { BehaviorRegistry, GenServer, GlobalRegistry, MemoryNetwork, ProcessGroups } from "../src/index.js"
+import { BehaviorRegistry, GenServer, GlobalRegistry, MemoryNetwork, ProcessGroups, RemoteSpawn } from "../src/index.js"
 import type { ServerRef } from "../src/index.js"
-import { tableOf } from "../src/internal/runtime.js"
+import { stopSystem, tableOf } from "../src/internal/runtime.js"
 import { settle, simId, startNode } from "./support/sim.js"
 import type { SimNode } from "./support/sim.js"
 
@@ -30,6 +30,11 @@ const cluster = (net: MemoryNetwork, names: ReadonlyArray<string>) =>
 /** The state of a system process on `node` (a scope's GroupScope, the GlobalLock). */
 const stateOf = (node: SimNode, name: string) =>
   Effect.map(node.run(GenServer.GenServerRuntime), (rt) => (tableOf(rt)!.resolve(name) as any)?.state)
+/** The runtime's own stop of one of its processes (a user's or a peer's is refused). */
+const stopOwn = (node: SimNode, name: string) =>
+  node.run(
+    Effect.flatMap(GenServer.GenServerRuntime, (rt) => stopSystem(rt, { id: name, nodeId: node.id }, "shutdown"))
+  )
 const key = (ref: ServerRef) => `${ref.nodeId.split("@")[0]}/${ref.id}`
 
 describe("Review: ProcessGroups", () => {
@@ -49,17 +54,36 @@ describe("Review: ProcessGroups", () => {
       expect(buffered).toBeLessThanOrEqual(ProcessGroups.MAX_MEMBERS_PER_PEER)
     }))
 
-  // KNOWN (open in #16): the runtime's noex.* processes are not protected from stop, and not restarted. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("the scope process stopped (here by a peer): the node's groups still converge", () =>
+  it.scoped("a peer's (or a user's) stop of the scope process is refused, typed: the node's groups still converge", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
-      const stopped = yield* Effect.exit(b.run(GenServer.stop({ id: "noex.pg.default", nodeId: a.id }, "shutdown")))
-      expect(Exit.isSuccess(stopped)).toBe(true)
+      const scope = { id: "noex.pg.default", nodeId: a.id }
+      const byPeer = yield* Effect.either(b.run(GenServer.stop(scope, "shutdown")))
+      const byUser = yield* Effect.either(a.run(GenServer.stop(scope, "shutdown")))
+      expect([byPeer, byUser].map((e) => e._tag === "Left" && e.left._tag)).toEqual([
+        "RemoteServerNotRunningError",
+        "RemoteServerNotRunningError"
+      ])
       const w = yield* b.run(GenServer.start(worker))
       yield* b.run(ProcessGroups.join("g", w))
       yield* settle(2000, 50)
       expect((yield* a.run(ProcessGroups.members("g"))).map(key)).toEqual([key(w)])
+    }))
+
+  it.scoped("a process linked to the scope process exits: the scope does not go with it", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
+      const scope = { id: "noex.pg.default", nodeId: a.id }
+      const bait = yield* b.run(GenServer.start(worker, { link: scope }))
+      yield* b.run(GenServer.stop(bait, { error: "boom" }))
+      yield* settle(100)
+      const w = yield* b.run(GenServer.start(worker))
+      yield* b.run(ProcessGroups.join("g", w))
+      yield* settle(2000, 50)
+      expect((yield* a.run(ProcessGroups.members("g"))).map(key)).toEqual([key(w)])
+      expect(yield* stateOf(a, "noex.pg.default")).toBeDefined()
     }))
 
   // KNOWN (open in #16): a remote join of live and dead refs joins the live ones and fails. Fails until fixed; then drop `.fails`.
@@ -90,24 +114,29 @@ describe("Review: ProcessGroups", () => {
 })
 
 describe("Review: the noex. prefix", () => {
-  // KNOWN (open in #16): the noex. prefix is not reserved: a user's noex.* process is not counted. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a user process named noex.* is counted", () =>
+  it.scoped("a user process cannot take a name under noex.: the start fails, typed, and nothing is started", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a] = (yield* cluster(net, ["a"])) as [SimNode]
-      yield* a.run(GenServer.start(worker, { name: "noex.my-cache" }))
-      expect(yield* a.run(GenServer.processCount)).toBe(1)
+      const started = yield* Effect.either(a.run(GenServer.start(worker, { name: "noex.my-cache" })))
+      expect(started._tag === "Left" && started.left._tag).toBe("NameAlreadyRegisteredError")
+      expect(started._tag === "Left" && started.left.message).toContain("reserved")
+      expect(yield* a.run(GenServer.processCount)).toBe(0)
     }))
 
-  // KNOWN (open in #16): the noex. prefix is not reserved: a squatter breaks that scope. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a process squatting a scope's name (noex.pg.jobs) before the scope is used: the scope still works", () =>
+  it.scoped("a squatter on a scope's name (noex.pg.jobs), local or spawned by a peer, is refused: the scope works", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
-      // Any peer may do this with RemoteSpawn and registration "local"; here a's own code.
-      yield* a.run(GenServer.start(worker, { name: "noex.pg.jobs" }))
+      const local = yield* Effect.either(a.run(GenServer.start(worker, { name: "noex.pg.jobs" })))
+      const spawned = yield* Effect.either(
+        b.run(RemoteSpawn.spawn("worker", a.id, { name: "noex.pg.jobs", registration: "local" }))
+      )
+      expect([local._tag, spawned._tag]).toEqual(["Left", "Left"])
       const w = yield* b.run(GenServer.start(worker))
       yield* b.run(ProcessGroups.join("g", w, { scope: "jobs" }))
+      // a's first use starts its scope, which then learns b's members.
+      yield* a.run(ProcessGroups.members("g", { scope: "jobs" }))
       yield* settle(1000, 50)
       expect((yield* a.run(ProcessGroups.members("g", { scope: "jobs" }))).map(key)).toEqual([key(w)])
     }))
@@ -120,7 +149,7 @@ describe("Review: the cluster lock", () => {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]
       // h acts as a raw peer would: its own lock process (which would give the grants back) is gone.
-      yield* h.run(GenServer.stop({ id: LOCK_PROCESS, nodeId: h.id }))
+      yield* stopOwn(h, LOCK_PROCESS)
       const to = { id: LOCK_PROCESS, nodeId: a.id }
       for (let i = 0; i < 30_000; i++) yield* h.run(GenServer.send(to, { _tag: "lock.acquire", name: `n${i}`, req: i }))
       yield* settle(100)
@@ -133,7 +162,7 @@ describe("Review: the cluster lock", () => {
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]
-      yield* h.run(GenServer.stop({ id: LOCK_PROCESS, nodeId: h.id }))
+      yield* stopOwn(h, LOCK_PROCESS)
       yield* h.run(GenServer.send({ id: LOCK_PROCESS, nodeId: a.id }, { _tag: "lock.acquire", name: "single", req: 1 }))
       yield* settle(50)
       const fiber = yield* Effect.fork(a.run(GlobalRegistry.registerOrWhereis("single", GenServer.start(worker))))
@@ -142,12 +171,12 @@ describe("Review: the cluster lock", () => {
       yield* Fiber.interrupt(fiber)
     }))
 
-  // KNOWN (open in #16): the runtime's noex.* processes are not protected from stop. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("the arbiter's lock process stopped by a peer: registerOrWhereis still ends", () =>
+  it.scoped("a peer's stop of the arbiter's lock process is refused: registerOrWhereis still ends", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]
-      yield* b.run(GenServer.stop({ id: LOCK_PROCESS, nodeId: a.id }, "shutdown"))
+      const stopped = yield* Effect.either(b.run(GenServer.stop({ id: LOCK_PROCESS, nodeId: a.id }, "shutdown")))
+      expect(stopped._tag === "Left" && stopped.left._tag).toBe("RemoteServerNotRunningError")
       const fiber = yield* Effect.fork(b.run(GlobalRegistry.registerOrWhereis("single", GenServer.start(worker))))
       yield* settle(60_000, 1000)
       expect(fiber.unsafePoll()).not.toBeNull()

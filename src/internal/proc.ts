@@ -98,6 +98,11 @@ export interface Fate {
   readonly trapExit?: boolean | undefined
   /** A process to link the new one with. */
   readonly link?: ServerRef | undefined
+  /**
+   * One of the runtime's own processes: it may take a name under the reserved prefix, is
+   * not counted nor listed as the user's, and only the runtime can stop it.
+   */
+  readonly system?: boolean | undefined
 }
 
 /** Why a start failed. */

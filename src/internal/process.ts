@@ -18,6 +18,7 @@ import { Monitors } from "./monitors.js"
 import type { RemoteWatch } from "./monitors.js"
 import { CallEnvelope, CastEnvelope, InfoEnvelope, initError, Proc, Starting } from "./proc.js"
 import type { AnyBehavior, ExitListener, Fate, PendingStart, StartDone, StartError } from "./proc.js"
+import { isReserved } from "./reserved.js"
 import type { Timers } from "./timers.js"
 
 export type { ExitReason } from "../ExitReason.js"
@@ -32,12 +33,6 @@ export type {
   StartDone,
   StartError
 } from "./proc.js"
-
-/**
- * Names of the runtime's own processes (a process-group scope, the cluster lock): they run
- * on every node, so counting them would make every user's count off by their number.
- */
-export const SYSTEM_PREFIX = "noex."
 
 /** The table of one node's processes and the machinery that runs them. */
 export class ProcessTable extends Mailboxes {
@@ -54,7 +49,7 @@ export class ProcessTable extends Mailboxes {
   /** Set by shutdown: no process starts after it. */
   private closing = false
   private seq = 0
-  /** The runtime's own processes (named under {@link SYSTEM_PREFIX}): not counted nor listed as the user's. */
+  /** The runtime's own processes (started with `fate.system`): not counted nor listed as the user's. */
   private readonly system = new Set<string>()
 
   constructor(
@@ -165,7 +160,9 @@ export class ProcessTable extends Mailboxes {
       return undefined
     }
     if (name !== undefined) {
-      if (this.byName.has(name) || this.reserved.has(name)) {
+      if (
+        this.byName.has(name) || this.reserved.has(name) || (isReserved(name) && fate?.system !== true)
+      ) {
         done(Exit.fail(new NameAlreadyRegisteredError({ name })))
         return undefined
       }
@@ -274,8 +271,8 @@ export class ProcessTable extends Mailboxes {
     if (name !== undefined) {
       this.reserved.delete(name)
       this.byName.set(name, proc)
-      if (name.startsWith(SYSTEM_PREFIX)) this.system.add(id)
     }
+    if (fate?.system === true) this.system.add(id)
     // In the same step as the registration: no message, and no exit, can come between.
     if (fate?.trapExit === true) this.links.trap(id)
     if (fate?.link !== undefined) this.links.link(id, fate.link)
@@ -287,23 +284,35 @@ export class ProcessTable extends Mailboxes {
   /**
    * Stops a process: after the message in hand, `terminate(reason, state)` runs, queued
    * calls fail with `RemoteServerNotRunningError`, and the effect completes once it is gone.
+   * A runtime process is stopped only `asRuntime`: for anyone else (user code, a peer) it is
+   * not a process they may stop, and the stop fails as for one not running.
    */
-  stop(id: string, reason: ExitReason): Effect.Effect<void, RemoteServerNotRunningError> {
-    return Effect.async<void, RemoteServerNotRunningError>((resume) => {
+  stop(id: string, reason: ExitReason, asRuntime = false): Effect.Effect<void, RemoteServerNotRunningError> {
+    return Effect.suspend(() => {
+      const notRunning = new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })
       const proc = this.resolve(id)
-      if (proc === undefined || (!proc.alive && proc.stopWaiters === undefined)) {
-        resume(Effect.fail(new RemoteServerNotRunningError({ serverId: id, nodeId: this.nodeId })))
-        return
+      if (proc === undefined || (!proc.alive && proc.stopWaiters === undefined)) return Effect.fail(notRunning)
+      if (!asRuntime && this.system.has(proc.id)) {
+        return Effect.logWarning("refused to stop one of the runtime's own processes").pipe(
+          Effect.annotateLogs({ node: this.nodeId, process: proc.name ?? proc.id }),
+          Effect.zipRight(Effect.fail(notRunning))
+        )
       }
-      ;(proc.stopWaiters ??= []).push(() => resume(Effect.void))
-      this.requestStop(proc, reason)
+      return Effect.async<void>((resume) => {
+        ;(proc.stopWaiters ??= []).push(() => resume(Effect.void))
+        this.requestStop(proc, reason)
+      })
     })
   }
 
-  /** Ends process `id` with `reason` after the message in hand (an exit signal; no one waits). */
+  /**
+   * Ends process `id` with `reason` after the message in hand (an exit signal; no one waits).
+   * A runtime process ignores it: a link a user (or a peer) made must not take the node's
+   * machinery down with it.
+   */
   exit(id: string, reason: ExitReason): void {
     const proc = this.resolve(id)
-    if (proc !== undefined && proc.alive) this.requestStop(proc, reason)
+    if (proc !== undefined && proc.alive && !this.system.has(proc.id)) this.requestStop(proc, reason)
   }
 
   protected wanted(env: InfoEnvelope): boolean {

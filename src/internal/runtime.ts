@@ -5,13 +5,14 @@
  */
 import { Duration, Effect, Either, FiberSet, Option, Random } from "effect"
 import type { Scope } from "effect"
-import type { CallError, NodeNotReachableError } from "../errors.js"
+import type { CallError, GenServerInitError, NameAlreadyRegisteredError, NodeNotReachableError } from "../errors.js"
 import { NodeNotReachableError as NotReachable, RemoteServerNotRunningError } from "../errors.js"
 import type { ExitReason } from "../ExitReason.js"
-import type { CallOptions, Service } from "../GenServer.js"
+import type { CallOptions, GenServerBehavior, Service } from "../GenServer.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
 import { ProcessTable } from "./process.js"
+import type { AnyBehavior } from "./process.js"
 import { Timers, toMillis } from "./timers.js"
 
 /** Defaults of the local runtime, each with its reason (published as `GenServer.defaults`). */
@@ -151,3 +152,33 @@ export const register = (service: Service, table: ProcessTable): Service => {
 
 /** The table of a runtime service. */
 export const tableOf = (service: Service): ProcessTable | undefined => tables.get(service)
+
+/**
+ * Starts one of the runtime's own processes (named under the reserved `noex.` prefix): it is
+ * not counted nor listed as the user's, a link cannot take it down, and only
+ * {@link stopSystem} stops it — a user's or a peer's stop is refused.
+ */
+export const startSystem = <State, CallMsg, CastMsg, Reply, R>(
+  service: Service,
+  behavior: GenServerBehavior<State, CallMsg, CastMsg, Reply, R>,
+  options: { readonly name: string; readonly trapExit?: boolean | undefined }
+): Effect.Effect<ServerRef, GenServerInitError | NameAlreadyRegisteredError, R> => {
+  const table = tableOf(service)
+  if (table === undefined) return service.start(behavior, options)
+  return table.start(behavior as AnyBehavior, options.name, [], toMillis(defaults.initTimeout), {
+    system: true,
+    trapExit: options.trapExit
+  })
+}
+
+/** Stops a process started by {@link startSystem} (any other process too). */
+export const stopSystem = (
+  service: Service,
+  ref: ServerRef,
+  reason: ExitReason
+): Effect.Effect<void, RemoteServerNotRunningError | NodeNotReachableError> => {
+  const table = tableOf(service)
+  return table !== undefined && ref.nodeId === service.nodeId
+    ? table.stop(ref.id, reason, true)
+    : service.stop(ref, reason)
+}

@@ -204,7 +204,7 @@ const build = (
       connectedMembers: () => membership.connectedIds().filter(isMember),
       whereis: (name) => Option.getOrUndefined(replica.whereis(name))
     })
-    yield* Effect.orDie(local.start(lockBehavior(lock), { name: LOCK_PROCESS }))
+    yield* Effect.orDie(RuntimeInternal.startSystem(local, lockBehavior(lock), { name: LOCK_PROCESS }))
     const handlers = {
       ...membership.handlers,
       ...remoting.handlers,
