@@ -5,6 +5,7 @@
  * Every child the killed node ran is started exactly once on a survivor, no other child
  * is started at all, and every survivor agrees where each child runs.
  */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Scope } from "effect"
 import { BehaviorRegistry, DistributedSupervisor, GenServer, MemoryNetwork } from "../../src/index.js"
 import type { NodeId } from "../../src/index.js"
@@ -120,3 +121,50 @@ export const runSeed = (seed: number) =>
     yield* settle(10, 10)
     return { problems, orphans: orphans.length, victim: victim.id as NodeId, rounds }
   }))
+
+/**
+ * The seeds a run covers: `NOEX_DSUP_SEEDS` is a count (`100`: seeds 1..100, what `npm test`
+ * runs) or a range (`101-200`: what `.ci/run` adds, so CI covers 200 distinct seeds).
+ */
+export const seedRange = (
+  spec = process.env.NOEX_DSUP_SEEDS ?? "100"
+): { readonly from: number; readonly to: number } => {
+  const range = /^(\d+)-(\d+)$/.exec(spec)
+  return range === null ? { from: 1, to: Number(spec) } : { from: Number(range[1]), to: Number(range[2]) }
+}
+
+/**
+ * Half `part` of the seeds as one test: the two halves live in two files so they run on
+ * both cores.
+ */
+export const describeSeeds = (part: 1 | 2): void => {
+  const { from, to } = seedRange()
+  const half = Math.ceil((to - from + 1) / 2)
+  const first = part === 1 ? from : from + half
+  const last = part === 1 ? from + half - 1 : to
+  describe("DistributedSupervisor failover over seeds (simulated)", () => {
+    it.effect(
+      `a killed node's children are each restarted exactly once, seeds ${first}..${last}`,
+      () =>
+        Effect.gen(function*() {
+          const failures: Array<string> = []
+          let orphans = 0
+          for (let seed = first; seed <= last; seed++) {
+            const result = yield* runSeed(seed)
+            orphans += result.orphans
+            if (result.problems.length > 0) {
+              failures.push(
+                `seed ${seed} (kill ${result.victim}, ${result.rounds} partitions): ${
+                  result.problems.slice(0, 5).join("; ")
+                }`
+              )
+            }
+          }
+          expect(failures).toEqual([])
+          // The kills took children with them: the property was exercised.
+          expect(orphans).toBeGreaterThan((last - first + 1) * 10)
+        }),
+      600_000
+    )
+  })
+}
