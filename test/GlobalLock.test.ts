@@ -5,9 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Data, Deferred, Effect, Exit, Fiber, Option, Stream } from "effect"
-import { LOCK_PROCESS } from "../src/cluster/internal/globalLock.js"
+import { LOCK_LEASE_MS, LOCK_PROCESS } from "../src/cluster/internal/globalLock.js"
 import { GenServer, GlobalRegistry, MemoryNetwork, RemoteSpawn } from "../src/index.js"
 import type { Cluster, RegistryEvent, ServerRef } from "../src/index.js"
+import { stopSystem } from "../src/internal/runtime.js"
+import { captureLogs } from "./support/logs.js"
 import { flush, settle, simId, startNode } from "./support/sim.js"
 import type { SimNode } from "./support/sim.js"
 
@@ -57,6 +59,27 @@ const alive = (nodes: ReadonlyArray<SimNode>) =>
   Effect.map(Effect.forEach(nodes, (n) => n.run(GenServer.processCount)), (counts) => counts.reduce((a, b) => a + b, 0))
 
 const where = (node: SimNode, name = NAME) => node.run(GlobalRegistry.whereis(name))
+
+/** Stops `node`'s own lock process (the runtime's stop: a user's or a peer's is refused), so the test speaks for it. */
+const stopLock = (node: SimNode) =>
+  node.run(
+    Effect.flatMap(
+      GenServer.GenServerRuntime,
+      (rt) => stopSystem(rt, { id: LOCK_PROCESS, nodeId: node.id }, "shutdown")
+    )
+  )
+
+/** `from`'s lock process tells `to`'s, as a peer's would. */
+const lockSay = (from: SimNode, to: SimNode, msg: object) =>
+  from.run(GenServer.send({ id: LOCK_PROCESS, nodeId: to.id }, msg))
+
+/** A singleton whose `init` takes longer than the lock's lease. */
+const slowInitMs = 3 * LOCK_LEASE_MS
+const slow = GenServer.behavior({
+  init: () => Effect.as(Effect.sleep(slowInitMs), 0),
+  handleCall: (_: "get", n: number) => [n, n] as const,
+  handleCast: (_: unknown, n: number) => n
+})
 
 describe("GlobalRegistry.registerOrWhereis (simulated)", () => {
   for (const size of [3, 5]) {
@@ -313,14 +336,13 @@ describe("GlobalRegistry.registerOrWhereis (simulated)", () => {
       yield* settle(20)
       const waiter = yield* contend(c, start(c))
       yield* settle(20)
-      // d speaks to the arbiter for b, and to c as if it were the arbiter.
-      yield* d.run(GenServer.send({ id: LOCK_PROCESS, nodeId: a.id }, { _tag: "lock.release", name: NAME }))
+      // d speaks to the arbiter for b, and to c and b as if it were the arbiter.
       const fake: ServerRef = { id: "not-the-singleton", nodeId: d.id }
       for (let req = 0; req < 10; req++) {
+        yield* lockSay(d, a, { _tag: "lock.release", name: NAME, req })
+        yield* lockSay(d, b, { _tag: "lock.revoked", name: NAME, req })
         for (const answer of [{ outcome: "granted" }, { outcome: "registered", ref: fake }]) {
-          yield* d.run(
-            GenServer.send({ id: LOCK_PROCESS, nodeId: c.id }, { _tag: "lock.answer", name: NAME, req, ...answer })
-          )
+          yield* lockSay(d, c, { _tag: "lock.answer", name: NAME, req, ...answer })
         }
       }
       // Garbage is dropped, and nothing else changes.
@@ -333,5 +355,75 @@ describe("GlobalRegistry.registerOrWhereis (simulated)", () => {
       expect(yield* Fiber.join(waiter)).toEqual(ref)
       expect(started).toEqual([b.id])
       expect(yield* alive([a, b, c, d])).toBe(1)
+    }))
+
+  it.scoped("a holder whose start outlasts the lease keeps the lock: two contenders, exactly one starts", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b, c] = (yield* mesh(net, 3)) as [SimNode, SimNode, SimNode]
+      const started: Array<string> = []
+      const start = (node: SimNode) =>
+        Effect.suspend(() => {
+          started.push(node.id)
+          return GenServer.start(slow, { initTimeout: 2 * slowInitMs })
+        })
+      const holder = yield* contend(b, start(b))
+      yield* settle(20)
+      const waiter = yield* contend(c, start(c))
+      yield* settle(slowInitMs + 1000, 100)
+      // Before the joins: had the lease lapsed, c would have started too, and still be starting.
+      expect(started).toEqual([b.id])
+      const refs = yield* Effect.forEach([holder, waiter], Fiber.join)
+      expect(refs[1]).toEqual(refs[0])
+      expect(refs[0]!.nodeId).toBe(b.id)
+      expect(yield* alive([a, b, c])).toBe(1)
+    }))
+
+  it.scoped("a holder that never renews loses the lock when the lease lapses, with a warning, and the next contender gets it", () => {
+    const { layer: capture, messages: warnings } = captureLogs("Warning")
+    return Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b, c] = (yield* mesh(net, 3)) as [SimNode, SimNode, SimNode]
+      // b takes the lock as a raw peer would: its lock process, which would renew and give back, is gone.
+      yield* stopLock(b)
+      yield* lockSay(b, a, { _tag: "lock.acquire", name: NAME, req: 1 })
+      yield* settle(20)
+      const { start, started } = starter()
+      const waiter = yield* contend(c, start(c))
+      yield* settle(LOCK_LEASE_MS - 500, 100)
+      expect(started).toEqual([])
+      yield* settle(1000, 100)
+      expect(started).toEqual([c.id])
+      const ref = yield* Fiber.join(waiter)
+      expect(ref.nodeId).toBe(c.id)
+      expect(yield* where(a)).toEqual(Option.some(ref))
+      expect(warnings).toContain("took a lock back: its holder did not renew its lease")
+    }).pipe(Effect.provide(capture))
+  })
+
+  it.scoped("a holder whose grant was taken back does not register what it started: it stops it and asks again", () =>
+    Effect.gen(function*() {
+      const net = yield* MemoryNetwork.make
+      const [a, b] = (yield* mesh(net, 2)) as [SimNode, SimNode]
+      // The test speaks for a, the arbiter: it grants b's first request, then takes it back during b's start.
+      yield* stopLock(a)
+      const { start, started } = starter()
+      const fiber = yield* contend(b, start(b, { delay: 1000 }))
+      yield* settle(20)
+      yield* lockSay(a, b, { _tag: "lock.answer", name: NAME, req: 1, outcome: "granted" })
+      yield* settle(20)
+      expect(started).toEqual([b.id])
+      yield* lockSay(a, b, { _tag: "lock.revoked", name: NAME, req: 1 })
+      yield* settle(1100)
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(yield* where(b)).toEqual(Option.none())
+      expect(yield* alive([a, b])).toBe(0)
+      // Asked again (its second request), granted, and not taken back: it registers.
+      yield* lockSay(a, b, { _tag: "lock.answer", name: NAME, req: 2, outcome: "granted" })
+      yield* settle(1100)
+      const ref = yield* Fiber.join(fiber)
+      expect(started).toEqual([b.id, b.id])
+      expect(yield* where(b)).toEqual(Option.some(ref))
+      expect(yield* alive([a, b])).toBe(1)
     }))
 })

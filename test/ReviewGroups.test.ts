@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { LOCK_PROCESS, MAX_WAITERS_PER_PEER } from "../src/cluster/internal/globalLock.js"
+import { LOCK_PROCESS, MAX_LOCKS_PER_PEER } from "../src/cluster/internal/globalLock.js"
 import { BehaviorRegistry, GenServer, GlobalRegistry, MemoryNetwork, ProcessGroups, RemoteSpawn } from "../src/index.js"
 import type { ServerRef } from "../src/index.js"
 import { stopSystem, tableOf } from "../src/internal/runtime.js"
@@ -143,8 +143,7 @@ describe("Review: the noex. prefix", () => {
 })
 
 describe("Review: the cluster lock", () => {
-  // KNOWN (open in #16): the lock bounds a peer's waiters, not the names it holds. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a peer's lock.acquire for many names: the arbiter's table stays bounded", () =>
+  it.scoped("a peer's lock.acquire for many names: the arbiter's table stays bounded", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]
@@ -154,11 +153,10 @@ describe("Review: the cluster lock", () => {
       for (let i = 0; i < 30_000; i++) yield* h.run(GenServer.send(to, { _tag: "lock.acquire", name: `n${i}`, req: i }))
       yield* settle(100)
       const lock = yield* stateOf(a, LOCK_PROCESS)
-      expect(lock.held.size).toBeLessThanOrEqual(MAX_WAITERS_PER_PEER)
+      expect(lock.held.size).toBeLessThanOrEqual(MAX_LOCKS_PER_PEER)
     }))
 
-  // KNOWN (open in #16): a grant has no lease. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a peer that takes a name's lock and never releases it: registerOrWhereis still ends", () =>
+  it.scoped("a peer that takes a name's lock and never releases it: registerOrWhereis still ends", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, h] = (yield* cluster(net, ["a", "h"])) as [SimNode, SimNode]

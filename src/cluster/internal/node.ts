@@ -201,6 +201,7 @@ const build = (
     })
     const lock = new GlobalLock({
       runtime: local,
+      table,
       connectedMembers: () => membership.connectedIds().filter(isMember),
       whereis: (name) => Option.getOrUndefined(replica.whereis(name))
     })
