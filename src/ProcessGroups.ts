@@ -5,27 +5,31 @@
  * the view converges after partitions heal: each node speaks only for its own
  * processes, so there is nothing to conflict. Groups live in scopes, so two libraries'
  * groups never collide; the `"default"` scope is used when none is named. A scope exists
- * on the nodes that use it: the first use on a node starts it there and learns its
- * members from the others within a round trip. `Cluster.layer` provides the service;
- * {@link layer} gives it to a program that never clusters.
+ * on the nodes that use it: the first use on a node (or another node's join of one of its
+ * processes) starts it there, and it learns its members from the others within a round
+ * trip. `Cluster.layer` provides the service; {@link layer} gives it to a program that
+ * never clusters.
  */
 import { Context, Effect, FiberSet, Layer, Option, PubSub, Stream } from "effect"
 import type { Scope } from "effect"
 import type { CallError } from "./errors.js"
-import { RemoteServerNotRunningError } from "./errors.js"
 import { GenServerRuntime } from "./GenServer.js"
 import type * as GenServer from "./GenServer.js"
 import type { GroupEvent } from "./internal/groups.js"
-import { GroupScope, MAX_GROUP_NAME_CHARS, scopeBehavior, scopeProcessName } from "./internal/groups.js"
-import { startSystem, tableOf } from "./internal/runtime.js"
+import { DEFAULT_SCOPE, MAX_GROUP_NAME_CHARS } from "./internal/groupsMessages.js"
+import { NodeGroups } from "./internal/groupsNode.js"
+import { tableOf } from "./internal/runtime.js"
 import type { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
 
 export type { GroupEvent } from "./internal/groups.js"
-export { MAX_GROUP_NAME_CHARS, MAX_MEMBERS_PER_PEER } from "./internal/groups.js"
-
-/** The scope used when an operation names none. */
-export const DEFAULT_SCOPE = "default"
+export {
+  DEFAULT_SCOPE,
+  MAX_GROUP_NAME_CHARS,
+  MAX_MEMBERS_PER_PEER,
+  MAX_SCOPE_NAME_CHARS,
+  MAX_SCOPES
+} from "./internal/groupsMessages.js"
 
 /** Which scope an operation is in. */
 export interface ScopeOptions {
@@ -34,9 +38,11 @@ export interface ScopeOptions {
 }
 
 /**
- * What a join or leave can fail with: a local ref that is not a live process
- * (`RemoteServerNotRunningError`), or, for a ref on another node (its node does the
- * join), what the request to that node can end with.
+ * What a join or leave can fail with: a ref that is not a live process
+ * (`RemoteServerNotRunningError`; a join is all-or-nothing on each node), or, for a ref on
+ * another node (its node does the join), what the request to that node can end with — the
+ * scope's process named in a `RemoteServerNotRunningError` when that node would have to
+ * start the scope past {@link MAX_SCOPES}.
  */
 export type JoinError = CallError
 
@@ -98,28 +104,9 @@ export const make = (
     // Work started by callbacks (a member's exit) is owned by the scope: closing it interrupts what is left.
     const runFork = yield* FiberSet.makeRuntime<never, void, never>()
     const runLater = (effect: Effect.Effect<void>) => void runFork(effect)
-    const scopes = new Map<string, GroupScope>()
-    const startScope = (name: string): Effect.Effect<GroupScope> => {
-      const scope = new GroupScope({ scope: name, runtime, events, resolve, ...hooks })
-      scope.runLater = runLater
-      scopes.set(name, scope)
-      return startSystem(runtime, scopeBehavior(scope), { name: scopeProcessName(name) }).pipe(
-        Effect.zipRight(scope.discoverAll()),
-        Effect.catchAll((error) =>
-          Effect.logError("could not start a process-group scope", error).pipe(
-            Effect.annotateLogs({ node: runtime.nodeId, scope: name })
-          )
-        ),
-        Effect.as(scope)
-      )
-    }
-    const scopeOf = (options: ScopeOptions | undefined): Effect.Effect<GroupScope> =>
-      Effect.suspend(() => {
-        const name = options?.scope ?? DEFAULT_SCOPE
-        const found = scopes.get(name)
-        return found === undefined ? startScope(name) : Effect.succeed(found)
-      })
-    yield* startScope(DEFAULT_SCOPE)
+    const scopes = new NodeGroups({ runtime, hooks, events, resolve, runLater })
+    const scopeOf = (options: ScopeOptions | undefined) => scopes.scope(options?.scope ?? DEFAULT_SCOPE)
+    yield* scopes.scope(DEFAULT_SCOPE)
 
     const change = (op: "join" | "leave") =>
     (
@@ -135,25 +122,12 @@ export const make = (
           if (ids === undefined) byNode.set(ref.nodeId, ids = [])
           ids.push(ref.id)
         }
-        return Effect.forEach(byNode, ([nodeId, ids]) => {
-          if (nodeId !== runtime.nodeId) {
+        // Node by node: each node's part is all-or-nothing, but parts on several nodes are not one change.
+        return Effect.forEach(byNode, ([nodeId, ids]) =>
+          nodeId === runtime.nodeId
+            ? scopes.change(scope, op, group, ids)
             // Its own node does it: a node speaks only for its processes.
-            return Effect.flatMap(
-              runtime.call<number>({ id: scopeProcessName(scope.name), nodeId }, {
-                _tag: "pg.request",
-                op,
-                group,
-                ids
-              }),
-              (done) => done === ids.length ? Effect.void : notRunning(ids[0]!, nodeId)
-            )
-          }
-          const live = scope.liveIds(ids)
-          if (live.length < ids.length && op === "join") {
-            return notRunning(ids.find((id) => resolve(id) === undefined) ?? ids[0]!, nodeId)
-          }
-          return op === "join" ? scope.joinLocal(group, live) : scope.leaveLocal(group, live)
-        }, { discard: true })
+            : scopes.ask(scope.name, nodeId, op, group, ids), { discard: true })
       })
 
     const service: Service = {
@@ -186,16 +160,13 @@ export const make = (
       service,
       nodeUp: (peer) =>
         hooks.isMember(peer)
-          ? Effect.forEach(scopes.values(), (scope) => scope.discover(peer), { discard: true })
+          ? Effect.forEach(scopes.all(), (scope) => scope.discover(peer), { discard: true })
           : Effect.void,
       nodeDown: (peer) => {
-        for (const scope of scopes.values()) scope.peerGone(peer)
+        for (const scope of scopes.all()) scope.peerGone(peer)
       }
     }
   })
-
-const notRunning = (serverId: string, nodeId: NodeId) =>
-  Effect.fail(new RemoteServerNotRunningError({ serverId, nodeId }))
 
 /** Process groups for a program that never clusters (local processes only). */
 export const layer: Layer.Layer<ProcessGroups, never, GenServerRuntime> = Layer.scoped(

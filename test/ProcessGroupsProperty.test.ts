@@ -26,9 +26,8 @@ type Op =
     readonly group: number
     readonly scope: number
     /**
-     * The node that asks (the process's own node does the join): only while no partition is up
-     * and the two are linked, and only once the process's node uses the scope (see the
-     * failing test below).
+     * The node that asks (the process's own node does the join, starting the scope if it has
+     * not used it yet): only while no partition is up and the two are linked.
      */
     readonly via: number | undefined
   }
@@ -163,8 +162,6 @@ describe("ProcessGroups convergence property (simulated)", () => {
           const model = new Model(size)
           const alive = new Set(nodes.map((_, i) => i))
           let partitioned = false
-          /** `${node}/${scope}`: the scopes each node has started (by using them). */
-          const used = new Set<string>(nodes.map((_, i) => `${i}/0`)) // the default scope runs everywhere
           for (const step of ops) {
             if (step.op === "heal") {
               yield* net.heal
@@ -198,10 +195,9 @@ describe("ProcessGroups convergence property (simulated)", () => {
                 const ref = slots[step.slot] ?? (slots[step.slot] = yield* n.run(GenServer.start(worker)))
                 const v = step.via === undefined ? i : step.via % size
                 // Only over a live link: a heal is followed by reconnects, which take a while.
-                const linked = v !== i && !partitioned && alive.has(v) && used.has(`${i}/${step.scope}`) &&
+                const linked = v !== i && !partitioned && alive.has(v) &&
                   (yield* nodes[v]!.run(Cluster.isNodeConnected(n.id)))
                 const via = linked ? v : i
-                used.add(`${i}/${step.scope}`).add(`${via}/${step.scope}`)
                 yield* nodes[via]!.run(ProcessGroups.join(GROUPS[step.group]!, ref, { scope: SCOPES[step.scope] }))
                 model.join(ref, step.scope, step.group)
               } else {
@@ -209,7 +205,6 @@ describe("ProcessGroups convergence property (simulated)", () => {
                 const which = step.pick === undefined || mine.length === 0 ? step : mine[step.pick % mine.length]!
                 const ref = slots[which.slot]
                 if (ref === undefined) continue
-                used.add(`${i}/${which.scope}`)
                 yield* n.run(ProcessGroups.leave(GROUPS[which.group]!, ref, { scope: SCOPES[which.scope] }))
                 model.leave(ref, which.scope, which.group)
               }
@@ -238,11 +233,9 @@ describe("ProcessGroups convergence property (simulated)", () => {
     { fastCheck: { numRuns: 10 } }
   )
 
-  // Found by the property above: the owner's node does a remote ref's join, by calling its
-  // scope process, which runs only once that node used the scope. A live process is refused
-  // with RemoteServerNotRunningError naming the scope process (`noex.pg.lib`), not the process.
-  // Marked `fails` until src/ProcessGroups.ts starts the scope on the owner (then drop `.fails`).
-  it.scoped.fails("joins a live process of another node in a scope that node has not used yet", () =>
+  // Found by the property above: the owner's node does a remote ref's join, and starts the
+  // scope for it when it has not used that scope yet.
+  it.scoped("joins a live process of another node in a scope that node has not used yet", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const a = yield* startNode(net, "a", { behaviors: { worker } })

@@ -86,8 +86,7 @@ describe("Review: ProcessGroups", () => {
       expect(yield* stateOf(a, "noex.pg.default")).toBeDefined()
     }))
 
-  // KNOWN (open in #16): a remote join of live and dead refs joins the live ones and fails. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a join of [live, dead] on another node fails as a local one does: without joining the live one", () =>
+  it.scoped("a join of [live, dead] on another node fails as a local one does: without joining the live one", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const [a, b] = (yield* cluster(net, ["a", "b"])) as [SimNode, SimNode]

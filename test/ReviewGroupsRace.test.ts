@@ -4,7 +4,7 @@
  * replaces what the peer holds, undoing a leave that arrived between frames.
  * NOTE: this one passes on MemoryTransport, whose sink never congests (the race needs the
  * scope process to wait on `writable` between sync frames, as it does on a slow TCP link);
- * it stays as a guard. The second test (a join too big for one frame) fails.
+ * it stays as a guard. The second test: a join too big for one frame reaches the peers.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -32,7 +32,6 @@ describe("Review: ProcessGroups sync vs concurrent leave", () => {
       yield* settle(300)
       const [a, b] = nodes as [SimNode, SimNode]
       const w = yield* a.run(GenServer.start(worker))
-      // In batches of 50: one pg.join of 20,000 ids is over the 4 KiB frame and silently never arrives (a finding of its own).
       for (let i = 0; i < 400; i++) yield* a.run(ProcessGroups.join("g", Array.from({ length: 50 }, () => w)))
       yield* settle(100)
       expect((yield* b.run(ProcessGroups.members("g"))).length).toBe(20_000)
@@ -53,8 +52,7 @@ describe("Review: ProcessGroups sync vs concurrent leave", () => {
 })
 
 describe("Review: ProcessGroups join broadcast size", () => {
-  // KNOWN (open in #16): pg join/leave broadcasts are not split to the link's limit. Fails until fixed; then drop `.fails`.
-  it.scoped.fails("a join of many refs at once reaches the peers (it is split to fit the link's frame limit)", () =>
+  it.scoped("a join of many refs at once reaches the peers (it is split to fit the link's frame limit)", () =>
     Effect.gen(function*() {
       const net = yield* MemoryNetwork.make
       const nodes: Array<SimNode> = []

@@ -9,60 +9,28 @@
  * order of partitions and heals: strong eventual consistency, as `pg` promises.
  */
 import { Effect, Either, PubSub, Schema } from "effect"
-import type { CallError } from "../errors.js"
 import type * as GenServer from "../GenServer.js"
 import type { NodeId } from "../NodeId.js"
 import type { ServerRef } from "../ServerRef.js"
+import type { PeerMessage } from "./groupsMessages.js"
+import {
+  chunkIds,
+  decodePeerMessage,
+  frameBudget,
+  groupBytes,
+  idBytes,
+  MAX_MEMBERS_PER_PEER,
+  OwnerReply,
+  OwnerRequest,
+  scopeProcessName
+} from "./groupsMessages.js"
+
+export { MAX_GROUP_NAME_CHARS, MAX_MEMBERS_PER_PEER, scopeProcessName } from "./groupsMessages.js"
 
 /** What a scope's members did: one event per join or leave, for the refs it changed. */
 export type GroupEvent =
   | { readonly _tag: "Joined"; readonly scope: string; readonly group: string; readonly refs: ReadonlyArray<ServerRef> }
   | { readonly _tag: "Left"; readonly scope: string; readonly group: string; readonly refs: ReadonlyArray<ServerRef> }
-
-/**
- * The longest group name: a group travels in every join, leave and sync of the scope, and
- * an unbounded name would let one peer grow every replica without bound.
- */
-export const MAX_GROUP_NAME_CHARS = 1024
-
-/** The longest server id a peer may list (this runtime's are under 40 characters). */
-const MAX_ID_CHARS = 256
-
-/**
- * The most memberships one peer may hold in one scope: a peer speaks for its own
- * processes, but an honest node runs at most about a million, and a hostile one must not
- * fill this node's memory through a scope. Past it a peer's joins are dropped and logged.
- */
-export const MAX_MEMBERS_PER_PEER = 100_000
-
-/** Estimated bytes of ids per sync frame: a quarter of the smallest frame limit a node may set (4 KiB) would fragment a 100k-member sync into 1,000 frames, so the link's own limit decides (`frameBudget`). */
-const MIN_SYNC_BUDGET = 1024
-
-/** The process name of scope `scope` on every node. */
-export const scopeProcessName = (scope: string): string => `noex.pg.${scope}`
-
-const GroupName = Schema.String.pipe(Schema.maxLength(MAX_GROUP_NAME_CHARS))
-const Ids = Schema.Array(Schema.String.pipe(Schema.maxLength(MAX_ID_CHARS)))
-
-/** What scope processes tell each other; decoded from every peer, never trusted. */
-const PeerMessage = Schema.Union(
-  Schema.TaggedStruct("pg.discover", {}),
-  Schema.TaggedStruct("pg.sync", {
-    groups: Schema.Array(Schema.Tuple(GroupName, Ids)),
-    more: Schema.optional(Schema.Boolean)
-  }),
-  Schema.TaggedStruct("pg.join", { group: GroupName, ids: Ids }),
-  Schema.TaggedStruct("pg.leave", { group: GroupName, ids: Ids })
-)
-type PeerMessage = typeof PeerMessage.Type
-const decodePeerMessage = Schema.decodeUnknownEither(PeerMessage)
-
-/** A join or leave another node asks this node to do for its own processes (a remote ref's owner acts). */
-export const OwnerRequest = Schema.TaggedStruct("pg.request", {
-  op: Schema.Literal("join", "leave"),
-  group: GroupName,
-  ids: Ids
-})
 
 /** What a scope is built with. */
 export interface ScopeDeps {
@@ -72,11 +40,9 @@ export interface ScopeDeps {
   readonly connected: () => ReadonlyArray<NodeId>
   /** Whether a peer takes part (a hidden node, a tool, does not). */
   readonly isMember: (nodeId: NodeId) => boolean
-  /** Estimated bytes a sync frame to `peer` may hold. */
+  /** Estimated bytes a frame to `peer` may hold (a sync's, a join's, a leave's). */
   readonly frameBudget: (peer: NodeId) => number
   readonly events: PubSub.PubSub<GroupEvent>
-  /** The id of the live local process `id` names (an id or a local name), if any. */
-  readonly resolve: (id: string) => string | undefined
 }
 
 /** Counts per id: a process may join a group several times and must leave as often (as in `pg`). */
@@ -163,7 +129,7 @@ export class GroupScope {
         if (!this.watched.has(id)) this.watch(id)
       }
       this.changed(group, "Joined", ids.map((id) => ({ id, nodeId: this.self })))
-      return this.broadcast({ _tag: "pg.join", group, ids })
+      return this.broadcast("pg.join", group, ids)
     })
   }
 
@@ -184,18 +150,8 @@ export class GroupScope {
       if (left.length === 0) return Effect.void
       for (const id of left) this.unwatchIfGone(id)
       this.changed(group, "Left", left.map((id) => ({ id, nodeId: this.self })))
-      return this.broadcast({ _tag: "pg.leave", group, ids: left })
+      return this.broadcast("pg.leave", group, left)
     })
-  }
-
-  /** The ids of `ids` that are live local processes, as process ids (a local name resolves to its id). */
-  liveIds(ids: ReadonlyArray<string>): Array<string> {
-    const live: Array<string> = []
-    for (const id of ids) {
-      const resolved = this.deps.resolve(id)
-      if (resolved !== undefined) live.push(resolved)
-    }
-    return live
   }
 
   private watch(id: string): void {
@@ -394,23 +350,23 @@ export class GroupScope {
 
   /** Sends this node's memberships to `peer`, in frames its link takes. */
   private sync(peer: NodeId): Effect.Effect<void> {
-    const budget = Math.max(MIN_SYNC_BUDGET, this.deps.frameBudget(peer))
+    const budget = frameBudget(this.deps.frameBudget(peer))
     const frames: Array<Array<readonly [string, ReadonlyArray<string>]>> = []
     let frame: Array<readonly [string, ReadonlyArray<string>]> = []
     let bytes = 0
     for (const [group, counts] of this.local) {
       let ids: Array<string> = []
-      bytes += 3 * group.length + 16
+      bytes += groupBytes(group)
       for (const [id, n] of counts) {
         for (let i = 0; i < n; i++) {
           ids.push(id)
-          bytes += 3 * id.length + 4
+          bytes += idBytes(id)
           if (bytes > budget) {
             frame.push([group, ids])
             frames.push(frame)
             frame = []
             ids = []
-            bytes = 3 * group.length + 16
+            bytes = groupBytes(group)
           }
         }
       }
@@ -426,8 +382,21 @@ export class GroupScope {
     )
   }
 
-  private broadcast(msg: PeerMessage): Effect.Effect<void> {
-    return Effect.forEach(this.peers, (peer) => this.rt.send(this.refTo(peer), msg), { discard: true })
+  /**
+   * Tells every peer of a join or leave, cut to each peer's frame budget: one message over
+   * the link's limit would be dropped whole, and a peer's view would then never converge.
+   * The parts go in order on one link, so the peer applies them as the one change they are.
+   */
+  private broadcast(tag: "pg.join" | "pg.leave", group: string, ids: ReadonlyArray<string>): Effect.Effect<void> {
+    // Peers mostly share one frame limit: the ids are cut once per budget, not once per peer.
+    const byBudget = new Map<number, ReadonlyArray<ReadonlyArray<string>>>()
+    return Effect.forEach(Array.from(this.peers), (peer) => {
+      const budget = frameBudget(this.deps.frameBudget(peer))
+      let chunks = byBudget.get(budget)
+      if (chunks === undefined) byBudget.set(budget, chunks = chunkIds(group, ids, budget))
+      const to = this.refTo(peer)
+      return Effect.forEach(chunks, (part) => this.rt.send(to, { _tag: tag, group, ids: part }), { discard: true })
+    }, { discard: true })
   }
 
   private changed(group: string, tag: "Joined" | "Left", refs: ReadonlyArray<ServerRef>): void {
@@ -436,23 +405,23 @@ export class GroupScope {
   }
 }
 
-/** The behavior of a scope's process: the endpoint peers send to; the state lives in the scope. */
-export const scopeBehavior = (scope: GroupScope): GenServer.GenServerBehavior<GroupScope, any, unknown, number> => ({
+/**
+ * The behavior of a scope's process: the endpoint peers send to; the state lives in the
+ * scope. A call is an owner request (`serve`, the node's: it may concern another scope,
+ * which it starts if it must).
+ */
+export const scopeBehavior = (
+  scope: GroupScope,
+  serve: (request: OwnerRequest) => Effect.Effect<OwnerReply>
+): GenServer.GenServerBehavior<GroupScope, any, unknown, OwnerReply> => ({
   init: () => scope,
-  handleCall: (msg: unknown, state: GroupScope) =>
-    Effect.gen(function*() {
-      const request = Schema.decodeUnknownEither(OwnerRequest)(msg)
-      if (Either.isLeft(request)) return yield* Effect.fail(new Error("not a process-group request"))
-      const { group, ids, op } = request.right
-      const live = state.liveIds(ids)
-      if (op === "join") yield* state.joinLocal(group, live)
-      else yield* state.leaveLocal(group, live)
-      return [live.length, state] as const
-    }),
+  handleCall: (msg: unknown, state: GroupScope) => {
+    // A peer's call was decoded on arrival (`schemas.call`); a local caller's is decoded here.
+    const request = Schema.decodeUnknownEither(OwnerRequest)(msg)
+    if (Either.isLeft(request)) return Effect.fail(new Error("not a process-group request"))
+    return Effect.map(serve(request.right), (reply) => [reply, state] as const)
+  },
   handleCast: (_msg: unknown, state: GroupScope) => state,
   handleInfo: (msg: unknown, state: GroupScope, from?: NodeId) => Effect.as(state.receive(msg, from), state),
-  schemas: { call: OwnerRequest, cast: Schema.Never as unknown as Schema.Schema<any, never> }
+  schemas: { call: OwnerRequest, cast: Schema.Never as unknown as Schema.Schema<any, never>, reply: OwnerReply }
 })
-
-/** What a join or leave on another node's ref can fail with: the call to that node's scope. */
-export type OwnerRequestError = CallError
