@@ -11,14 +11,18 @@
  * goes. A child crash is restarted where it ran, as its `restart` says, within
  * `maxRestarts` per `period`. See docs/supervision.md.
  */
-import { Clock, Duration, Effect, Option, PubSub, Schema, Stream } from "effect"
-import type { Scope } from "effect"
-import type { CallError, GenServerInitError, NameAlreadyRegisteredError } from "./errors.js"
+import { Clock, Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Schema, Scope, Stream } from "effect"
+import type { CallError, NameAlreadyRegisteredError } from "./errors.js"
+import { GenServerInitError } from "./errors.js"
 import * as GenServer from "./GenServer.js"
 import { Instance, instanceBehavior, instanceName, INSTANCES_SCOPE, refAt } from "./internal/dsup/instance.js"
 import { MAX_CHILD_ID_CHARS, Spec } from "./internal/dsup/messages.js"
 import type { StartAnswer, TerminateAnswer } from "./internal/dsup/messages.js"
+import { settingsOf } from "./internal/dsup/options.js"
+import type { Settings } from "./internal/dsup/options.js"
+import { frameBudgetOf } from "./internal/dsup/sync.js"
 import type { ChildEvent, Restart } from "./internal/dsup/table.js"
+import { budgetOf } from "./internal/groupsNode.js"
 import { startSystem, stopSystem } from "./internal/runtime.js"
 import { toMillis } from "./internal/timers.js"
 import type { NodeId } from "./NodeId.js"
@@ -142,13 +146,17 @@ const instanceOf = (
       : Effect.succeed(found)
   })
 
-/** What starting an instance can fail with. */
+/**
+ * What starting an instance can fail with: `GenServerInitError` for an invalid name or
+ * options (checked before anything starts), `NameAlreadyRegisteredError` when it runs here
+ * already, and the join of the members' group.
+ */
 export type StartError = GenServerInitError | NameAlreadyRegisteredError | ProcessGroups.JoinError
 
 /**
  * Runs supervisor `name` on this node for the life of the scope: the node joins the
  * members that host its children. Closing the scope hands this node's children to the
- * others, then stops it here.
+ * others, then stops it here. A start that fails leaves nothing behind.
  */
 export const start = (
   name: string,
@@ -159,29 +167,39 @@ export const start = (
   Scope.Scope | GenServer.GenServerRuntime | ProcessGroups.ProcessGroups | RemoteSpawn
 > =>
   Effect.gen(function*() {
-    if (name.length === 0 || name.length > MAX_CHILD_ID_CHARS) {
-      return yield* Effect.dieMessage(`a supervisor name has 1 to ${MAX_CHILD_ID_CHARS} characters`)
-    }
-    const rt = yield* GenServer.GenServerRuntime
-    const events = yield* Effect.acquireRelease(PubSub.unbounded<ChildEvent>(), PubSub.shutdown)
-    const instance = new Instance(
-      {
-        name,
-        partition: options.partition ?? "quorum",
-        placement: options.placement ?? "hash",
-        maxRestarts: options.maxRestarts ?? defaults.maxRestarts,
-        periodMs: toMillis(options.period ?? defaults.period),
-        stableAfterMs: toMillis(options.stableAfter ?? defaults.stableAfter),
-        group: options.group
-      },
-      rt,
-      events
+    const settings = yield* Either.mapLeft(
+      settingsOf(name, options, defaults),
+      (reason) => new GenServerInitError({ message: `invalid distributed supervisor: ${reason}` })
     )
-    const ref = yield* startSystem(rt, instanceBehavior(instance), { name: instanceName(name), trapExit: true })
+    // What the start makes lives in a scope of its own: one that fails closes it at once,
+    // leaving nothing behind; one that succeeds closes it with the caller's.
+    const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    return yield* Scope.extend(launch(settings), own).pipe(
+      Effect.onExit((exit) => Exit.isFailure(exit) ? Scope.close(own, exit) : Effect.void)
+    )
+  })
+
+/** Starts the instance in the current scope, which stops it (after the handoff, once it joined). */
+const launch = (settings: Settings) =>
+  Effect.gen(function*() {
+    const { name } = settings
+    const rt = yield* GenServer.GenServerRuntime
+    const budget = frameBudgetOf(budgetOf(yield* ProcessGroups.ProcessGroups))
+    const events = yield* Effect.acquireRelease(PubSub.unbounded<ChildEvent>(), PubSub.shutdown)
+    const instance = new Instance(settings, rt, events, budget)
+    // Released last (scopes close in reverse): after the handoff and after the name is gone.
+    const ref = yield* Effect.acquireRelease(
+      startSystem(rt, instanceBehavior(instance), { name: instanceName(name), trapExit: true }),
+      (ref) => Effect.ignore(stopSystem(rt, ref, "shutdown"))
+    )
     instance.ref = ref
     let byName = instances.get(rt)
     if (byName === undefined) instances.set(rt, byName = new Map())
-    byName.set(name, instance)
+    const registry = byName
+    yield* Effect.acquireRelease(
+      Effect.sync(() => registry.set(name, instance)),
+      () => Effect.sync(() => registry.get(name) === instance && registry.delete(name))
+    )
     // Subscribed before joining: no change of the group is missed.
     const changes = yield* ProcessGroups.subscribe({ scope: INSTANCES_SCOPE })
     yield* Effect.forkScoped(
@@ -189,21 +207,16 @@ export const start = (
     )
     yield* ProcessGroups.join(name, ref, { scope: INSTANCES_SCOPE })
     yield* GenServer.send(ref, { _tag: "ds.members" })
-    const handoffMs = toMillis(options.handoffTimeout ?? defaults.handoffTimeout)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* GenServer.call(ref, { _tag: "ds.leave" })
-        const deadline = (yield* Clock.currentTimeMillis) + handoffMs
+        const deadline = (yield* Clock.currentTimeMillis) + settings.handoffMs
         while (instance.hostedCount() > 0 && instance.hasHeirs() && (yield* Clock.currentTimeMillis) < deadline) {
           yield* Effect.sleep(RETRY_EVERY)
         }
         yield* GenServer.call(ref, { _tag: "ds.stopAll" })
         yield* ProcessGroups.leave(name, ref, { scope: INSTANCES_SCOPE })
-      }).pipe(
-        Effect.ignore,
-        Effect.zipRight(Effect.ignore(stopSystem(rt, ref, "shutdown"))),
-        Effect.ensuring(Effect.sync(() => byName.get(name) === instance && byName.delete(name)))
-      )
+      }).pipe(Effect.ignore)
     )
     return ref
   })

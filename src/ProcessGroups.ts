@@ -17,7 +17,7 @@ import { GenServerRuntime } from "./GenServer.js"
 import type * as GenServer from "./GenServer.js"
 import type { GroupEvent } from "./internal/groups.js"
 import { DEFAULT_SCOPE, MAX_GROUP_NAME_CHARS } from "./internal/groupsMessages.js"
-import { NodeGroups } from "./internal/groupsNode.js"
+import { NodeGroups, rememberBudget } from "./internal/groupsNode.js"
 import { tableOf } from "./internal/runtime.js"
 import type { NodeId } from "./NodeId.js"
 import type { ServerRef } from "./ServerRef.js"
@@ -156,6 +156,7 @@ export const make = (
         )
       }
     }
+    rememberBudget(service, hooks.frameBudget)
     return {
       service,
       nodeUp: (peer) =>

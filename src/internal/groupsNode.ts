@@ -30,6 +30,17 @@ import {
 } from "./groupsMessages.js"
 import { startSystem } from "./runtime.js"
 
+/** The frame budget toward each peer of a node's groups, by their service: what else splits to a link's limit reads it. */
+const budgets = new WeakMap<object, (peer: NodeId) => number>()
+
+/** Remembers the frame budget of the groups service `service`. */
+export const rememberBudget = (service: object, budget: (peer: NodeId) => number): void => {
+  budgets.set(service, budget)
+}
+
+/** The frame budget toward `peer` (a quarter of the link's limit; 0 without a link) of the node behind a groups service. */
+export const budgetOf = (service: object): ((peer: NodeId) => number) | undefined => budgets.get(service)
+
 /** What the node's scopes are built with. */
 export interface NodeGroupsDeps {
   readonly runtime: GenServer.Service

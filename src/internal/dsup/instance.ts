@@ -2,26 +2,28 @@
  * One node's instance of a distributed supervisor: a process that traps exits, linked to
  * the children it hosts, and the node's {@link ChildTable} of them all. It learns which
  * nodes run the supervisor from a process group (its members are the instances), tells
- * the other instances what it hosts, and after every change decides what it alone must
- * do: restart the orphans it ranks highest for (with a majority of the members, in
- * `quorum` mode, and only once every member has sent its view), and give up a child
- * another node runs with a better claim (a partition healed, or it is leaving and the
- * child found a new home). Decisions are made by the process, one at a time; reads of
+ * the other instances what it hosts (syncs in parts, `sync.ts`), takes their claims as
+ * `admission.ts` says (a claim that would displace a live member's child waits), and after
+ * every change decides what it alone must do: restart the orphans it ranks highest for
+ * (with a majority of the members, in `quorum` mode, and only once every member has sent
+ * its view), and give up a child another node runs with a better claim (a partition
+ * healed, or it is leaving and the child found a new home). Decisions are made by the process, one at a time; reads of
  * the table (`whereis`) are direct.
  */
-import { Clock, Effect, Either, Option, PubSub } from "effect"
-import { Schema } from "effect"
+import { Clock, Effect, Either, Option, PubSub, Schema } from "effect"
 import type { ExitReason } from "../../ExitReason.js"
 import type * as GenServer from "../../GenServer.js"
 import * as GenServerModule from "../../GenServer.js"
-import { isExitSignal } from "../../GenServer.js"
+import { isDown, isExitSignal } from "../../GenServer.js"
 import type { NodeId } from "../../NodeId.js"
 import * as ProcessGroups from "../../ProcessGroups.js"
 import * as RemoteSpawn from "../../RemoteSpawn.js"
 import type { ServerRef } from "../../ServerRef.js"
 import { describe } from "../handler.js"
+import { Admission } from "./admission.js"
 import { PeerMessage, Request } from "./messages.js"
 import type { StartAnswer, TerminateAnswer } from "./messages.js"
+import { syncParts } from "./sync.js"
 import { ChildTable, ownerOf } from "./table.js"
 import type { ChildEvent, ChildSpec } from "./table.js"
 
@@ -66,6 +68,8 @@ export class Instance {
   readonly events: PubSub.PubSub<ChildEvent>
   readonly self: NodeId
   ref: ServerRef | undefined = undefined
+  /** How peers' claims and syncs enter the table. */
+  private readonly admission: Admission
   /** Nodes running an instance (the group's members), this one included once it joined. */
   private members = new Set<NodeId>()
   /** Every member seen and not gone gracefully: a majority of these is a quorum. */
@@ -85,12 +89,20 @@ export class Instance {
   constructor(
     readonly options: InstanceOptions,
     readonly runtime: GenServer.Service,
-    events: PubSub.PubSub<ChildEvent>
+    events: PubSub.PubSub<ChildEvent>,
+    /** Estimated bytes one sync part to a peer may take (see `sync.ts`). */
+    private readonly frameBudget: (peer: NodeId) => number
   ) {
     this.self = runtime.nodeId
     this.events = events
     this.table = new ChildTable((e) => void events.unsafeOffer(e))
     this.known.add(this.self)
+    this.admission = new Admission({
+      table: this.table,
+      active: () => this.active(),
+      watch: (ref) => Option.getOrUndefined(Either.getRight(runtime.watch(ref, () => {}, this.ref))),
+      annotate: (effect) => Effect.annotateLogs(effect, { node: this.self, supervisor: this.options.name })
+    })
   }
 
   /** The nodes that can host: members that are not leaving. */
@@ -127,18 +139,23 @@ export class Instance {
     return Effect.forEach(this.members, (m) => (m === this.self ? Effect.void : this.send(m, msg)), { discard: true })
   }
 
+  /** Sends this node's view to `node`, in parts its link takes. */
   private syncTo(node: NodeId, ask: boolean): Effect.Effect<void> {
-    return this.send(node, {
-      ask,
-      _tag: "ds.sync",
-      claims: this.table.claimsOf(this.self).map(({ claim, spec }) => ({
-        spec,
-        serverId: claim.serverId,
-        gen: claim.gen
-      })),
-      orphans: this.table.orphans().map(({ gen, spec }) => ({ spec, gen })),
-      tombstones: this.table.tombstoneList(),
-      leaving: this.leaving
+    return Effect.suspend(() => {
+      const { parts, unencodable } = syncParts({
+        ask,
+        claims: this.table.claimsOf(this.self),
+        orphans: this.table.orphans(),
+        tombstones: this.table.tombstoneList(),
+        leaving: this.leaving
+      }, this.frameBudget(node))
+      const sent = Effect.forEach(parts, (part) => this.send(node, part), { discard: true })
+      return unencodable === 0 ? sent : Effect.zipRight(
+        Effect.logWarning("left children whose spec cannot be encoded out of a sync").pipe(
+          Effect.annotateLogs({ node: this.self, supervisor: this.options.name, peer: node, children: unencodable })
+        ),
+        sent
+      )
     })
   }
 
@@ -158,7 +175,7 @@ export class Instance {
       for (const node of this.members) {
         if (now.has(node)) continue
         this.synced.delete(node)
-        this.table.dropHost(node)
+        this.admission.memberGone(node)
         if (this.leavingPeers.delete(node)) this.known.delete(node)
       }
       let changed = now.size !== this.members.size
@@ -185,6 +202,7 @@ export class Instance {
     return Effect.gen(this, function*() {
       if (from === undefined) {
         if (isExitSignal(msg)) yield* this.childExited(msg.from, msg.reason)
+        else if (isDown(msg)) yield* this.admission.down(msg)
         else if ((msg as { _tag?: unknown })?._tag === "ds.members") yield* this.membersChanged()
         return yield* this.reconcile()
       }
@@ -200,37 +218,42 @@ export class Instance {
       if (!this.members.has(from)) yield* this.membersChanged()
       if (!this.members.has(from)) return
       const message = decoded.right
-      this.apply(from, message)
-      if (message._tag === "ds.sync" && message.ask) yield* this.syncTo(from, false)
+      yield* this.apply(from, message)
+      if (message._tag === "ds.sync") {
+        // Decisions wait for the whole view: the parts of one sync come one after another.
+        if (!message.last) return
+        if (message.ask) yield* this.syncTo(from, false)
+      }
       yield* this.reconcile()
     })
   }
 
-  private apply(from: NodeId, msg: PeerMessage): void {
+  private apply(from: NodeId, msg: PeerMessage): Effect.Effect<void> {
     switch (msg._tag) {
       case "ds.sync": {
-        this.table.replaceHost(
-          from,
-          msg.claims.map((c) => ({ spec: c.spec, claim: { host: from, serverId: c.serverId, gen: c.gen } }))
-        )
-        for (const o of msg.orphans) this.table.learnOrphan(o.spec, o.gen)
-        for (const [id, gen] of msg.tombstones) this.table.bury(id, gen)
-        if (msg.leaving) this.peerLeaving(from)
-        this.synced.add(from)
-        return
+        // A member that ran apart from us says what it ran meanwhile in its first sync since
+        // it reappeared, or in one that asks for ours (it has just seen us again): a second
+        // copy of a child there is settled by the generation rule, not held.
+        const heal = msg.ask || !this.synced.has(from)
+        return Effect.map(this.admission.syncPart(from, msg, heal), () => {
+          if (!msg.last) return
+          if (msg.leaving) this.peerLeaving(from)
+          this.synced.add(from)
+        })
       }
       case "ds.hosting":
-        return this.table.claim(msg.spec, { host: from, serverId: msg.serverId, gen: msg.gen })
+        return this.admission.claim(msg.spec, { host: from, serverId: msg.serverId, gen: msg.gen }, false)
       case "ds.released":
-        return this.table.release(from, msg.id, msg.gen)
-      case "ds.deleted": {
-        // The host deletes its own child; a peer that does not run it cannot.
-        const at = this.table.location(msg.id)
-        if (at === undefined || at.host === from) this.table.delete(msg.id, msg.gen, msg.reason)
-        return
-      }
+        return Effect.sync(() => this.admission.released(from, msg.id, msg.gen))
+      case "ds.deleted":
+        return Effect.sync(() => {
+          // The host deletes its own child; a peer that does not run it cannot.
+          const at = this.table.location(msg.id)
+          if (at === undefined || at.host === from) this.table.delete(msg.id, msg.gen, msg.reason)
+          this.admission.deleted(from, msg.id)
+        })
       case "ds.leaving":
-        return this.peerLeaving(from)
+        return Effect.sync(() => this.peerLeaving(from))
     }
   }
 
@@ -244,6 +267,8 @@ export class Instance {
   /** What this node alone must do now: restart the orphans it decides, give up what another node runs better. */
   reconcile(): Effect.Effect<void, never, any> {
     return Effect.gen(this, function*() {
+      // Held claims first: a member that left or went since makes some of them stand.
+      this.admission.retry()
       const hosts = this.active()
       const complete = Array.from(hosts).every((h) => h === this.self || this.synced.has(h))
       const allowed = this.options.partition === "availability" || this.hasQuorum()
@@ -274,6 +299,8 @@ export class Instance {
         yield* this.broadcast({ _tag: "ds.released", id, gen: mine.gen })
         if (!this.leaving) yield* PubSub.publish(this.events, { _tag: "ConflictResolved", id, winner, loser })
       }
+      // And again: a claim this node gave up may have been what held another.
+      this.admission.retry()
     })
   }
 

@@ -30,7 +30,14 @@ export const PeerMessage = Schema.Union(
     tombstones: Schema.Array(Schema.Tuple(Id, Gen)),
     leaving: Schema.Boolean,
     /** The receiver answers with its own sync (sent to a member just seen: its view of us may be missing). */
-    ask: Schema.Boolean
+    ask: Schema.Boolean,
+    /**
+     * A sync goes in parts that each fit the link's frames: the first starts it, the last
+     * ends it (one part is both), and only the last lets the receiver forget the sender's
+     * claims that no part listed.
+     */
+    first: Schema.Boolean,
+    last: Schema.Boolean
   }),
   Schema.TaggedStruct("ds.hosting", { spec: Spec, serverId: ServerId, gen: Gen }),
   Schema.TaggedStruct("ds.released", { id: Id, gen: Gen }),

@@ -236,14 +236,25 @@ export class ChildTable {
     this.emit({ _tag: "ChildStopped", id, reason })
   }
 
-  /** Replaces every claim of `host` with `claims` (its sync). */
-  replaceHost(host: NodeId, claims: ReadonlyArray<{ readonly spec: ChildSpec; readonly claim: Claim }>): void {
-    const listed = new Set(claims.map((c) => c.spec.id))
+  /** The claim `host` makes for `id`, if any. */
+  claimOf(host: NodeId, id: string): Claim | undefined {
+    return this.entries.get(id)?.claims.get(host)
+  }
+
+  /** Whether a node in `hosts` other than `host` claims `id`. */
+  claimedByOther(id: string, host: NodeId, hosts: ReadonlySet<NodeId>): boolean {
+    const entry = this.entries.get(id)
+    if (entry === undefined) return false
+    for (const other of entry.claims.keys()) if (other !== host && hosts.has(other)) return true
+    return false
+  }
+
+  /** Releases every claim of `host` for an id not in `listed` (its sync stated the others). */
+  releaseUnlisted(host: NodeId, listed: ReadonlySet<string>): void {
     for (const [id, entry] of this.entries) {
       const held = entry.claims.get(host)
       if (held !== undefined && !listed.has(id)) this.release(host, id, held.gen)
     }
-    for (const c of claims) if (c.claim.host === host) this.claim(c.spec, c.claim)
   }
 
   /** `host` is gone: its claims go with it (its children become orphans unless claimed elsewhere). */
